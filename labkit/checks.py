@@ -1,0 +1,148 @@
+"""Check results: the evidence a step leaves in the notebook.
+
+A :class:`CheckResult` is plain data. Displayed in Jupyter it produces a MIME bundle with
+``application/vnd.labkit.check+json`` (the machine-readable payload the validator and the grader
+read back from the saved ``.ipynb``), ``text/html`` and ``text/plain``. Nothing depends on widget
+state, so the evidence survives saving, nbconvert and papermill.
+
+Payload (all keys always present)::
+
+    {"check": "ch1.disk.create", "status": "pass|fail|error|skipped", "mode": "run|plan",
+     "message": "...", "evidence": {...}, "labkit_version": "0.1.0", "at": "2026-...Z"}
+
+``mode`` says whether the step really ran (``run``) or was only planned (``plan``); a planned step
+is always ``skipped``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from labkit._version import __version__
+
+__all__ = ["CHECK_MIME", "PLAN_MIME", "STATUSES", "CheckResult", "Status"]
+
+CHECK_MIME = "application/vnd.labkit.check+json"
+PLAN_MIME = "application/vnd.labkit.plan+json"
+Status = Literal["pass", "fail", "error", "skipped"]
+STATUSES: tuple[str, ...] = ("pass", "fail", "error", "skipped")
+_MODES = ("run", "plan")
+
+_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700", "skipped": "#57606a"}
+_ICONS = {"pass": "✔", "fail": "✘", "error": "⚠", "skipped": "○"}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so evidence never holds objects a notebook cannot store."""
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of checking system state after (or instead of) running a step."""
+
+    check: str
+    status: Status
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    mode: str = "run"
+    labkit_version: str = __version__
+    at: str = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, not {self.mode!r}")
+        if not self.check:
+            raise ValueError("check id must not be empty")
+        object.__setattr__(self, "evidence", _jsonable(dict(self.evidence)))
+
+    # -- constructors -----------------------------------------------------------------------
+    @classmethod
+    def passed(cls, check: str, message: str = "", **evidence: Any) -> CheckResult:
+        return cls(check, "pass", message, evidence)
+
+    @classmethod
+    def failed(cls, check: str, message: str, **evidence: Any) -> CheckResult:
+        return cls(check, "fail", message, evidence)
+
+    @classmethod
+    def errored(cls, check: str, message: str, **evidence: Any) -> CheckResult:
+        return cls(check, "error", message, evidence)
+
+    @classmethod
+    def skipped(cls, check: str, message: str, *, mode: str = "run", **evidence: Any) -> CheckResult:
+        return cls(check, "skipped", message, evidence, mode=mode)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> CheckResult:
+        """Rebuild a result read back from a saved notebook (raises ``ValueError`` if malformed)."""
+        try:
+            return cls(
+                check=str(payload["check"]),
+                status=payload["status"],
+                message=str(payload.get("message", "")),
+                evidence=dict(payload.get("evidence") or {}),
+                mode=payload.get("mode", "run"),
+                labkit_version=str(payload.get("labkit_version", "")),
+                at=str(payload.get("at", "")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a labkit check payload: {exc}") from exc
+
+    # -- views ------------------------------------------------------------------------------
+    @property
+    def ok(self) -> bool:
+        return self.status == "pass"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "status": self.status,
+            "mode": self.mode,
+            "message": self.message,
+            "evidence": self.evidence,
+            "labkit_version": self.labkit_version,
+            "at": self.at,
+        }
+
+    def __str__(self) -> str:
+        line = f"[{self.status.upper()}] {self.check}"
+        if self.message:
+            line += f": {self.message}"
+        return line
+
+    def _repr_html_(self) -> str:
+        colour = _COLOURS[self.status]
+        rows = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
+            f"<td><pre style='margin:0;white-space:pre-wrap'>{html.escape(_short(v))}</pre></td></tr>"
+            for k, v in self.evidence.items()
+        )
+        table = f"<table style='font-size:90%'>{rows}</table>" if rows else ""
+        return (
+            f"<div class='labkit-check' style='border-left:4px solid {colour};padding:4px 8px'>"
+            f"<b style='color:{colour}'>{_ICONS[self.status]} {self.status.upper()}</b> "
+            f"<code>{html.escape(self.check)}</code> {html.escape(self.message)}{table}</div>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            CHECK_MIME: self.to_payload(),
+            "text/html": self._repr_html_(),
+            "text/plain": str(self),
+        }
+
+
+def _short(value: Any, limit: int = 2000) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
+    return text if len(text) <= limit else text[:limit] + " …"

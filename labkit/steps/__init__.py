@@ -1,0 +1,1 @@
+"""Middle layer: steps and the runner. The only code that spawns processes or opens sockets."""

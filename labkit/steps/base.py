@@ -1,0 +1,240 @@
+"""The step model every chapter reuses: plan → run → check.
+
+A :class:`Step` subclass implements three small methods:
+
+* :meth:`Step.plan` – pure: the exact argv lists / files the step would run or write and a
+  one-line reason. Raises :class:`~labkit.errors.InvalidField` for bad input.
+* :meth:`Step.run` – does it for real through the :class:`RunContext` (the runner, streaming,
+  progress, cancel) and returns evidence gathered on the way.
+* :meth:`Step.check` – inspects the resulting system state and returns a
+  :class:`~labkit.checks.CheckResult`.
+
+:meth:`Step.execute` is the template method (cf. papermill's ``Engine.execute_notebook``): it owns
+the mode decision (``plan`` / ``auto`` / ``live``), timing, error translation into a check result,
+and cleanup, so no chapter re-implements them and every step reports in the same shape.
+"""
+
+from __future__ import annotations
+
+import html
+import shlex
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from labkit.checks import PLAN_MIME, CheckResult
+from labkit.errors import (
+    Cancelled,
+    CommandFailed,
+    ConsentRequired,
+    InvalidField,
+    LabkitError,
+    NotSupportedHere,
+    ToolMissing,
+)
+from labkit.i18n import tr
+from labkit.steps.runner import Completed, LineCallback, Runner, default_runner
+
+__all__ = ["MODES", "Plan", "RunContext", "Step", "check_mode"]
+
+MODES = ("auto", "plan", "live")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidField("mode", mode, "is not a run mode", f"use one of {', '.join(MODES)}")
+    return mode
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a step would do, shown to the student before anything happens."""
+
+    step: str
+    reason: str
+    commands: list[list[str]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def shell(self) -> str:
+        """The commands as a copy-pasteable shell snippet (quoted with ``shlex.join``)."""
+        return "\n".join(shlex.join(c) for c in self.commands)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "reason": self.reason,
+            "commands": [list(c) for c in self.commands],
+            "files": dict(self.files),
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        parts = [f"# {self.reason}"] if self.reason else []
+        parts += [shlex.join(c) for c in self.commands]
+        for path, content in self.files.items():
+            parts.append(f"# {tr('写入文件', 'write file')} {path}:\n{content}")
+        parts += [f"# {tr('注意', 'note')}: {n}" for n in self.notes]
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        body = html.escape(self.shell()) if self.commands else ""
+        files = "".join(
+            f"<div>{tr('写入文件', 'write file')} <code>{html.escape(p)}</code>"
+            f"<pre>{html.escape(c)}</pre></div>"
+            for p, c in self.files.items()
+        )
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (
+            f"<div class='labkit-plan'><b>{tr('计划', 'Plan')}</b> <code>{html.escape(self.step)}</code>"
+            f" — {html.escape(self.reason)}"
+            + (f"<pre>{body}</pre>" if body else "")
+            + files
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + "</div>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {PLAN_MIME: self.to_payload(), "text/html": self._repr_html_(), "text/plain": str(self)}
+
+
+@dataclass
+class RunContext:
+    """What a running step may use: the runner plus streaming, progress and cancel plumbing."""
+
+    runner: Runner
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_line: LineCallback | None = None
+    on_progress: Callable[[float], None] | None = None
+    commands: list[list[str]] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], *, timeout: float | None = None, **kw: Any) -> Completed:
+        """Run a command with this context's streaming and cancel event; records the argv."""
+        self.commands.append([str(a) for a in argv])
+        kw.setdefault("on_line", self.on_line)
+        return self.runner.run(argv, timeout=timeout, cancel=self.cancel, **kw)
+
+    def progress(self, fraction: float) -> None:
+        if self.on_progress is not None:
+            self.on_progress(max(0.0, min(1.0, fraction)))
+
+    def say(self, text: str) -> None:
+        """Emit an informational line into the same stream the student watches."""
+        if self.on_line is not None:
+            self.on_line("info", text)
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled(["(step)"], None)
+
+
+class Step:
+    """Base class of every course step. Subclasses set ``check_id`` and implement the hooks."""
+
+    check_id: str = "step"
+    #: Seconds a single run may take before the runner stops it.
+    timeout: float = 600.0
+
+    # -- hooks for subclasses ---------------------------------------------------------------
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def unavailable(self) -> str | None:
+        """Why this host cannot run the step (``None`` when it can). Used by ``auto`` mode."""
+        return None
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Release resources (temporary files, child processes) whatever happened."""
+
+    # -- template method --------------------------------------------------------------------
+    def execute(
+        self,
+        mode: str = "auto",
+        *,
+        runner: Runner | None = None,
+        on_line: LineCallback | None = None,
+        on_progress: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CheckResult:
+        """Plan, and unless ``mode`` says otherwise run and check; always return a result.
+
+        ``plan``: only plan. ``auto``: run when :meth:`unavailable` returns ``None``, else plan and
+        report *skipped* with the reason. ``live``: run, and report *error* if the host cannot.
+        Errors never escape as tracebacks: they become an ``error`` / ``skipped`` check result whose
+        message says what to do.
+        """
+        check_mode(mode)
+        try:
+            plan = self.plan()
+        except LabkitError as exc:
+            return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
+        planned = {"plan": plan.to_payload()}
+        if mode == "plan":
+            return CheckResult.skipped(
+                self.check_id, tr("仅计划，未运行", "planned only, not run"), mode="plan", **planned
+            )
+        try:
+            reason = self.unavailable()
+        except LabkitError as exc:
+            reason = str(exc)
+        if reason:
+            if mode == "live":
+                return CheckResult.errored(self.check_id, reason, **planned)
+            return CheckResult.skipped(self.check_id, reason, mode="plan", **planned)
+
+        ctx = RunContext(
+            runner=runner or default_runner(),
+            cancel=cancel or threading.Event(),
+            on_line=on_line,
+            on_progress=on_progress,
+        )
+        t0 = time.monotonic()
+        try:
+            evidence = self.run(ctx)
+            result = self.check(ctx, evidence)
+        except NotSupportedHere as exc:
+            result = CheckResult.skipped(self.check_id, str(exc), **planned)
+        except LabkitError as exc:
+            result = CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
+        except Exception as exc:  # a bug in labkit or an unexpected tool behaviour
+            tb = traceback.format_exception_only(type(exc), exc)
+            result = CheckResult.errored(
+                self.check_id,
+                tr("意外错误：", "unexpected error: ") + "".join(tb).strip(),
+                exception=type(exc).__name__,
+            )
+        finally:
+            self.cleanup()
+        extra = {"duration_s": round(time.monotonic() - t0, 3)}
+        if ctx.commands:
+            extra["commands"] = [shlex.join(c) for c in ctx.commands]
+        return CheckResult(
+            result.check,
+            result.status,
+            result.message,
+            {**result.evidence, **{k: v for k, v in extra.items() if k not in result.evidence}},
+            mode=result.mode,
+        )
+
+
+def _error_fields(exc: LabkitError) -> Mapping[str, Any]:
+    """Structured evidence for an error, so the notebook shows fields instead of a traceback."""
+    out: dict[str, Any] = {"error": type(exc).__name__}
+    if isinstance(exc, InvalidField):
+        out.update(field=exc.field, value=str(exc.value), fix=exc.fix)
+    elif isinstance(exc, ToolMissing):
+        out.update(tool=exc.tool, install=exc.install)
+    elif isinstance(exc, CommandFailed):
+        out.update(argv=exc.argv, returncode=exc.returncode, stderr_tail=exc.stderr[-2000:])
+    elif isinstance(exc, ConsentRequired):
+        out.update(action=exc.action, how=exc.how)
+    return out

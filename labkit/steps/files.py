@@ -1,0 +1,104 @@
+"""File-system safety used by every step that writes: atomic targets, backups, free space.
+
+Rules these helpers enforce (DEVELOPERS.md): never overwrite without explicit consent, never leave a
+half-written target (write a temporary sibling, then ``os.replace``), keep a backup before editing
+a file in place, and check free space before writing something large.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from labkit.errors import ConsentRequired, InvalidField, NotSupportedHere
+
+__all__ = [
+    "TMP_MARK",
+    "atomic_target",
+    "backup_file",
+    "ensure_free_space",
+    "refuse_overwrite",
+    "write_atomic",
+]
+
+#: Temporary siblings carry this marker so a crashed run's leftovers are recognisable.
+TMP_MARK = ".labkit-tmp"
+
+
+def refuse_overwrite(path: str | os.PathLike[str], overwrite: bool, field: str = "target") -> None:
+    """Raise :class:`ConsentRequired` if ``path`` exists and ``overwrite`` was not given."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise ConsentRequired(
+            f"overwrite existing file {p}",
+            f"choose another {field} name, or pass overwrite=True (a backup is kept)",
+        )
+    if p.is_dir():
+        raise InvalidField(field, str(p), "is a directory", "give a file name")
+
+
+@contextlib.contextmanager
+def atomic_target(
+    path: str | os.PathLike[str], *, overwrite: bool = False, backup: bool = True
+) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed.
+
+    The temporary file lives in the same directory so the final ``os.replace`` is atomic (same file
+    system). If ``path`` exists it must be allowed by ``overwrite``; the old file is kept as a backup.
+    """
+    final = Path(path)
+    refuse_overwrite(final, overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"{tmp} was not written")
+        if final.exists() and backup:
+            backup_file(final)
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_target`)."""
+    with atomic_target(path, overwrite=overwrite) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+    return Path(path)
+
+
+def backup_file(path: str | os.PathLike[str]) -> Path:
+    """Copy ``path`` to ``<path>.labkit-bak-<UTC timestamp>`` (metadata kept) and return the copy."""
+    p = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = p.with_name(f"{p.name}.labkit-bak-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = p.with_name(f"{p.name}.labkit-bak-{stamp}-{n}")
+    shutil.copy2(p, dest)
+    return dest
+
+
+def ensure_free_space(directory: str | os.PathLike[str], needed: int, *, what: str = "write") -> int:
+    """Raise :class:`NotSupportedHere` if ``directory`` has less than ``needed`` bytes free."""
+    d = Path(directory)
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    free = shutil.disk_usage(d).free
+    if free < needed:
+        raise NotSupportedHere(
+            f"not enough free disk space to {what} in {directory}: need {needed / 2**30:.2f} GiB, "
+            f"have {free / 2**30:.2f} GiB",
+            "free some space or choose another directory",
+        )
+    return free

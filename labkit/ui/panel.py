@@ -1,0 +1,251 @@
+"""A generic plan → run → check panel: the widget every course cell uses.
+
+The panel is thin: field widgets become keyword arguments of a step factory; the step does all the
+work (:meth:`labkit.steps.base.Step.execute`). What makes it fit notebooks:
+
+* **Evidence survives saving.** :meth:`StepPanel.show` creates a display handle in the *cell's*
+  outputs (not inside a widget). It first shows the plan; after a run the handle is updated with
+  the :class:`~labkit.checks.CheckResult`, whose ``application/vnd.labkit.check+json`` payload is
+  stored in the ``.ipynb`` even when widget state is not.
+* **Headless and interactive alike.** :meth:`StepPanel.run` runs synchronously, so papermill /
+  ``labkit validate`` records the result before the cell ends. The Run button runs the same code
+  in a background thread so the Stop button (a cancel event) stays responsive.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from labkit.checks import CheckResult
+from labkit.errors import LabkitError
+from labkit.i18n import tr
+from labkit.steps.base import Plan, Step, check_mode
+
+__all__ = ["StepPanel", "css"]
+
+_MAX_CONSOLE_LINES = 400
+
+
+def css() -> str:
+    """The panel stylesheet from the top-level ``widgets/`` folder.
+
+    Installed wheels carry it as the data package ``labkit.assets``; an editable install of a clone
+    does not map that package, so fall back to the folder beside ``labkit/``.
+    """
+    try:
+        return resources.files("labkit.assets").joinpath("labkit.css").read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        return (Path(__file__).resolve().parents[2] / "widgets" / "labkit.css").read_text(encoding="utf-8")
+
+
+def _widget_for(name: str, default: Any, label: str, choices: Any = None):
+    import ipywidgets as w
+
+    style = {"description_width": "10em"}
+    layout = w.Layout(width="32em")
+    if choices is not None:
+        return w.Dropdown(options=choices, value=default, description=label, style=style, layout=layout)
+    if isinstance(default, bool):
+        return w.Checkbox(value=default, description=label, style=style, indent=False)
+    if isinstance(default, int):
+        return w.IntText(value=default, description=label, style=style, layout=layout)
+    if isinstance(default, float):
+        return w.FloatText(value=default, description=label, style=style, layout=layout)
+    return w.Text(
+        value="" if default is None else str(default), description=label, style=style, layout=layout
+    )
+
+
+class StepPanel:
+    """Fields + plan + Run/Stop + progress + live console + check result for one step.
+
+    ``fields`` maps a step keyword to ``(default, label)`` or ``(default, label, choices)``.
+    ``make_step(**values)`` builds the step. ``extra`` renders something after a run (a plot).
+    """
+
+    def __init__(
+        self,
+        title: str,
+        make_step: Callable[..., Step],
+        fields: dict[str, tuple[Any, ...]] | None = None,
+        *,
+        console: bool = True,
+        extra: Callable[[Step, CheckResult], Any] | None = None,
+    ) -> None:
+        self.title = title
+        self.make_step = make_step
+        self.field_specs = dict(fields or {})
+        self.console = console
+        self.extra = extra
+        self.result: CheckResult | None = None
+        self.step: Step | None = None
+        self.lines: list[str] = []
+        self._cancel = threading.Event()
+        self._handle: Any = None
+        self._extra_handle: Any = None
+        self._thread: threading.Thread | None = None
+        self._box: Any = None
+
+    # -- values and plan (no widgets needed: usable headless) ---------------------------------
+    def values(self) -> dict[str, Any]:
+        if self._box is not None:
+            return {k: wdg.value for k, wdg in self._inputs.items()}
+        return {k: spec[0] for k, spec in self.field_specs.items()}
+
+    def set(self, **values: Any) -> StepPanel:
+        """Set field values from code (what a student would type), e.g. ``panel.set(size="10G")``."""
+        unknown = set(values) - set(self.field_specs)
+        if unknown:
+            raise TypeError(f"unknown field(s) {sorted(unknown)}; fields are {sorted(self.field_specs)}")
+        for k, v in values.items():
+            if self._box is not None:
+                self._inputs[k].value = v
+            else:
+                spec = self.field_specs[k]
+                self.field_specs[k] = (v, *spec[1:])
+        return self
+
+    def build(self) -> Step:
+        return self.make_step(**self.values())
+
+    def plan(self) -> Plan | CheckResult:
+        """The step's plan, or an *error* result naming the bad field."""
+        try:
+            return self.build().plan()
+        except LabkitError as exc:
+            return CheckResult.errored(_check_id(self.make_step), str(exc))
+
+    # -- widgets -----------------------------------------------------------------------------
+    def widget(self):
+        import ipywidgets as w
+
+        if self._box is not None:
+            return self._box
+        self._inputs = {
+            name: _widget_for(name, spec[0], spec[1], spec[2] if len(spec) > 2 else None)
+            for name, spec in self.field_specs.items()
+        }
+        self._plan_html = w.HTML()
+        self._run_btn = w.Button(description=tr("运行", "Run"), button_style="primary", icon="play")
+        self._stop_btn = w.Button(description=tr("停止", "Stop"), icon="stop", disabled=True)
+        self._progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="20em"))
+        self._status = w.HTML()
+        self._console = w.Textarea(
+            value="", layout=w.Layout(width="100%", height="12em", display="" if self.console else "none")
+        )
+        self._console.disabled = True
+        self._result_html = w.HTML()
+        self._run_btn.on_click(lambda _b: self.start())
+        self._stop_btn.on_click(lambda _b: self.stop())
+        for wdg in self._inputs.values():
+            wdg.observe(lambda _c: self._refresh_plan(), names="value")
+        self._refresh_plan()
+        self._box = w.VBox(
+            [
+                w.HTML(f"<style>{css()}</style><div class='labkit-title'>{html.escape(self.title)}</div>"),
+                *self._inputs.values(),
+                self._plan_html,
+                w.HBox([self._run_btn, self._stop_btn, self._progress, self._status]),
+                self._console,
+                self._result_html,
+            ],
+            layout=w.Layout(border="1px solid #d0d7de", padding="6px"),
+        )
+        self._box.add_class("labkit-panel")
+        return self._box
+
+    def _refresh_plan(self) -> None:
+        if self._box is None and not hasattr(self, "_plan_html"):
+            return
+        p = self.plan()
+        self._plan_html.value = p._repr_html_()
+
+    def show(self) -> StepPanel:
+        """Display the panel, then a cell output (plan now, check result after a run)."""
+        from IPython.display import display
+
+        display(self.widget())
+        self._handle = display(self.plan(), display_id=True)
+        if self.extra is not None:  # a slot in the cell outputs, so plots are saved with the notebook
+            self._extra_handle = display({"text/plain": ""}, raw=True, display_id=True)
+        return self
+
+    # -- running -----------------------------------------------------------------------------
+    def _on_line(self, stream: str, line: str) -> None:
+        self.lines.append(line if stream != "stderr" else f"! {line}")
+        del self.lines[:-_MAX_CONSOLE_LINES]
+        if self._box is not None:
+            self._console.value = "\n".join(self.lines[-60:])
+
+    def _on_progress(self, fraction: float) -> None:
+        if self._box is not None:
+            self._progress.value = fraction
+
+    def run(self, mode: str = "auto") -> CheckResult:
+        """Build the step from the fields, execute it synchronously and record the result."""
+        check_mode(mode)
+        self._cancel.clear()
+        self.lines.clear()
+        if self._box is not None:
+            self._run_btn.disabled, self._stop_btn.disabled = True, False
+            self._status.value = tr("运行中…", "running…")
+            self._progress.value = 0.0
+        try:
+            self.step = self.build()
+        except LabkitError as exc:
+            result = CheckResult.errored(_check_id(self.make_step), str(exc))
+        else:
+            result = self.step.execute(
+                mode, on_line=self._on_line, on_progress=self._on_progress, cancel=self._cancel
+            )
+        self._record(result)
+        return result
+
+    def start(self, mode: str = "live") -> None:
+        """Run in a background thread (the Run button): the kernel stays free for Stop."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self.run, args=(mode,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> CheckResult | None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def _record(self, result: CheckResult) -> None:
+        self.result = result
+        if self._box is not None:
+            self._run_btn.disabled, self._stop_btn.disabled = False, True
+            self._status.value = ""
+            if result.status == "pass":
+                self._progress.value = 1.0
+            self._result_html.value = result._repr_html_()
+        if self._handle is not None:
+            self._handle.update(result)
+        else:
+            from IPython.display import display
+
+            display(result)
+        if self.extra is not None and self.step is not None:
+            out = self.extra(self.step, result)
+            if out is None:
+                return
+            if self._extra_handle is not None:
+                self._extra_handle.update(out)
+            else:
+                from IPython.display import display
+
+                display(out)
+
+
+def _check_id(factory: Callable[..., Step]) -> str:
+    return getattr(factory, "check_id", "step")

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what labkit needs on a fresh Debian/Ubuntu machine, idempotently:
+#   system tools (apt) + a virtual environment .venv with labkit installed (editable).
+# Usage: scripts/bootstrap.sh [course|test]    (test adds the test-only packages)
+# Runs apt-get only for packages that are missing; uses sudo when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-course}"
+
+# Chapter 1: qemu-img, qemu-system-aarch64, the aarch64 UEFI firmware. apt-get (present on every
+# Debian/Ubuntu) also fetches the tiny test guest's kernel and busybox into labkit's own cache.
+pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ca-certificates python3-venv)
+if [ "$what" = test ]; then
+  pkgs+=(cpio)  # the tests check labkit's initramfs writer against the real cpio
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "bootstrap: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # --no-install-recommends: without it qemu pulls ~900 MB of GUI packages.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+extra=""; [ "$what" = test ] && extra="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import labkit; print('bootstrap: labkit', labkit.__version__, 'ready in .venv')"

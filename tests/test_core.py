@@ -1,0 +1,207 @@
+"""The shared core: check results, the runner, the step template and file safety."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import threading
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult
+from labkit.errors import (
+    Cancelled,
+    CommandFailed,
+    CommandTimeout,
+    ConsentRequired,
+    InvalidField,
+    NotSupportedHere,
+    ToolMissing,
+)
+from labkit.i18n import tr
+from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
+from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
+
+PY = sys.executable
+
+
+# -- check results ----------------------------------------------------------------------------
+def test_check_result_mime_bundle_carries_full_payload():
+    r = CheckResult.passed("ch0.demo", "fine", size=3, path="/tmp/x")
+    bundle = r._repr_mimebundle_()
+    payload = bundle[CHECK_MIME]
+    assert set(payload) == {"check", "status", "mode", "message", "evidence", "labkit_version", "at"}
+    assert payload["status"] == "pass" and payload["evidence"] == {"size": 3, "path": "/tmp/x"}
+    assert "PASS" in bundle["text/plain"] and "ch0.demo" in bundle["text/html"]
+    assert CheckResult.from_payload(json.loads(json.dumps(payload))) == r
+
+
+def test_check_result_rejects_unknown_status_and_escapes_html():
+    with pytest.raises(ValueError):
+        CheckResult("x", "passed")  # type: ignore[arg-type]
+    r = CheckResult.failed("x", "<script>", note="<b>")
+    assert "<script>" not in r._repr_html_()
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(st.integers(), st.text(), st.none())))
+def test_check_payload_roundtrips_any_jsonable_evidence(evidence):
+    r = CheckResult("c", "skipped", "m", evidence, mode="plan")
+    assert CheckResult.from_payload(json.loads(json.dumps(r.to_payload()))) == r
+
+
+def test_language_switch(monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    assert tr("运行", "Run") == "Run"
+    monkeypatch.setenv("LABKIT_LANG", "zh")
+    assert tr("运行 {n}", "Run {n}", n=2) == "运行 2"
+
+
+# -- runner -----------------------------------------------------------------------------------
+def test_runner_streams_lines_split_on_carriage_returns():
+    seen: list[tuple[str, str]] = []
+    code = "import sys;sys.stdout.write('a\\rb\\nc');sys.stdout.flush();sys.stderr.write('e\\n')"
+    done = SubprocessRunner().run([PY, "-c", code], on_line=lambda s, line: seen.append((s, line)))
+    assert ("stdout", "a") in seen and ("stdout", "b") in seen and ("stdout", "c") in seen
+    assert ("stderr", "e") in seen and done.returncode == 0
+
+
+def test_runner_missing_tool_names_package(monkeypatch):
+    with pytest.raises(ToolMissing) as exc:
+        SubprocessRunner().run(["qemu-img-does-not-exist"])
+    assert "qemu-img-does-not-exist" in str(exc.value)
+    from labkit.steps.runner import require_tool
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ToolMissing) as exc2:
+        require_tool("qemu-img")
+    assert "apt-get install -y --no-install-recommends qemu-utils" in str(exc2.value)
+
+
+def test_runner_nonzero_exit_carries_argv_code_and_stderr():
+    with pytest.raises(CommandFailed) as exc:
+        SubprocessRunner().run([PY, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"])
+    e = exc.value
+    assert e.returncode == 3 and "boom" in e.stderr and e.argv[0] == PY and "boom" in str(e)
+
+
+def test_runner_timeout_kills_process_group():
+    t0 = time.monotonic()
+    with pytest.raises(CommandTimeout) as exc:
+        SubprocessRunner().run(
+            [PY, "-c", "import time; print('start', flush=True); time.sleep(30)"], timeout=1
+        )
+    assert time.monotonic() - t0 < 20  # killed, not waited for: the child sleeps 30 s
+    assert "start" in exc.value.stdout
+
+
+def test_runner_cancel_event_stops_command():
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(Cancelled):
+        SubprocessRunner().run([PY, "-c", "import time; time.sleep(30)"], cancel=cancel)
+
+
+def test_function_runner_replays_output_and_records_argv():
+    fr = FunctionRunner(lambda argv: (0, "x\ny\n", ""))
+    lines: list[str] = []
+    fr.run(["tool", "--flag"], on_line=lambda s, line: lines.append(line))
+    assert fr.history == [["tool", "--flag"]] and lines == ["x", "y"]
+    with pytest.raises(CommandFailed):
+        FunctionRunner(lambda argv: Completed(argv, 2, "", "bad")).run(["t"])
+
+
+# -- step template ----------------------------------------------------------------------------
+class Echo(Step):
+    check_id = "ch0.echo"
+
+    def __init__(self, text: str, missing: str | None = None, boom: Exception | None = None):
+        self.text, self.missing, self.boom = text, missing, boom
+        self.cleaned = False
+
+    def plan(self) -> Plan:
+        if not self.text:
+            raise InvalidField("text", self.text, "is empty", "type something")
+        return Plan(self.check_id, "print the text", [[PY, "-c", f"print({self.text!r})"]])
+
+    def unavailable(self):
+        return self.missing
+
+    def run(self, ctx: RunContext):
+        if self.boom:
+            raise self.boom
+        done = ctx.run(self.plan().commands[0])
+        return {"out": done.stdout.strip()}
+
+    def check(self, ctx, evidence):
+        if evidence["out"] == self.text:
+            return CheckResult.passed(self.check_id, "echoed", **evidence)
+        return CheckResult.failed(self.check_id, "mismatch", **evidence)
+
+    def cleanup(self):
+        self.cleaned = True
+
+
+def test_step_runs_and_checks_for_real():
+    lines: list[str] = []
+    s = Echo("hello")
+    r = s.execute("auto", on_line=lambda st_, line: lines.append(line))
+    assert r.status == "pass" and r.mode == "run" and r.evidence["out"] == "hello"
+    assert lines == ["hello"] and s.cleaned and shlex.split(r.evidence["commands"][0])[-1] == "print('hello')"
+
+
+def test_step_plan_mode_and_unavailable_host():
+    r = Echo("hi").execute("plan")
+    assert r.status == "skipped" and r.mode == "plan" and r.evidence["plan"]["commands"]
+    r = Echo("hi", missing="no such thing here").execute("auto")
+    assert r.status == "skipped" and r.mode == "plan" and r.message == "no such thing here"
+    r = Echo("hi", missing="no such thing here").execute("live")
+    assert r.status == "error"
+
+
+def test_step_errors_become_results_not_tracebacks():
+    r = Echo("").execute()
+    assert r.status == "error" and r.evidence["field"] == "text" and "type something" in r.message
+    r = Echo("x", boom=NotSupportedHere("no GPU")).execute()
+    assert r.status == "skipped" and "no GPU" in r.message
+    r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute()
+    assert r.status == "error" and r.evidence["action"] == "delete x"
+    r = Echo("x", boom=KeyError("k")).execute()
+    assert r.status == "error" and r.evidence["exception"] == "KeyError"
+    with pytest.raises(InvalidField):
+        Echo("x").execute("sometimes")
+
+
+def test_plan_renders_shell_and_mime():
+    p = Plan("s", "why", [["qemu-img", "create", "my disk.img", "1G"]], notes=["careful"])
+    assert p.shell() == "qemu-img create 'my disk.img' 1G"
+    assert PLAN_MIME in p._repr_mimebundle_() and "careful" in str(p)
+
+
+# -- files ------------------------------------------------------------------------------------
+def test_atomic_target_never_leaves_half_written_files(tmp_path):
+    target = tmp_path / "disk.img"
+    with pytest.raises(RuntimeError), atomic_target(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("crash midway")
+    assert not target.exists() and not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
+
+    write_atomic(target, b"v1")
+    with pytest.raises(ConsentRequired):
+        write_atomic(target, b"v2")
+    write_atomic(target, b"v2", overwrite=True)
+    assert target.read_bytes() == b"v2"
+    backups = [p for p in tmp_path.iterdir() if ".labkit-bak-" in p.name]
+    assert len(backups) == 1 and backups[0].read_bytes() == b"v1"
+    assert backup_file(target) != backups[0]
+
+
+def test_free_space_check(tmp_path):
+    assert ensure_free_space(tmp_path / "not" / "yet", 1) > 0
+    with pytest.raises(NotSupportedHere) as exc:
+        ensure_free_space(tmp_path, 2**62)
+    assert "free" in str(exc.value)

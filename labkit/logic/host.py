@@ -7,10 +7,33 @@ that code can be tested with hand-made facts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["HostFacts", "ToolInfo"]
+from labkit.i18n import tr
+
+__all__ = [
+    "DockerInfo",
+    "GpuInfo",
+    "HostFacts",
+    "ToolInfo",
+    "explain_docker_error",
+    "explain_kvm",
+    "facts_to_dict",
+    "parse_apt_policy",
+    "parse_cpuinfo_flags",
+    "parse_docker_version",
+    "parse_kubectl_version",
+    "parse_meminfo_total",
+    "parse_microk8s_version",
+    "parse_nvidia_smi",
+    "parse_os_release",
+    "parse_qemu_version",
+    "parse_zerotier_version",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +49,44 @@ class ToolInfo:
     @property
     def present(self) -> bool:
         return self.path is not None
+
+
+@dataclass(frozen=True)
+class DockerInfo:
+    """Docker as the course needs it: a client, a reachable engine, and the right to use it.
+
+    ``engine`` is one of ``ok``, ``not installed``, ``not running``, ``permission denied``,
+    ``error``; ``detail`` says what was seen (an error message translated at the probe boundary).
+    """
+
+    client_path: str | None = None
+    client_version: str | None = None
+    client_paths: tuple[str, ...] = ()  # every docker on PATH (two may be installed)
+    dockerd_path: str | None = None
+    socket: str = "/var/run/docker.sock"
+    socket_exists: bool = False
+    socket_accessible: bool = False
+    socket_group: str | None = None
+    user_in_socket_group: bool = False
+    sdk_installed: bool = False
+    engine: str = "not installed"
+    server_version: str | None = None
+    api_version: str | None = None
+    systemd: bool = False
+    detail: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return self.engine == "ok"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """One NVIDIA GPU as ``nvidia-smi --query-gpu=name,driver_version,memory.total`` reports it."""
+
+    name: str
+    driver_version: str = ""
+    memory_total: str = ""  # as printed, e.g. "81559 MiB"
 
 
 @dataclass(frozen=True)
@@ -45,6 +106,24 @@ class HostFacts:
     is_root: bool = False
     tools: dict[str, ToolInfo] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # -- added by the host probe (labkit.steps.host); defaults keep hand-made facts valid --------
+    os_id: str = ""  # /etc/os-release ID, e.g. "debian"
+    os_version_id: str = ""  # VERSION_ID, e.g. "12"
+    os_codename: str = ""  # VERSION_CODENAME, e.g. "bookworm"
+    disk_path: str = "."  # where disk_free_bytes was measured
+    kvm_accessible: bool = False  # /dev/kvm could be opened read-write by this user
+    kvm_modules: tuple[str, ...] = ()  # loaded kvm modules, e.g. ("kvm", "kvm_pvm")
+    kvm_probe: dict[str, Any] = field(default_factory=dict)  # the probe's JSON line, as is
+    firmware: dict[str, bool] = field(default_factory=dict)  # aarch64 UEFI file -> exists
+    docker: DockerInfo = field(default_factory=DockerInfo)
+    gpus: tuple[GpuInfo, ...] = ()
+    gpu_detail: str = ""
+    torch: ToolInfo = field(default_factory=lambda: ToolInfo("torch", package="labkit[gpu]"))
+    probe_seconds: float = 0.0
+
+    @property
+    def memory_known(self) -> bool:
+        return self.memory_bytes > 0
 
     @property
     def virt_flags(self) -> list[str]:
@@ -53,3 +132,277 @@ class HostFacts:
 
     def tool(self, name: str) -> ToolInfo:
         return self.tools.get(name, ToolInfo(name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (``labkit doctor --json``, check evidence)."""
+        return facts_to_dict(self)
+
+
+def facts_to_dict(facts: HostFacts) -> dict[str, Any]:
+    """``HostFacts`` as JSON-ready data: sets become sorted lists, derived flags are included."""
+    data = asdict(facts)
+    data["cpu_flags"] = sorted(facts.cpu_flags)
+    data["virt_flags"] = facts.virt_flags
+    data["kvm_modules"] = list(facts.kvm_modules)
+    data["gpus"] = [asdict(g) for g in facts.gpus]
+    data["docker"]["client_paths"] = list(facts.docker.client_paths)
+    for name, info in facts.tools.items():
+        data["tools"][name]["present"] = info.present
+    data["torch"]["present"] = facts.torch.present
+    return json.loads(json.dumps(data, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsers for what the probes read. Pure: they get text, return values, never raise on odd text.
+# ---------------------------------------------------------------------------------------------
+def parse_os_release(text: str) -> dict[str, str]:
+    """``/etc/os-release`` (shell-style ``KEY=value`` lines, values maybe quoted) → dict."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r'\\(["$`\\])', r"\1", value[1:-1])  # os-release(5): shell double quotes
+        elif len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def parse_cpuinfo_flags(text: str) -> frozenset[str]:
+    """CPU feature flags from ``/proc/cpuinfo``: x86 ``flags``, arm64 ``Features``.
+
+    Only the first processor block is read: all cores of a machine report the same flags, and a
+    big host has hundreds of blocks.
+    """
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def parse_meminfo_total(text: str) -> int | None:
+    """``MemTotal`` from ``/proc/meminfo`` in bytes (the fallback when psutil is unavailable)."""
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    return int(m.group(1)) * 1024 if m else None
+
+
+_QEMU_VERSION = re.compile(r"\bversion\s+(\d+\.\d+(?:\.\d+)?)(?:\s*\(([^)]*)\))?", re.IGNORECASE)
+
+
+def parse_qemu_version(text: str) -> str | None:
+    """``QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)`` → ``"7.2.22"``.
+
+    Works for ``qemu-img version ...`` and ``qemu-system-* --version`` alike; ``None`` if absent.
+    """
+    m = _QEMU_VERSION.search(text or "")
+    return m.group(1) if m else None
+
+
+def parse_qemu_package(text: str) -> str | None:
+    """The distribution build in parentheses: ``... (Debian 1:7.2+dfsg-7+deb12u18+b3)`` → that text."""
+    m = _QEMU_VERSION.search(text or "")
+    return m.group(2) if m and m.group(2) else None
+
+
+def parse_docker_version(text: str) -> str | None:
+    """``Docker version 28.2.2, build e6534b4`` → ``"28.2.2"``."""
+    m = re.search(r"Docker version\s+([0-9][^\s,]*)", text or "")
+    return m.group(1) if m else None
+
+
+def parse_kubectl_version(text: str) -> str | None:
+    """``kubectl version --client -o json`` → ``gitVersion`` (``"v1.32.4"``); old text forms too."""
+    text = text or ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        client = data.get("clientVersion")
+        if isinstance(client, dict) and isinstance(client.get("gitVersion"), str):
+            return client["gitVersion"]
+    m = re.search(r'GitVersion:"(v[^"]+)"', text) or re.search(r"Client Version:\s*(v\S+)", text)
+    return m.group(1) if m else None
+
+
+def parse_microk8s_version(text: str) -> str | None:
+    """``MicroK8s v1.28.3 revision 6089`` → ``"v1.28.3"``."""
+    m = re.search(r"MicroK8s\s+(v?\d+\.\d+\S*)", text or "")
+    return m.group(1) if m else None
+
+
+def parse_zerotier_version(text: str) -> str | None:
+    """``zerotier-cli -v`` prints the bare version (``1.14.1``)."""
+    m = re.search(r"\b(\d+\.\d+\.\d+)\b", text or "")
+    return m.group(1) if m else None
+
+
+def parse_nvidia_smi(text: str) -> tuple[GpuInfo, ...]:
+    """``nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader`` → GPUs.
+
+    Lines look like ``NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB``; GPU names contain no comma.
+    """
+    gpus = []
+    for line in (text or "").splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 3 and parts[0] and not parts[0].lower().startswith(("name", "no devices")):
+            gpus.append(GpuInfo(parts[0], parts[1], ", ".join(parts[2:])))
+    return tuple(gpus)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging the probes
+# ---------------------------------------------------------------------------------------------
+def explain_docker_error(message: str) -> tuple[str, str]:
+    """Map a docker SDK / CLI error text to ``(engine_state, human detail)``.
+
+    The SDK reports everything as ``DockerException("Error while fetching server API version:
+    ...")``; only the inner errno text tells "daemon down" from "not allowed".
+    """
+    low = (message or "").lower()
+    if "permission denied" in low or "eacces" in low:
+        return "permission denied", tr(
+            "无权访问 Docker 套接字（用户不在 docker 组）",
+            "permission denied on the Docker socket (user not in group docker)",
+        )
+    if any(
+        s in low
+        for s in (
+            "no such file",
+            "connection refused",
+            "cannot connect to the docker daemon",
+            "is the docker daemon",
+        )
+    ):
+        return "not running", tr("Docker 引擎未运行", "the Docker engine (dockerd) is not running")
+    if "timed out" in low or "timeout" in low:
+        return "error", tr("Docker 引擎无响应（超时）", "the Docker engine did not answer in time")
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else "unknown error"
+    return "error", first[:300]
+
+
+def explain_kvm(
+    *,
+    kvm_device: bool,
+    kvm_accessible: bool,
+    probe: Mapping[str, Any] | None,
+    cpu_flags: Iterable[str] = (),
+    kvm_modules: Iterable[str] = (),
+    arch: str = "x86_64",
+) -> tuple[bool, str]:
+    """Turn the device check and the probe's JSON line into ``(usable, human reason)``.
+
+    Usable only when the probe proved guest code ran. The reason names what failed and, when the
+    CPU flags explain it, why: no ``vmx``/``svm`` flag means nested virtualization is off or KVM is
+    a paravirtual backend (``kvm_pvm``) that cannot run ordinary guests.
+    """
+    flags = set(cpu_flags)
+    modules = set(kvm_modules)
+    if not kvm_device:
+        why = ""
+        if arch in ("x86_64", "i686", "i386") and not flags & {"vmx", "svm"}:
+            why = tr(
+                "（CPU 没有 vmx/svm 标志：BIOS 中未开启 VT-x/AMD-V，或这是一台未开嵌套虚拟化的虚拟机）",
+                " (no vmx/svm CPU flag: VT-x/AMD-V is off in the firmware,"
+                " or this is a VM without nested virtualization)",
+            )
+        return False, tr("没有 /dev/kvm", "no /dev/kvm") + why
+    if not kvm_accessible:
+        return False, tr(
+            "/dev/kvm 存在但当前用户无权读写（加入 kvm 组：sudo usermod -aG kvm $USER）",
+            "/dev/kvm exists but this user may not open it (join group kvm: sudo usermod -aG kvm $USER)",
+        )
+    if not probe:
+        return False, tr("/dev/kvm 存在，但未做运行测试", "/dev/kvm exists but was not test-run")
+    if probe.get("usable"):
+        return True, tr(
+            "KVM 可用：测试客户机代码已在 CPU 上运行", "KVM works: test guest code ran on the CPU"
+        )
+    stage = str(probe.get("stage", "?"))
+    reason = str(probe.get("reason", "")) or tr("未知原因", "unknown reason")
+    call = (
+        "KVM_RUN"
+        if stage == "run"
+        else {
+            "open": "open",
+            "api_version": "KVM_GET_API_VERSION",
+            "create_vm": "KVM_CREATE_VM",
+            "memory": "KVM_SET_USER_MEMORY_REGION",
+            "create_vcpu": "KVM_CREATE_VCPU",
+            "mmap_run": "mmap(kvm_run)",
+            "sregs": "KVM_SET_SREGS",
+            "regs": "KVM_SET_REGS",
+            "vcpu_init": "KVM_ARM_VCPU_INIT",
+        }.get(stage, stage)
+    )
+    exit_reason = probe.get("exit_reason")
+    if stage == "run" and exit_reason:
+        # Say it from the structured fields: shorter than the child's sentence, and translatable.
+        reason = str(exit_reason)
+        if probe.get("suberror") == 1:
+            reason += tr(
+                "（指令模拟失败：KVM 只是在解释客户机代码，CPU 并没有真正运行它）",
+                " (instruction emulation failed: KVM interprets guest code instead of running it on the CPU)",
+            )
+        elif probe.get("suberror") is not None:
+            reason += f" ({probe.get('suberror_name') or probe.get('suberror')})"
+        elif probe.get("hardware_entry_failure_reason") is not None:
+            reason += f" (hardware entry failure {probe['hardware_entry_failure_reason']:#x})"
+    text = tr(
+        "/dev/kvm 存在，但 {call} 失败：{reason}",
+        "/dev/kvm exists but {call} failed: {reason}",
+        call=call,
+        reason=reason,
+    )
+    if probe.get("check") == "partial":
+        text = tr(
+            "/dev/kvm 存在，仅做了部分检查：{reason}",
+            "/dev/kvm exists, partial check only: {reason}",
+            reason=reason,
+        )
+    why = []
+    if arch in ("x86_64", "i686", "i386") and not flags & {"vmx", "svm"}:
+        why.append(
+            tr(
+                "CPU 没有 vmx/svm 标志：嵌套虚拟化未开启，或是半虚拟化的 KVM 后端",
+                "no vmx/svm CPU flag: nested virtualization is off, or a paravirtual KVM backend",
+            )
+        )
+    if "kvm_pvm" in modules:
+        why.append(
+            tr(
+                "已加载 kvm_pvm：PVM 半虚拟化后端，只能运行专门的 PVM 客户机内核",
+                "kvm_pvm is loaded: a paravirtual backend that only runs PVM-enabled guest kernels",
+            )
+        )
+    if why:
+        text += tr("（", " (") + tr("；", "; ").join(why) + tr("）", ")")
+    return False, text
+
+
+def parse_apt_policy(text: str) -> dict[str, str | None]:
+    """``apt-cache policy PKG...`` → ``{package: candidate version or None}``.
+
+    Packages apt has never heard of are simply absent from the output (and from the result);
+    a known package without an installable version has ``Candidate: (none)`` → ``None``.
+    """
+    out: dict[str, str | None] = {}
+    current: str | None = None
+    for line in (text or "").splitlines():
+        if line and not line[0].isspace() and line.rstrip().endswith(":"):
+            current = line.rstrip()[:-1].strip()
+            out[current] = None
+            continue
+        stripped = line.strip()
+        if current is not None and stripped.startswith("Candidate:"):
+            value = stripped.split(":", 1)[1].strip()
+            out[current] = None if value in ("", "(none)") else value
+    return out

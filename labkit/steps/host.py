@@ -1,0 +1,562 @@
+"""Probe this machine for what the course needs, and the chapter-1 host check step.
+
+:func:`collect_host_facts` fills a :class:`~labkit.logic.host.HostFacts`: OS, architecture, cores,
+memory, free disk, CPU flags, KVM (device, permissions, and a *real* test run, see
+:mod:`labkit.steps.kvmprobe`), QEMU and other tool versions, the aarch64 UEFI firmware, Docker
+(client, engine, permission), kubectl / microk8s / ZeroTier, NVIDIA GPUs and whether torch is
+installed. Design rules:
+
+* never crash: every probe catches its own failure and records a detail string instead, because
+  a doctor that dies on the one broken thing hides everything else it knew;
+* fast: every spawned command goes through the runner with a short timeout, the probes run in
+  parallel threads, heavy modules (psutil, the docker SDK) are imported only here and only when
+  useful, torch is never imported (``importlib.util.find_spec`` + package metadata only);
+* parsing is pure and lives in :mod:`labkit.logic.host`, so it is tested on recorded output.
+
+:class:`HostCheck` (check id ``ch1.host.check``) is the first step of chapter 1: it passes when the
+host can do the chapter (``qemu-img``, ``qemu-system-aarch64`` and the UEFI firmware installed,
+enough free disk). KVM being unusable is reported but is not a failure: QEMU's TCG emulates the
+aarch64 guest in software, which is what chapter 1 uses on an x86 host anyway.
+"""
+
+from __future__ import annotations
+
+import grp
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from labkit.checks import CheckResult
+from labkit.errors import CommandTimeout, InvalidField, LabkitError, ToolMissing
+from labkit.i18n import tr
+from labkit.logic.firmware import AAVMF_CODE, FIRMWARE_PACKAGE, QEMU_EFI
+from labkit.logic.host import (
+    DockerInfo,
+    HostFacts,
+    ToolInfo,
+    explain_docker_error,
+    explain_kvm,
+    parse_cpuinfo_flags,
+    parse_docker_version,
+    parse_kubectl_version,
+    parse_meminfo_total,
+    parse_microk8s_version,
+    parse_nvidia_smi,
+    parse_os_release,
+    parse_qemu_version,
+    parse_zerotier_version,
+)
+from labkit.logic.sizes import human_size, parse_size
+from labkit.logic.sizing import CH1_MIN_DISK, COURSE_VM_CORES, advise
+from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.kvmprobe import probe_argv, run_kvm_probe
+from labkit.steps.runner import TOOL_PACKAGES, Completed, Runner, default_runner
+
+__all__ = [
+    "CH1_PACKAGES",
+    "FIRMWARE_FILES",
+    "TOOL_COMMANDS",
+    "HostCheck",
+    "collect_host_facts",
+    "probe_commands",
+]
+
+#: Seconds any single version / status command may take. These are all local and instant when
+#: healthy; the limit only matters for a wedged daemon or a hung network mount.
+TOOL_TIMEOUT = 5.0
+#: Seconds the KVM probe process may take before it is killed (a broken KVM can hang KVM_RUN).
+KVM_TIMEOUT = 6.0
+
+#: The aarch64 UEFI firmware files chapter 1 uses (either one is enough).
+FIRMWARE_FILES: tuple[str, ...] = (QEMU_EFI, AAVMF_CODE)
+#: Debian/Ubuntu packages chapter 1 needs.
+CH1_PACKAGES: tuple[str, ...] = ("qemu-utils", "qemu-system-arm", FIRMWARE_PACKAGE)
+
+_NVIDIA_QUERY = ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
+
+#: Executable → (argv that prints its version, parser of that output).
+TOOL_COMMANDS: dict[str, tuple[list[str], Callable[[str], str | None]]] = {
+    "qemu-img": (["qemu-img", "--version"], parse_qemu_version),
+    "qemu-system-aarch64": (["qemu-system-aarch64", "--version"], parse_qemu_version),
+    "qemu-system-x86_64": (["qemu-system-x86_64", "--version"], parse_qemu_version),
+    "docker": (["docker", "--version"], parse_docker_version),
+    "kubectl": (["kubectl", "version", "--client", "-o", "json"], parse_kubectl_version),
+    "microk8s": (["microk8s", "version"], parse_microk8s_version),
+    "zerotier-cli": (["zerotier-cli", "-v"], parse_zerotier_version),
+    "nvidia-smi": (["nvidia-smi", *_NVIDIA_QUERY], lambda out: None),  # version = driver, below
+}
+
+
+def probe_commands(*, probe_kvm: bool = True) -> list[list[str]]:
+    """The argv lists :func:`collect_host_facts` may run (those whose tool is missing are skipped)."""
+    cmds = [list(argv) for argv, _ in TOOL_COMMANDS.values()]
+    if probe_kvm:
+        cmds.append(probe_argv())
+    return cmds
+
+
+def _read(path: str, limit: int = 1 << 20) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(limit)
+    except OSError:
+        return ""
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _tool(runner: Runner, name: str, timeout: float) -> tuple[ToolInfo, Completed | None]:
+    """Locate ``name`` and ask it for its version; any failure becomes ``detail``."""
+    argv, parse = TOOL_COMMANDS[name]
+    package = TOOL_PACKAGES.get(name)
+    path = shutil.which(name)
+    if path is None:
+        return ToolInfo(name, None, None, package, tr("未安装", "not installed")), None
+    try:
+        done = runner.run(argv, timeout=timeout, check=False)
+    except CommandTimeout:
+        return ToolInfo(name, path, None, package, f"`{' '.join(argv)}` timed out after {timeout:g} s"), None
+    except ToolMissing:
+        return ToolInfo(name, None, None, package, tr("未安装", "not installed")), None
+    except LabkitError as exc:
+        return ToolInfo(name, path, None, package, str(exc).splitlines()[0]), None
+    out = done.stdout or done.stderr
+    version = parse(out)
+    detail = ""
+    if done.returncode != 0:
+        detail = f"exit {done.returncode}: {_first_line(done.stderr) or _first_line(done.stdout)}"
+    elif version is None and name != "nvidia-smi":
+        detail = f"could not read a version from: {_first_line(out)[:200]!r}"
+    return ToolInfo(name, path, version, package, detail), done
+
+
+def _docker_clients() -> tuple[str, ...]:
+    """Every ``docker`` on PATH, in PATH order: two installs (static + Debian's) confuse students."""
+    seen: list[str] = []
+    for d in os.get_exec_path():
+        cand = os.path.join(d, "docker")
+        real = os.path.realpath(cand)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK) and real not in map(os.path.realpath, seen):
+            seen.append(cand)
+    return tuple(seen)
+
+
+def _probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
+    """Client, engine, permission. The SDK is imported only when a socket is there to talk to."""
+    info: dict[str, Any] = {
+        "client_path": client.path,
+        "client_version": client.version,
+        "client_paths": _docker_clients(),
+        "dockerd_path": shutil.which("dockerd"),
+        "sdk_installed": importlib.util.find_spec("docker") is not None,
+        "systemd": os.path.isdir("/run/systemd/system"),
+    }
+    host = os.environ.get("DOCKER_HOST", "")
+    sock = host[len("unix://") :] if host.startswith("unix://") else "/var/run/docker.sock"
+    info["socket"] = host if host and not host.startswith("unix://") else sock
+    local = not host or host.startswith("unix://")
+    installed = bool(client.path or info["dockerd_path"])
+    if local:
+        try:
+            st = os.stat(sock)
+        except FileNotFoundError:
+            state = "not running" if installed else "not installed"
+            detail = (
+                tr("没有 {s}：Docker 引擎未运行", "no {s}: the Docker engine is not running", s=sock)
+                if installed
+                else tr("Docker 未安装", "Docker is not installed")
+            )
+            return DockerInfo(**info, engine=state, detail=detail)
+        except OSError as exc:
+            return DockerInfo(**info, engine="error", detail=f"stat {sock}: {exc.strerror}")
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = str(st.st_gid)
+        info.update(
+            socket_exists=True,
+            socket_group=group,
+            user_in_socket_group=st.st_gid in os.getgroups() or st.st_gid == os.getegid(),
+            socket_accessible=os.access(sock, os.R_OK | os.W_OK),
+        )
+        if not info["socket_accessible"]:
+            return DockerInfo(
+                **info,
+                engine="permission denied",
+                detail=tr(
+                    "无权访问 {s}（属组 {g}；当前用户不是 root 也不在该组）",
+                    "permission denied on {s} (group {g}; this user is neither root nor in that group)",
+                    s=sock,
+                    g=group,
+                ),
+            )
+    if info["sdk_installed"]:
+        try:
+            import docker  # lazy: ~0.25 s, and only worth it when there is an engine to ask
+
+            api = docker.from_env(timeout=3)
+            try:
+                v = api.version()
+            finally:
+                api.close()
+            return DockerInfo(
+                **info, engine="ok", server_version=v.get("Version"), api_version=v.get("ApiVersion")
+            )
+        except Exception as exc:  # the SDK wraps socket errors in DockerException; translate them
+            state, detail = explain_docker_error(str(exc))
+            return DockerInfo(**info, engine=state, detail=detail)
+    if client.path:
+        argv = ["docker", "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]
+        try:
+            done = runner.run(argv, timeout=timeout, check=False)
+        except LabkitError as exc:
+            state, detail = explain_docker_error(str(exc))
+            return DockerInfo(**info, engine=state, detail=detail)
+        parts = done.stdout.split()
+        if done.returncode == 0 and len(parts) >= 2:
+            return DockerInfo(**info, engine="ok", server_version=parts[0], api_version=parts[1])
+        state, detail = explain_docker_error(done.stderr or done.stdout)
+        return DockerInfo(**info, engine=state, detail=detail)
+    return DockerInfo(
+        **info,
+        engine="error",
+        detail=tr(
+            "有 Docker 套接字，但既没有 docker 命令也没有 Python docker 包",
+            "a Docker socket exists but neither the docker CLI nor the Python docker SDK is installed",
+        ),
+    )
+
+
+def _memory_and_disk(disk_path: str) -> tuple[int, int, str]:
+    """RAM and free disk via psutil (lazy import), falling back to /proc and shutil."""
+    path = os.path.abspath(disk_path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)  # a target that does not exist yet: measure its parent
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total), int(psutil.disk_usage(path).free), path
+    except Exception:
+        mem = parse_meminfo_total(_read("/proc/meminfo")) or 0
+        try:
+            free = shutil.disk_usage(path).free
+        except OSError:
+            free = -1
+        return mem, free, path
+
+
+def _kvm_modules() -> tuple[str, ...]:
+    try:
+        names = os.listdir("/sys/module")
+    except OSError:
+        return ()
+    return tuple(sorted(n for n in names if n == "kvm" or n.startswith("kvm_")))
+
+
+def _kvm_accessible(device: str = "/dev/kvm") -> bool:
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _torch() -> ToolInfo:
+    """Whether torch is installed, without importing it (that costs seconds and GPU init)."""
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return ToolInfo(
+            "torch",
+            None,
+            None,
+            "labkit[gpu]",
+            tr("未安装 torch：pip install labkit[gpu]", "torch not installed: pip install labkit[gpu]"),
+        )
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        version = None
+    return ToolInfo("torch", spec.origin or "torch", version, "labkit[gpu]")
+
+
+def collect_host_facts(
+    *, runner: Runner | None = None, probe_kvm: bool = True, disk_path: str = "."
+) -> HostFacts:
+    """Probe this machine (see the module docstring). Never raises for a failing probe."""
+    t0 = time.monotonic()
+    runner = runner or default_runner()
+    os_release = parse_os_release(_read("/etc/os-release") or _read("/usr/lib/os-release"))
+    cpu_flags = parse_cpuinfo_flags(_read("/proc/cpuinfo"))
+    kvm_device = os.path.exists("/dev/kvm")
+    kvm_accessible = kvm_device and _kvm_accessible()
+    kvm_modules = _kvm_modules()
+
+    with ThreadPoolExecutor(max_workers=len(TOOL_COMMANDS) + 2) as pool:
+        tool_futs = {name: pool.submit(_tool, runner, name, TOOL_TIMEOUT) for name in TOOL_COMMANDS}
+        kvm_fut = (
+            pool.submit(run_kvm_probe, runner, timeout=KVM_TIMEOUT)
+            if probe_kvm and kvm_device and kvm_accessible
+            else None
+        )
+        mem_fut = pool.submit(_memory_and_disk, disk_path)
+        torch_fut = pool.submit(_torch)
+        tools: dict[str, ToolInfo] = {}
+        outputs: dict[str, Completed | None] = {}
+        for name, fut in tool_futs.items():
+            try:
+                tools[name], outputs[name] = fut.result()
+            except Exception as exc:  # a bug in one probe must not hide the others
+                tools[name], outputs[name] = (
+                    ToolInfo(name, shutil.which(name), detail=f"probe error: {exc}"),
+                    None,
+                )
+        docker_fut = pool.submit(_probe_docker, runner, tools["docker"], TOOL_TIMEOUT)
+        try:
+            docker = docker_fut.result()
+        except Exception as exc:
+            docker = DockerInfo(engine="error", detail=f"probe error: {exc}")
+        kvm_probe: dict[str, Any] = {}
+        if kvm_fut is not None:
+            try:
+                kvm_probe = kvm_fut.result()
+            except Exception as exc:
+                kvm_probe = {"usable": False, "stage": "spawn", "reason": f"probe error: {exc}"}
+        try:
+            memory, disk_free, measured = mem_fut.result()
+        except Exception:
+            memory, disk_free, measured = 0, -1, disk_path
+        torch = torch_fut.result()
+
+    arch = platform.machine() or "unknown"
+    usable, reason = explain_kvm(
+        kvm_device=kvm_device,
+        kvm_accessible=kvm_accessible,
+        probe=kvm_probe if probe_kvm else None,
+        cpu_flags=cpu_flags,
+        kvm_modules=kvm_modules,
+        arch=arch,
+    )
+    if not probe_kvm and kvm_device and kvm_accessible:
+        reason = tr("未测试（probe_kvm=False）", "not probed (probe_kvm=False)")
+
+    gpus: tuple = ()
+    gpu_detail = ""
+    smi = tools["nvidia-smi"]
+    if smi.present:
+        done = outputs.get("nvidia-smi")
+        gpus = parse_nvidia_smi(done.stdout) if done is not None and done.returncode == 0 else ()
+        if gpus:
+            tools["nvidia-smi"] = ToolInfo(
+                smi.name, smi.path, gpus[0].driver_version, smi.package, smi.detail
+            )
+        else:
+            gpu_detail = smi.detail or tr("nvidia-smi 没有列出 GPU", "nvidia-smi lists no GPU")
+    else:
+        gpu_detail = tr("没有 NVIDIA 驱动（找不到 nvidia-smi）", "no NVIDIA driver (nvidia-smi not found)")
+
+    version_lines = {
+        n: _first_line(d.stdout or d.stderr) for n, d in outputs.items() if d is not None and n != "kubectl"
+    }
+    return HostFacts(
+        os_name=platform.system() or "unknown",
+        os_pretty=os_release.get("PRETTY_NAME", ""),
+        os_id=os_release.get("ID", ""),
+        os_version_id=os_release.get("VERSION_ID", ""),
+        os_codename=os_release.get("VERSION_CODENAME", ""),
+        arch=arch,
+        cores=os.cpu_count() or 1,
+        memory_bytes=memory,
+        disk_free_bytes=disk_free,
+        disk_path=measured,
+        cpu_flags=cpu_flags,
+        kvm_device=kvm_device,
+        kvm_accessible=kvm_accessible,
+        kvm_usable=usable,
+        kvm_reason=reason,
+        kvm_modules=kvm_modules,
+        kvm_probe=kvm_probe,
+        is_root=os.geteuid() == 0,
+        tools=tools,
+        firmware={path: os.path.isfile(path) for path in FIRMWARE_FILES},
+        docker=docker,
+        gpus=gpus,
+        gpu_detail=gpu_detail,
+        torch=torch,
+        extra={"version_lines": version_lines, "python": sys.version.split()[0]},
+        probe_seconds=round(time.monotonic() - t0, 3),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter-1 step
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _ContextRunner:
+    """Routes the probes through the step's context, so they are recorded as the step's commands.
+
+    ``on_line=None``: version banners are evidence, not something to stream at the student.
+    """
+
+    ctx: RunContext
+
+    def run(self, argv: Sequence[str], **kw: Any) -> Completed:
+        kw["on_line"] = None
+        return self.ctx.run(argv, **kw)
+
+    def start(self, argv: Sequence[str], **kw: Any):
+        return self.ctx.runner.start(argv, **kw)
+
+
+class HostCheck(Step):
+    """Chapter 1, step 1: can this host do the virtualization chapter, and how big may a VM be?
+
+    ``vm_cores`` / ``vm_memory`` are the VM the student plans (the course suggests 4 cores, 8G);
+    they feed the sizing advice, not the pass/fail decision.
+    """
+
+    check_id = "ch1.host.check"
+    timeout = 30.0
+
+    def __init__(
+        self,
+        vm_cores: int = COURSE_VM_CORES,
+        vm_memory: str | int = "8G",
+        *,
+        disk_path: str = ".",
+        probe_kvm: bool = True,
+    ) -> None:
+        self.vm_cores = vm_cores
+        self.vm_memory = vm_memory
+        self.disk_path = disk_path
+        self.probe_kvm = probe_kvm
+
+    def _request(self) -> tuple[int, int]:
+        cores = self.vm_cores
+        if isinstance(cores, str) and cores.strip().isdigit():
+            cores = int(cores.strip())
+        if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+            raise InvalidField(
+                "vm_cores", self.vm_cores, "is not a core count", "use a whole number ≥ 1, e.g. 4"
+            )
+        memory = parse_size(self.vm_memory, "vm_memory")
+        if memory < 1:
+            raise InvalidField("vm_memory", self.vm_memory, "is zero", "use a size such as 8G")
+        return cores, memory
+
+    def plan(self) -> Plan:
+        cores, memory = self._request()
+        return Plan(
+            step=self.check_id,
+            reason=tr(
+                "检查本机能否完成第 1 章（QEMU、UEFI 固件、磁盘），并评估 {c} 核 / {m} 的虚拟机",
+                "check this host can do chapter 1 (QEMU, UEFI firmware, disk) and judge a {c}-core / {m} VM",
+                c=cores,
+                m=human_size(memory),
+            ),
+            commands=probe_commands(probe_kvm=self.probe_kvm),
+            notes=[
+                tr("读取", "reads") + " /etc/os-release, /proc/cpuinfo, /proc/meminfo, /sys/module, /dev/kvm",
+                tr("检查固件文件", "checks firmware files") + ": " + ", ".join(FIRMWARE_FILES),
+                tr(
+                    "KVM 测试在单独进程中运行一小段客户机代码（超时 {t:g} 秒）",
+                    "the KVM test runs a few guest instructions in a separate process ({t:g} s timeout)",
+                    t=KVM_TIMEOUT,
+                ),
+            ],
+        )
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        cores, memory = self._request()
+        facts = collect_host_facts(
+            runner=_ContextRunner(ctx), probe_kvm=self.probe_kvm, disk_path=self.disk_path
+        )
+        return {"facts": facts, "vm_cores": cores, "vm_memory_bytes": memory}
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        facts: HostFacts = evidence["facts"]
+        sizing = advise(facts, evidence["vm_cores"], evidence["vm_memory_bytes"])
+        missing = [
+            (name, TOOL_PACKAGES.get(name, name))
+            for name in ("qemu-img", "qemu-system-aarch64")
+            if not facts.tool(name).present
+        ]
+        if not any(facts.firmware.values()):
+            missing.append((FIRMWARE_FILES[0], FIRMWARE_PACKAGE))
+        packages = sorted({pkg for _, pkg in missing})
+        install = f"sudo apt-get install -y --no-install-recommends {' '.join(packages)}" if packages else ""
+        problems = [tr("缺少 {n}", "missing {n}", n=name) for name, _ in missing]
+        if 0 <= facts.disk_free_bytes < CH1_MIN_DISK:
+            problems.append(
+                tr(
+                    "{p} 只剩 {f} 可用磁盘（至少需要 {n}）",
+                    "only {f} free disk at {p} (needs {n})",
+                    p=facts.disk_path,
+                    f=human_size(facts.disk_free_bytes),
+                    n=human_size(CH1_MIN_DISK),
+                )
+            )
+        kvm_line = (
+            tr("KVM 可用", "KVM usable")
+            if facts.kvm_usable
+            else tr("KVM 不可用，QEMU 使用 TCG 软件模拟：", "KVM not usable, QEMU uses TCG emulation: ")
+            + facts.kvm_reason
+        )
+        ev = {
+            "host": {
+                "os": facts.os_pretty,
+                "arch": facts.arch,
+                "cores": facts.cores,
+                "memory": human_size(facts.memory_bytes),
+                "memory_bytes": facts.memory_bytes,
+                "disk_free": human_size(facts.disk_free_bytes),
+                "disk_free_bytes": facts.disk_free_bytes,
+                "disk_path": facts.disk_path,
+            },
+            "tools": {
+                name: {"path": facts.tool(name).path, "version": facts.tool(name).version}
+                for name in ("qemu-img", "qemu-system-aarch64", "qemu-system-x86_64")
+            },
+            "firmware": facts.firmware,
+            "kvm": {
+                "device": facts.kvm_device,
+                "usable": facts.kvm_usable,
+                "reason": facts.kvm_reason,
+                "stage": facts.kvm_probe.get("stage"),
+                "virt_flags": facts.virt_flags,
+                "modules": list(facts.kvm_modules),
+            },
+            "sizing": sizing.to_payload(),
+        }
+        if problems:
+            ev.update(missing=[n for n, _ in missing], install=install)
+            msg = "; ".join(problems)
+            if install:
+                msg += tr("。安装：", ". Install: ") + install
+            return CheckResult.failed(self.check_id, msg, **ev)
+        rec = sizing.recommended
+        msg = tr(
+            "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}",
+            "this host can do chapter 1 (QEMU {v}). {k}. Suggested VM: {r}",
+            v=facts.tool("qemu-system-aarch64").version or "?",
+            k=kvm_line,
+            r=str(rec) if rec else tr("本机太小，无法按规则分配", "none fits this host by the rules"),
+        )
+        return CheckResult.passed(self.check_id, msg, **ev)

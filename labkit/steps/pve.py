@@ -1,0 +1,266 @@
+"""Proxmox VE steps of the course: turn KVM off in a guest's config, destroy a guest.
+
+``ch1.pve.kvm_off`` replaces the course's ``echo "kvm: no" >> /etc/pve/qemu-server/100.conf``
+with an edit that lands in the right section (see :mod:`labkit.logic.pve`), keeps a backup, writes
+atomically and then proves that only the ``kvm`` line changed. Off a PVE host it works on a copy:
+pass ``conf_path`` (e.g. a temp file holding :func:`labkit.logic.pve.sample_conf`).
+
+``ch1.pve.destroy`` runs ``qm stop`` + ``qm destroy`` only on a PVE host and only after the student
+typed the guest id again (``confirm="100"``): the deletion cannot be undone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from labkit.checks import CheckResult
+from labkit.errors import ConsentRequired, InvalidField
+from labkit.i18n import tr
+from labkit.logic import pve
+from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.files import atomic_target, backup_file
+
+__all__ = ["QmDestroy", "SetPveOption"]
+
+
+class SetPveOption(Step):
+    """Set ``key: value`` in the main section of a PVE guest config (default: ``kvm: no``)."""
+
+    check_id = "ch1.pve.kvm_off"
+    timeout = 30.0
+
+    def __init__(
+        self,
+        conf_path: str | os.PathLike[str] | None = None,
+        vmid: int = 100,
+        key: str = "kvm",
+        value: str = "no",
+        consent: bool = False,
+    ) -> None:
+        self.vmid = vmid
+        self.conf_path = conf_path
+        self.key = key
+        self.value = value
+        self.consent = consent
+        self._old: str | None = None
+        self._backup: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.conf_path) if self.conf_path is not None else Path(pve.conf_path(self.vmid))
+
+    def plan(self) -> Plan:
+        pve.validate_vmid(self.vmid)
+        key = pve.validate_key(self.key)
+        value = pve.validate_value(key, self.value)
+        path = str(self.path)
+        return Plan(
+            step=self.check_id,
+            reason=tr(
+                "在 {p} 的主配置段设置 {k}: {v}（替换已有的 {k} 行，或插在第一个 [段] 之前）",
+                "set {k}: {v} in the main section of {p} (replacing an existing {k} line, or inserted "
+                "before the first [section])",
+                p=path,
+                k=key,
+                v=value,
+            ),
+            notes=[
+                tr(
+                    "先备份为 {p}.labkit-bak-<时间>，再原子写入（临时文件 + 改名），最后核对只有 {k} 行变了",
+                    "a backup {p}.labkit-bak-<time> is kept, the file is written atomically (temp file + "
+                    "rename), then checked: only the {k} line may differ",
+                    p=path,
+                    k=key,
+                ),
+                tr(
+                    '课程里的 echo "{k}: {v}" >> 文件 会把行追加到最后一段：有快照时改的是快照',
+                    'the course\'s echo "{k}: {v}" >> file appends to the last section: with a snapshot '
+                    "present it edits the snapshot",
+                    k=key,
+                    v=value,
+                ),
+                tr(
+                    "真实 PVE 主机上推荐 qm set {id} --{k} {b}（带配置锁），改完需重启虚拟机",
+                    "on a real PVE host prefer qm set {id} --{k} {b} (it takes the config lock); restart "
+                    "the VM afterwards",
+                    id=pve.validate_vmid(self.vmid),
+                    k=key,
+                    b=_qm_value(key, value),
+                ),
+            ],
+        )
+
+    def unavailable(self) -> str | None:
+        if not self.path.is_file():
+            if self.conf_path is None:
+                return tr(
+                    "不是 PVE 主机（没有 {p}）；可传 conf_path 在副本上练习",
+                    "not a PVE host (no {p}); pass conf_path to practise on a copy",
+                    p=self.path,
+                )
+            return tr("配置文件 {p} 不存在", "config file {p} does not exist", p=self.path)
+        return None
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        path = self.path
+        if not self.consent:
+            raise ConsentRequired(
+                f"edit {path}", tr("传 consent=True（会先备份）", "pass consent=True (a backup is kept)")
+            )
+        old = path.read_text(encoding="utf-8")
+        self._old = old
+        new = pve.set_option(old, self.key, self.value)
+        warnings = pve.seed_append_warnings(old, self.key)
+        evidence: dict[str, Any] = {
+            "path": str(path),
+            "option": f"{self.key}: {pve.validate_value(self.key, self.value)}",
+            "previous_value": pve.get_option(old, self.key),
+            "echo_append_would_land_in": pve.append_lands_in(old) or "main",
+            "echo_append_warnings": warnings,
+        }
+        if new == old:
+            evidence.update(changed=False, backup=None, diff="")
+            return evidence
+        self._backup = backup_file(path)
+        with atomic_target(path, overwrite=True, backup=False) as tmp:
+            tmp.write_text(new, encoding="utf-8")
+            shutil.copymode(path, tmp)
+        ctx.progress(1.0)
+        evidence.update(changed=True, backup=str(self._backup), diff=pve.unified_diff(old, new, path.name))
+        return evidence
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        assert self._old is not None
+        now = self.path.read_text(encoding="utf-8")
+        value = pve.validate_value(self.key, self.value)
+        got = pve.get_option(now, self.key)
+        if got != value:
+            return CheckResult.failed(
+                self.check_id,
+                tr(
+                    "主配置段里 {k} 是 {g!r}，应为 {v!r}",
+                    "{k} in the main section is {g!r}, expected {v!r}",
+                    k=self.key,
+                    g=got,
+                    v=value,
+                ),
+                **evidence,
+            )
+        if not pve.other_lines_unchanged(self._old, now, self.key):
+            return CheckResult.failed(
+                self.check_id,
+                tr("除 {k} 行外还有别的行变了", "lines other than {k} changed", k=self.key),
+                **evidence,
+                diff_now=pve.unified_diff(self._old, now, self.path.name),
+            )
+        return CheckResult.passed(
+            self.check_id,
+            tr(
+                "{k}: {v} 已在主配置段，其余各行未变",
+                "{k}: {v} is set in the main section; every other line is unchanged",
+                k=self.key,
+                v=value,
+            ),
+            **evidence,
+        )
+
+
+def _qm_value(key: str, value: str) -> str:
+    """``qm set`` wants booleans as 0/1."""
+    if key in pve.BOOLEAN_KEYS:
+        return "0" if value.lower() in ("0", "off", "no", "false") else "1"
+    return value
+
+
+class QmDestroy(Step):
+    """``qm stop <id>`` then ``qm destroy <id>``, after the student typed the id again."""
+
+    check_id = "ch1.pve.destroy"
+    timeout = 300.0
+
+    def __init__(self, vmid: int, confirm: str = "", purge: bool = False) -> None:
+        self.vmid = vmid
+        self.confirm = confirm
+        self.purge = purge
+
+    def _commands(self) -> list[list[str]]:
+        vmid = str(pve.validate_vmid(self.vmid))
+        if not isinstance(self.purge, bool):
+            raise InvalidField(
+                "purge", self.purge, tr("不是 True/False", "is not True/False"), "True / False"
+            )
+        destroy = ["qm", "destroy", vmid] + (["--purge", "1"] if self.purge else [])
+        return [["qm", "stop", vmid], destroy]
+
+    def plan(self) -> Plan:
+        cmds = self._commands()
+        return Plan(
+            step=self.check_id,
+            reason=tr(
+                "停止并删除虚拟机 {id}（不可恢复）",
+                "stop and delete guest {id} (cannot be undone)",
+                id=cmds[0][2],
+            ),
+            commands=cmds,
+            notes=[
+                tr(
+                    "删除前确认重要数据已备份；需把 confirm 设为虚拟机编号 {id} 才会执行",
+                    "make sure important data is saved; runs only with confirm set to the guest id {id}",
+                    id=cmds[0][2],
+                ),
+                tr(
+                    "--purge 1 还会把该编号从备份任务、复制任务和 HA 配置中移除；"
+                    "--destroy-unreferenced-disks 1 会删掉存储上带此编号但未被配置引用的磁盘",
+                    "--purge 1 also removes the id from backup jobs, replication jobs and HA; "
+                    "--destroy-unreferenced-disks 1 deletes disks on storages that carry the id but are "
+                    "not referenced by the config",
+                ),
+            ],
+        )
+
+    def unavailable(self) -> str | None:
+        if shutil.which("qm") is None:
+            return tr(
+                "不是 PVE 主机（没有 qm 命令），只给出计划", "not a PVE host (no qm command); planned only"
+            )
+        return None
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        stop, destroy = self._commands()
+        vmid = stop[2]
+        if str(self.confirm).strip() != vmid:
+            raise ConsentRequired(
+                f"destroy guest {vmid}",
+                tr(
+                    '把 confirm 设为 "{id}"（再输入一次编号）',
+                    'set confirm="{id}" (type the id again)',
+                    id=vmid,
+                ),
+            )
+        before = ctx.run(["qm", "status", vmid], timeout=30, check=False)
+        ctx.run(stop, timeout=120)
+        ctx.progress(0.5)
+        ctx.run(destroy, timeout=240)
+        ctx.progress(1.0)
+        return {"vmid": vmid, "status_before": (before.stdout or before.stderr).strip()}
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        vmid = evidence["vmid"]
+        after = ctx.run(["qm", "status", vmid], timeout=30, check=False)
+        text = (after.stdout + after.stderr).strip()
+        if after.returncode != 0 and "does not exist" in text:
+            return CheckResult.passed(
+                self.check_id,
+                tr("虚拟机 {id} 已删除", "guest {id} is gone", id=vmid),
+                status_after=text,
+                **evidence,
+            )
+        return CheckResult.failed(
+            self.check_id,
+            tr("虚拟机 {id} 仍然存在", "guest {id} still exists", id=vmid),
+            status_after=text,
+            **evidence,
+        )

@@ -7,9 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-course}"
 
-# Chapter 1: qemu-img, qemu-system-aarch64, the aarch64 UEFI firmware. apt-get (present on every
-# Debian/Ubuntu) also fetches the tiny test guest's kernel and busybox into labkit's own cache.
-pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ca-certificates python3-venv)
+# Chapter 1: qemu-img, qemu-system-aarch64, the aarch64 UEFI firmware, and ipxe-qemu (only
+# "recommended" by qemu-system-arm, but the course's -nic user,model=virtio-net-pci needs its
+# efi-virtio.rom). apt-get (on every Debian/Ubuntu) also fetches the tiny test guest's kernel and
+# busybox into labkit's own cache.
+pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv)
 if [ "$what" = test ]; then
   pkgs+=(cpio)  # the tests check labkit's initramfs writer against the real cpio
 fi

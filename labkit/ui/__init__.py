@@ -1,0 +1,91 @@
+"""Top layer: thin ipywidgets panels for the course notebooks.
+
+A notebook starts with ``work = session(labkit_workdir, mode=mode)`` and then shows one panel per
+step (``ch1.create_image(work, ...).show(mode)``). The session knows the scratch directory for lab
+files and collects every check result shown, for the chapter summary.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.checks import CheckResult
+from labkit.i18n import tr
+from labkit.steps.base import check_mode
+
+__all__ = ["Session", "current_session", "session"]
+
+
+@dataclass
+class Session:
+    """Where this notebook keeps its lab files, and the results its panels recorded."""
+
+    path: Path
+    mode: str = "auto"
+    results: dict[str, CheckResult] = field(default_factory=dict)
+
+    def file(self, name: str) -> Path:
+        """A path inside the work directory (names only: no escaping it with ``..``)."""
+        p = (self.path / name).resolve()
+        if self.path.resolve() not in p.parents and p != self.path.resolve():
+            from labkit.errors import InvalidField
+
+            raise InvalidField("name", name, "points outside the work directory", "use a plain file name")
+        return p
+
+    def record(self, result: CheckResult) -> None:
+        self.results[result.check] = result
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("pass", "fail", "error", "skipped")}
+        for r in self.results.values():
+            out[r.status] += 1
+        return out
+
+    def summary_html(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(r.check)}</code></td><td>{r.status}</td>"
+            f"<td>{'run' if r.mode == 'run' else tr('仅计划', 'plan only')}</td>"
+            f"<td>{html.escape(r.message[:160])}</td></tr>"
+            for r in self.results.values()
+        )
+        c = self.counts()
+        head = tr(
+            "通过 {p} · 失败 {f} · 出错 {e} · 跳过 {s}",
+            "pass {p} · fail {f} · error {e} · skipped {s}",
+            p=c["pass"],
+            f=c["fail"],
+            e=c["error"],
+            s=c["skipped"],
+        )
+        cols = tr(
+            "<th>检查</th><th>状态</th><th>方式</th><th>说明</th>",
+            "<th>check</th><th>status</th><th>mode</th><th>message</th>",
+        )
+        return f"<p><b>{head}</b></p><table><tr>{cols}</tr>{rows}</table>"
+
+    def summary(self):
+        """Display the table of results recorded so far (HTML; not itself a check)."""
+        from IPython.display import HTML, display
+
+        display(HTML(self.summary_html()))
+
+
+_current: Session | None = None
+
+
+def session(labkit_workdir: str | os.PathLike[str] | None = None, *, mode: str = "auto") -> Session:
+    """Start (or restart) the notebook's session; creates the work directory."""
+    global _current
+    check_mode(mode)
+    path = Path(labkit_workdir) if labkit_workdir else Path.cwd() / "labkit-work"
+    path.mkdir(parents=True, exist_ok=True)
+    _current = Session(path.resolve(), mode)
+    return _current
+
+
+def current_session() -> Session | None:
+    return _current

@@ -165,15 +165,20 @@ class StepPanel:
         p = self.plan()
         self._plan_html.value = p._repr_html_()
 
-    def show(self) -> StepPanel:
-        """Display the panel, then a cell output (plan now, check result after a run)."""
+    def show(self, mode: str | None = None) -> None:
+        """Display the panel and a cell output (plan now, check result after a run).
+
+        With ``mode`` (the notebook's ``mode`` parameter) the step also runs now, synchronously, so
+        executing the cell – interactively or headless under papermill – records its evidence.
+        """
         from IPython.display import display
 
         display(self.widget())
         self._handle = display(self.plan(), display_id=True)
         if self.extra is not None:  # a slot in the cell outputs, so plots are saved with the notebook
             self._extra_handle = display({"text/plain": ""}, raw=True, display_id=True)
-        return self
+        if mode is not None:
+            self.run(mode)
 
     # -- running -----------------------------------------------------------------------------
     def _on_line(self, stream: str, line: str) -> None:
@@ -222,7 +227,11 @@ class StepPanel:
         return self.result
 
     def _record(self, result: CheckResult) -> None:
+        from labkit.ui import current_session
+
         self.result = result
+        if (sess := current_session()) is not None:
+            sess.record(result)
         if self._box is not None:
             self._run_btn.disabled, self._stop_btn.disabled = False, True
             self._status.value = ""

@@ -76,9 +76,13 @@ class StepPanel:
         *,
         console: bool = True,
         extra: Callable[[Step, CheckResult], Any] | None = None,
+        check_id: str | None = None,
     ) -> None:
         self.title = title
         self.make_step = make_step
+        #: Overrides the step's own check id, so two cells running the same kind of step (a qcow2 and
+        #: a raw image, say) leave two distinct results for the validator and the grader.
+        self.check_id = check_id or _check_id(make_step)
         self.field_specs = dict(fields or {})
         self.console = console
         self.extra = extra
@@ -111,14 +115,16 @@ class StepPanel:
         return self
 
     def build(self) -> Step:
-        return self.make_step(**self.values())
+        step = self.make_step(**self.values())
+        step.check_id = self.check_id
+        return step
 
     def plan(self) -> Plan | CheckResult:
         """The step's plan, or an *error* result naming the bad field."""
         try:
             return self.build().plan()
         except LabkitError as exc:
-            return CheckResult.errored(_check_id(self.make_step), str(exc))
+            return CheckResult.errored(self.check_id, str(exc))
 
     # -- widgets -----------------------------------------------------------------------------
     def widget(self):
@@ -203,7 +209,7 @@ class StepPanel:
         try:
             self.step = self.build()
         except LabkitError as exc:
-            result = CheckResult.errored(_check_id(self.make_step), str(exc))
+            result = CheckResult.errored(self.check_id, str(exc))
         else:
             result = self.step.execute(
                 mode, on_line=self._on_line, on_progress=self._on_progress, cancel=self._cancel

@@ -1,0 +1,465 @@
+"""Chapter 1 (virtualization): one panel factory per notebook cell.
+
+Each factory only wires widget fields to a step of :mod:`labkit.steps`; no logic lives here. File
+names are relative to the notebook's work directory (:func:`labkit.ui.session`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import html
+from typing import Any
+
+from labkit.errors import InvalidField
+from labkit.i18n import tr
+from labkit.steps.base import Plan
+from labkit.ui import Session
+from labkit.ui.panel import StepPanel
+
+__all__ = [
+    "boot_guest",
+    "consolidation",
+    "convert_image",
+    "create_image",
+    "efi_image",
+    "host_check",
+    "hyperv",
+    "image_info",
+    "libvirt_install",
+    "prepare_guest",
+    "pve_destroy",
+    "pve_kvm_off",
+    "resize_image",
+    "seed_commands",
+    "virtualbox_networks",
+    "vm_command",
+]
+
+_FORMATS = ("qcow2", "raw", "vpc", "vmdk", "vdi", "vhdx")
+
+
+def _factory(cls, **fixed: Any):
+    """A step factory carrying the step's check id (for error results raised before it exists)."""
+
+    def make(**values: Any):
+        return cls(**fixed, **values)
+
+    make.check_id = cls.check_id  # type: ignore[attr-defined]
+    return make
+
+
+# -- 1.1 host --------------------------------------------------------------------------------
+def host_check(vm_cores: int = 4, vm_memory: str = "8G") -> StepPanel:
+    from labkit.steps.host import HostCheck
+
+    return StepPanel(
+        tr("宿主机检查", "Host check"),
+        _factory(HostCheck),
+        {
+            "vm_cores": (vm_cores, tr("虚拟机核数", "VM cores")),
+            "vm_memory": (vm_memory, tr("虚拟机内存", "VM memory")),
+        },
+        console=False,
+    )
+
+
+# -- 1.2 disk images -------------------------------------------------------------------------
+def create_image(
+    work: Session, name: str, fmt: str = "qcow2", size: str = "120G", *, check: str | None = None
+) -> StepPanel:
+    """``check`` names this cell's result (e.g. ``ch1.disk.create.qcow2``) when several cells create
+    images."""
+    from labkit.steps.disk import CreateImage
+
+    def make(name: str, fmt: str, size: str, overwrite: bool):
+        return CreateImage(work.file(name), size=size, fmt=fmt, overwrite=overwrite)
+
+    make.check_id = CreateImage.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("创建虚拟磁盘", "Create a disk image"),
+        make,
+        {
+            "name": (name, tr("文件名", "file name")),
+            "fmt": (fmt, tr("格式", "format"), _FORMATS),
+            "size": (size, tr("虚拟大小", "virtual size")),
+            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+        },
+        console=False,
+        check_id=check,
+    )
+
+
+def image_info(work: Session, name: str) -> StepPanel:
+    from labkit.steps.disk import ImageInfo
+
+    def make(name: str):
+        return ImageInfo(work.file(name))
+
+    make.check_id = ImageInfo.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("查看镜像信息", "Image info"), make, {"name": (name, tr("文件名", "file name"))}, console=False
+    )
+
+
+def convert_image(
+    work: Session,
+    src: str,
+    dst: str,
+    src_format: str = "",
+    dst_format: str = "qcow2",
+    compress: bool = False,
+    *,
+    check: str | None = None,
+) -> StepPanel:
+    from labkit.steps.disk import ConvertImage
+
+    def make(src: str, src_format: str, dst: str, dst_format: str, compress: bool, overwrite: bool):
+        return ConvertImage(
+            work.file(src),
+            work.file(dst),
+            src_format=src_format or None,
+            dst_format=dst_format,
+            compress=compress,
+            overwrite=overwrite,
+        )
+
+    make.check_id = ConvertImage.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("转换镜像格式", "Convert an image"),
+        make,
+        {
+            "src": (src, tr("源文件", "source")),
+            "src_format": (src_format, tr("源格式（空=自动识别）", "source format (empty = detect)")),
+            "dst": (dst, tr("目标文件", "target")),
+            "dst_format": (dst_format, tr("目标格式", "target format"), _FORMATS),
+            "compress": (compress, tr("压缩（-c，仅 qcow2）", "compress (-c, qcow2 only)")),
+            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+        },
+        check_id=check,
+    )
+
+
+def resize_image(work: Session, name: str, size: str) -> StepPanel:
+    from labkit.steps.disk import ResizeImage
+
+    def make(name: str, size: str, allow_shrink: bool):
+        return ResizeImage(work.file(name), size, allow_shrink=allow_shrink)
+
+    make.check_id = ResizeImage.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("调整虚拟磁盘大小", "Resize an image"),
+        make,
+        {
+            "name": (name, tr("文件名", "file name")),
+            "size": (size, tr("新的虚拟大小", "new virtual size")),
+            "allow_shrink": (
+                False,
+                tr("允许缩小（会丢数据，先备份）", "allow shrinking (loses data; backup kept)"),
+            ),
+        },
+        console=False,
+    )
+
+
+# -- 1.3 firmware ----------------------------------------------------------------------------
+def efi_image(work: Session, name: str = "efi.img") -> StepPanel:
+    from labkit.steps.firmware import BuildEfiImage
+
+    def make(name: str, overwrite: bool):
+        return BuildEfiImage(work.file(name), overwrite=overwrite)
+
+    make.check_id = BuildEfiImage.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("制作 efi.img", "Build efi.img"),
+        make,
+        {
+            "name": (name, tr("文件名", "file name")),
+            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+        },
+        console=False,
+    )
+
+
+# -- 1.4 VM command builder ------------------------------------------------------------------
+def _host_sized_defaults() -> tuple[int, str]:
+    """vCPUs and memory that fit this host (the course's 8 / 8G where the host allows)."""
+    import os
+
+    from labkit.logic.sizes import format_size
+
+    cores = os.cpu_count() or 1
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        mem = 8 * 2**30
+    vm_mem = min(8 * 2**30, max(512 * 2**20, (mem // 2) // 2**30 * 2**30))
+    return min(8, cores), format_size(vm_mem)
+
+
+def vm_command(work: Session, disk: str = "ubuntu-arm64.qcow2", efi: str = "efi.img") -> StepPanel:
+    from labkit.logic.qemu_system import Disk, VMSpec
+    from labkit.steps.vm import PlanVM
+
+    smp, memory = _host_sized_defaults()
+
+    def make(
+        machine: str,
+        cpu: str,
+        pauth_impdef: bool,
+        smp: int,
+        memory: str,
+        accel: str,
+        disk: str,
+        disk_format: str,
+        iso: str,
+        nic: str,
+        display: str,
+    ):
+        spec = VMSpec(
+            machine=machine or None,
+            cpu=cpu,
+            pauth_impdef=pauth_impdef,
+            smp=smp,
+            memory=memory,
+            accel=accel,
+            efi=str(work.file(efi)),
+            disks=(Disk(str(work.file(disk)), disk_format, "virtio", "system"),),
+            iso=str(work.file(iso)) if iso else None,
+            nic=nic,
+            display=display,
+        )
+        return PlanVM(spec)
+
+    make.check_id = PlanVM.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("虚拟机命令构建器", "VM command builder"),
+        make,
+        {
+            "machine": ("virt", tr("机器类型 -M", "machine -M")),
+            "cpu": ("max", tr("CPU 型号", "CPU model"), ("max", "cortex-a57", "cortex-a72", "neoverse-n1")),
+            "pauth_impdef": (True, "pauth-impdef=on"),
+            "smp": (smp, tr("vCPU 数 -smp", "vCPUs -smp")),
+            "memory": (memory, tr("内存 -m", "memory -m")),
+            "accel": ("tcg", tr("加速器", "accelerator"), ("tcg", "kvm")),
+            "disk": (disk, tr("系统盘", "system disk")),
+            "disk_format": ("qcow2", tr("系统盘格式", "disk format"), ("qcow2", "raw")),
+            "iso": ("", tr("安装 ISO（可空）", "install ISO (optional)")),
+            "nic": ("user", tr("网卡", "network"), ("user", "none")),
+            "display": (
+                "default",
+                tr("显示", "display"),
+                ("default", "none", "nographic", "vnc"),
+            ),
+        },
+    )
+
+
+def seed_commands(work: Session) -> None:
+    """Show the course's three aarch64 lines and the x86_64 line for this host, plus what the
+    course's exact values would hit on this host (as notes, not as a check)."""
+    from IPython.display import display
+
+    from labkit.logic import qemu_system as qs
+    from labkit.steps.host import collect_host_facts
+
+    facts = collect_host_facts(probe_kvm=True)
+    cmds = qs.seed_commands()
+    spec, notes = qs.plan_x86_64(facts, "ubuntu-x86_64.qcow2")
+    problems = qs.validate_spec(qs.seed_spec(), facts)
+    display(
+        Plan(
+            "ch1.vm.seed",
+            tr("课程中的三条命令（安装 / 启动 raw / 启动 qcow2）", "the course's three command lines"),
+            [cmds["install"], cmds["run_img"], cmds["run_qcow2"]],
+            notes=[
+                tr("课程原样参数在本机上的问题：", "the course's exact values on this host:"),
+                *[str(p) for p in problems],
+            ],
+        )
+    )
+    display(
+        Plan(
+            "ch1.vm.x86_64",
+            tr("同架构 x86_64 虚拟机（本机）", "same-architecture x86_64 guest (this host)"),
+            [qs.build_qemu_argv(spec)],
+            notes=notes,
+        )
+    )
+
+
+# -- 1.5 a real guest ------------------------------------------------------------------------
+def prepare_guest() -> StepPanel:
+    from labkit.steps.guest import PrepareTinyGuest
+
+    return StepPanel(
+        tr("准备最小 aarch64 客户机", "Prepare the tiny aarch64 guest"),
+        _factory(PrepareTinyGuest),
+        {"overwrite": (False, tr("重新下载并覆盖", "download again and overwrite"))},
+    )
+
+
+def boot_guest() -> StepPanel:
+    from labkit.steps.guest import BootGuest
+
+    return StepPanel(
+        tr("启动 aarch64 客户机（TCG）", "Boot the aarch64 guest (TCG)"),
+        _factory(BootGuest),
+        {
+            "cpu": ("max", tr("CPU 型号", "CPU model"), ("max", "cortex-a57", "cortex-a72")),
+            "pauth_impdef": (True, "pauth-impdef=on"),
+            "memory": ("512M", tr("内存", "memory")),
+            "smp": (1, tr("vCPU 数", "vCPUs")),
+            "timeout": (60.0, tr("超时（秒）", "timeout (s)")),
+        },
+    )
+
+
+# -- 1.6 consolidation -----------------------------------------------------------------------
+def _workloads(text: str, ref):
+    """Parse ``"mail=30%, web=30%"`` (share of one reference host) into workloads."""
+    from labkit.logic.consolidation import Workload
+
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, share = part.partition("=")
+        share = share.strip().rstrip("%")
+        try:
+            fraction = float(share) / 100
+        except ValueError:
+            fraction = -1.0
+        if not sep or not name.strip() or not 0 < fraction <= 1:
+            raise InvalidField(
+                "workloads", part, tr("不是 名称=百分比", "is not name=percent"), "mail=30%, web=30%"
+            )
+        out.append(Workload.fraction_of(name.strip(), ref, fraction))
+    return out
+
+
+def consolidation() -> StepPanel:
+    from labkit.logic.consolidation import Host, plot_placement
+    from labkit.steps.consolidation import Consolidate
+
+    def make(hosts: int, host_cores: int, host_memory_gb: int, workloads: str, target: float):
+        if not 1 <= hosts <= 50:
+            raise InvalidField("hosts", hosts, tr("超出范围", "is out of range"), "1 … 50")
+        servers = [Host(f"server-{i}", host_cores, host_memory_gb) for i in range(1, hosts + 1)]
+        return Consolidate(servers, _workloads(workloads, servers[0]), target=target)
+
+    make.check_id = Consolidate.check_id  # type: ignore[attr-defined]
+
+    def figure(step, result):
+        if result.status != "pass":
+            return None
+        fig = plot_placement(step.placement)
+        return fig
+
+    return StepPanel(
+        tr("服务器整合规划", "Server consolidation planner"),
+        make,
+        {
+            "hosts": (3, tr("物理服务器数", "servers")),
+            "host_cores": (8, tr("每台核数", "cores each")),
+            "host_memory_gb": (32, tr("每台内存 GB", "memory GB each")),
+            "workloads": ("mail=30%, web=30%, business=30%", tr("工作负载", "workloads")),
+            "target": (0.8, tr("目标利用率", "target utilization")),
+        },
+        console=False,
+        extra=figure,
+    )
+
+
+# -- 1.7 VirtualBox, Hyper-V, PVE, libvirt ---------------------------------------------------
+def virtualbox_networks() -> StepPanel:
+    """Show the network-mode matrix and return a panel for ``VBoxManage modifyvm``."""
+    from IPython.display import HTML, display
+
+    from labkit.logic import hypervisors as hv
+    from labkit.steps.vm import VirtualBoxNetwork
+
+    rows = hv.reachability_table()
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows
+    )
+    advice = "".join(f"<li>{html.escape(a)}</li>" for a in hv.vbox_advice())
+    display(HTML(f"<table><tr>{head}</tr>{body}</table><ul>{advice}</ul>"))
+    modes = tuple(m.key for m in hv.NETWORK_MODES)
+    return StepPanel(
+        tr("设置 VirtualBox 网卡", "Configure a VirtualBox NIC"),
+        _factory(VirtualBoxNetwork),
+        {
+            "vm": ("ubuntu-arm64", tr("虚拟机名", "VM name")),
+            "mode": ("nat", tr("网络模式", "mode"), modes),
+            "nic": (1, tr("网卡编号", "adapter")),
+        },
+        console=False,
+    )
+
+
+def hyperv(action: str = "disable") -> StepPanel:
+    from labkit.steps.vm import HyperVCommands
+
+    return StepPanel(
+        tr("Hyper-V 停用 / 启用", "Disable / enable Hyper-V"),
+        _factory(HyperVCommands, action=action),
+        {"consent": (False, tr("我确认要修改并会重启", "I consent (a reboot follows)"))},
+        console=False,
+        check_id=f"ch1.hyperv.{action}",
+    )
+
+
+def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPanel:
+    """``kvm: no`` on a temporary copy of a realistic PVE config in the work directory."""
+    from labkit.logic.pve import sample_conf
+    from labkit.steps.files import write_atomic
+    from labkit.steps.pve import SetPveOption
+
+    conf = work.file(f"pve-qemu-server/{vmid}.conf")
+    if not conf.exists():
+        write_atomic(conf, sample_conf(vmid))
+
+    def make(conf_path: str, vmid: int, key: str, value: str, consent: bool):
+        return SetPveOption(conf_path=conf_path, vmid=vmid, key=key, value=value, consent=consent)
+
+    make.check_id = SetPveOption.check_id  # type: ignore[attr-defined]
+    return StepPanel(
+        tr("PVE：在配置中禁用 KVM", "PVE: disable KVM in the VM config"),
+        make,
+        {
+            "conf_path": (str(conf), tr("配置文件", "config file")),
+            "vmid": (vmid, tr("虚拟机 ID", "VM ID")),
+            "key": ("kvm", tr("配置项", "option")),
+            "value": ("no", tr("值", "value")),
+            "consent": (consent, tr("我同意修改（先备份）", "I consent (a backup is kept)")),
+        },
+        console=False,
+    )
+
+
+def pve_destroy(vmid: int = 100) -> StepPanel:
+    from labkit.steps.pve import QmDestroy
+
+    return StepPanel(
+        tr("PVE：删除虚拟机（不可逆）", "PVE: destroy a VM (irreversible)"),
+        _factory(QmDestroy),
+        {
+            "vmid": (vmid, tr("虚拟机 ID", "VM ID")),
+            "confirm": ("", tr("输入 ID 以确认", "type the ID to confirm")),
+        },
+    )
+
+
+def libvirt_install(user: str | None = None) -> StepPanel:
+    from labkit.steps.vm import LibvirtInstall
+
+    return StepPanel(
+        tr("安装 QEMU/KVM、libvirt 与 Cockpit", "Install QEMU/KVM, libvirt and Cockpit"),
+        _factory(LibvirtInstall),
+        {
+            "user": (
+                user or getpass.getuser(),
+                tr("加入 libvirt/kvm 组的用户", "user to add to libvirt/kvm"),
+            ),
+            "consent": (False, tr("我同意安装软件并修改用户组", "I consent to installing and group changes")),
+        },
+    )

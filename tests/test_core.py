@@ -205,3 +205,20 @@ def test_free_space_check(tmp_path):
     with pytest.raises(NotSupportedHere) as exc:
         ensure_free_space(tmp_path, 2**62)
     assert "free" in str(exc.value)
+
+
+def test_backups_keep_sparse_images_sparse(tmp_path):
+    img = tmp_path / "big.img"
+    with open(img, "wb") as f:
+        f.seek(3 * 2**30)
+        f.write(b"tail")
+        f.seek(4096)
+        f.write(b"head")
+    copy = backup_file(img)
+    assert copy.read_bytes()[4096:4100] == b"head" and copy.stat().st_size == img.stat().st_size
+    assert copy.stat().st_blocks * 512 < 16 * 2**20, "the backup wrote out the holes"
+    with open(copy, "rb") as f:
+        f.seek(3 * 2**30)
+        assert f.read() == b"tail"
+    linked = backup_file(img, replacing=True)
+    assert linked.stat().st_ino == img.stat().st_ino

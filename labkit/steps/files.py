@@ -59,7 +59,7 @@ def atomic_target(
         if not tmp.exists():
             raise FileNotFoundError(f"{tmp} was not written")
         if final.exists() and backup:
-            backup_file(final)
+            backup_file(final, replacing=True)
         os.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -76,8 +76,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, overwrite: 
     return Path(path)
 
 
-def backup_file(path: str | os.PathLike[str]) -> Path:
-    """Copy ``path`` to ``<path>.labkit-bak-<UTC timestamp>`` (metadata kept) and return the copy."""
+def backup_file(path: str | os.PathLike[str], *, replacing: bool = False) -> Path:
+    """Keep the current ``path`` as ``<path>.labkit-bak-<UTC timestamp>`` and return the backup.
+
+    ``replacing=True`` means the caller is about to replace ``path`` with a new file (``os.replace``),
+    so a hard link suffices: no bytes are copied, even for a 120 GiB disk image. Otherwise the file is
+    copied preserving holes, because ``shutil.copy2`` would write out every hole of a sparse image.
+    """
     p = Path(path)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     dest = p.with_name(f"{p.name}.labkit-bak-{stamp}")
@@ -85,8 +90,43 @@ def backup_file(path: str | os.PathLike[str]) -> Path:
     while dest.exists():
         n += 1
         dest = p.with_name(f"{p.name}.labkit-bak-{stamp}-{n}")
-    shutil.copy2(p, dest)
+    if replacing:
+        try:
+            os.link(p, dest)
+            return dest
+        except OSError:
+            pass  # file system without hard links: fall back to a copy
+    _sparse_copy(p, dest)
+    shutil.copystat(p, dest)
     return dest
+
+
+def _sparse_copy(src: Path, dst: Path, chunk: int = 1 << 20) -> None:
+    """Copy only the data regions of ``src`` (SEEK_DATA / SEEK_HOLE), then set the full length."""
+    size = src.stat().st_size
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        fd = fin.fileno()
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+                end = os.lseek(fd, start, os.SEEK_HOLE)
+            except OSError:  # ENXIO: no data after pos; or SEEK_DATA unsupported → copy the rest
+                if not hasattr(os, "SEEK_DATA"):
+                    start, end = pos, size
+                else:
+                    break
+            fin.seek(start)
+            fout.seek(start)
+            left = end - start
+            while left > 0:
+                buf = fin.read(min(chunk, left))
+                if not buf:
+                    break
+                fout.write(buf)
+                left -= len(buf)
+            pos = end
+        fout.truncate(size)
 
 
 def ensure_free_space(directory: str | os.PathLike[str], needed: int, *, what: str = "write") -> int:

@@ -1,0 +1,723 @@
+"""The tiny aarch64 test guest: pure builders and parsers (no I/O here).
+
+Chapter 1 asks students to run an *arm64* operating system on an x86 host with QEMU's binary
+translator (TCG). Installing a full Ubuntu takes hours under emulation, so labkit proves the point
+with the smallest real guest: the distribution's arm64 Linux kernel plus an initramfs whose
+``/init`` is a BusyBox shell script that prints a marker and ``uname -m`` and powers off. It boots
+to userspace in a few seconds and shows the student ``aarch64`` running on an x86 machine.
+
+This module holds everything about that guest that is pure logic, so it is unit-testable:
+
+* where the arm64 packages come from (parse the host's apt sources and ``/etc/os-release``;
+  Debian keeps arm64 on the same mirror, Ubuntu on ``ubuntu-ports``),
+* the apt options that fetch foreign-architecture packages into a private state directory without
+  touching the system's apt configuration (no ``dpkg --add-architecture``),
+* parsers for ``apt-cache depends`` output, ``.deb`` file names and the ``ar`` container,
+* the initramfs: the ``/init`` script and a cpio "newc" archive writer,
+* checks of the assets' headers (ARM64 kernel Image, aarch64 static ELF),
+* the ``qemu-system-aarch64`` command line, and the parser of the guest's serial console.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from labkit.errors import InvalidField
+
+__all__ = [
+    "AARCH64_EM",
+    "ARM64_IMAGE_MAGIC",
+    "DEBIAN_FALLBACK_MIRROR",
+    "MARKER",
+    "QEMU_AARCH64",
+    "UBUNTU_PORTS_MIRROR",
+    "AptSource",
+    "ArMember",
+    "BootSpec",
+    "ConsoleReport",
+    "CpioEntry",
+    "ElfInfo",
+    "GuestRepo",
+    "NewcMember",
+    "apt_options",
+    "boot_argv",
+    "choose_repo",
+    "elf_info",
+    "init_script",
+    "initramfs_entries",
+    "kernel_format",
+    "newc_archive",
+    "parse_apt_depends",
+    "parse_ar",
+    "parse_console",
+    "parse_deb822_sources",
+    "parse_deb_filename",
+    "parse_newc",
+    "parse_one_line_sources",
+    "parse_os_release",
+    "sources_line",
+    "strip_ansi",
+]
+
+# ----------------------------------------------------------------------------------------------
+# Constants
+# ----------------------------------------------------------------------------------------------
+#: Line the guest's /init prints once it runs in userspace: the proof the guest booted.
+MARKER = "LABKIT-GUEST-UP"
+#: Prefix of the ``KEY=value`` facts /init reports after the marker (``LABKIT-UNAME-M=aarch64``).
+FACT_PREFIX = "LABKIT-"
+QEMU_AARCH64 = "qemu-system-aarch64"
+#: Kernel command line: PL011 serial console of the virt board; reboot (= exit, with -no-reboot)
+#: at once on panic instead of hanging until the timeout.
+BASE_APPEND = "console=ttyAMA0 panic=-1"
+
+DEBIAN_FALLBACK_MIRROR = "http://deb.debian.org/debian"
+UBUNTU_PORTS_MIRROR = "http://ports.ubuntu.com/ubuntu-ports"
+#: Hosts of Ubuntu's official x86 archive, which carries no arm64 packages.
+_UBUNTU_X86_HOSTS = ("archive.ubuntu.com", "security.ubuntu.com")
+
+#: ``e_machine`` of AArch64 in an ELF header.
+AARCH64_EM = 183
+#: Bytes at offset 0x38 of an (uncompressed) ARM64 Linux kernel Image ("ARM\x64").
+ARM64_IMAGE_MAGIC = b"ARM\x64"
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the arm64 packages come from
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AptSource:
+    """One apt source entry (either file format), reduced to what labkit needs."""
+
+    types: tuple[str, ...]
+    uris: tuple[str, ...]
+    suites: tuple[str, ...]
+    components: tuple[str, ...]
+    signed_by: str = ""
+    enabled: bool = True
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """Parse ``/etc/os-release`` (shell-style ``KEY=value`` lines, values possibly quoted)."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            parts = [value.strip("\"'")]
+        out[key.strip()] = parts[0] if parts else ""
+    return out
+
+
+def parse_deb822_sources(text: str) -> list[AptSource]:
+    """Parse a deb822 ``*.sources`` file (Debian 12 / Ubuntu 24.04 default format).
+
+    Paragraphs are separated by blank lines; ``#`` lines are comments; a line starting with
+    whitespace continues the previous field (used by inline ``Signed-By`` key blocks).
+    """
+    out: list[AptSource] = []
+    for para in _paragraphs(text):
+        fields: dict[str, str] = {}
+        key = ""
+        for line in para:
+            if line[:1] in (" ", "\t"):
+                if key:
+                    fields[key] += "\n" + line.strip()
+                continue
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            fields[key] = value.strip()
+        if "uris" not in fields:
+            continue
+        signed = fields.get("signed-by", "").strip()
+        out.append(
+            AptSource(
+                types=tuple(fields.get("types", "deb").split()),
+                uris=tuple(fields["uris"].split()),
+                suites=tuple(fields.get("suites", "").split()),
+                components=tuple(fields.get("components", "").split()),
+                signed_by=signed if signed.startswith("/") and "\n" not in signed else "",
+                enabled=fields.get("enabled", "yes").strip().lower() not in ("no", "false", "0"),
+            )
+        )
+    return out
+
+
+def _paragraphs(text: str) -> Iterable[list[str]]:
+    para: list[str] = []
+    for raw in text.splitlines():
+        if raw.lstrip().startswith("#"):
+            continue
+        if not raw.strip():
+            if para:
+                yield para
+            para = []
+            continue
+        para.append(raw.rstrip())
+    if para:
+        yield para
+
+
+_ONE_LINE = re.compile(r"^\s*(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$")
+
+
+def parse_one_line_sources(text: str) -> list[AptSource]:
+    """Parse the classic one-line format: ``deb [opt=v ...] URI SUITE COMPONENT...``."""
+    out: list[AptSource] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        m = _ONE_LINE.match(line)
+        if not m:
+            continue
+        kind, opts, uri, suite, comps = m.groups()
+        options = dict(o.split("=", 1) for o in (opts or "").split() if "=" in o)
+        signed = options.get("signed-by", "")
+        out.append(
+            AptSource(
+                types=(kind,),
+                uris=(uri,),
+                suites=(suite,),
+                components=tuple(comps.split()),
+                signed_by=signed if signed.startswith("/") else "",
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class GuestRepo:
+    """The arm64 archive the guest's packages are fetched from, and the package names there."""
+
+    distro: str  # "debian" | "ubuntu"
+    mirror: str
+    suite: str
+    kernel_meta: str  # metapackage whose dependency is the versioned kernel image package
+    busybox: str = "busybox-static"
+    components: tuple[str, ...] = ("main",)
+    signed_by: str = ""
+    note: str = ""  # how the mirror was chosen, shown in the plan
+
+
+def _distro_family(osr: Mapping[str, str]) -> tuple[str, str]:
+    """(family, codename) of the host: family is "debian" or "ubuntu" (or "" if neither)."""
+    ident = osr.get("ID", "").lower()
+    like = osr.get("ID_LIKE", "").lower().split()
+    if ident == "ubuntu" or "ubuntu" in like:
+        return "ubuntu", osr.get("UBUNTU_CODENAME") or osr.get("VERSION_CODENAME", "")
+    if ident == "debian" or "debian" in like:
+        return "debian", osr.get("DEBIAN_CODENAME") or osr.get("VERSION_CODENAME", "")
+    return "", osr.get("VERSION_CODENAME", "")
+
+
+def _is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def _ubuntu_ports(uri: str) -> tuple[str, str]:
+    """Map an Ubuntu mirror to its arm64 counterpart; returns ``(mirror, why)``."""
+    parts = urlsplit(uri.rstrip("/"))
+    host = parts.hostname or ""
+    if host in _UBUNTU_X86_HOSTS or host.endswith(".archive.ubuntu.com"):
+        return UBUNTU_PORTS_MIRROR, "Ubuntu's x86 archive has no arm64 packages: using ports.ubuntu.com"
+    if parts.path.endswith("/ubuntu-ports"):
+        return uri.rstrip("/"), "host mirror already serves ubuntu-ports"
+    if parts.path.endswith("/ubuntu"):
+        # Mirrors (e.g. mirrors.tuna.tsinghua.edu.cn, mirrors.aliyun.com) publish ports next to ubuntu/.
+        ported = urlunsplit((parts.scheme, parts.netloc, parts.path + "-ports", "", ""))
+        return ported, f"mirror convention: {uri} -> {ported}"
+    return UBUNTU_PORTS_MIRROR, "unrecognised Ubuntu mirror layout: using ports.ubuntu.com"
+
+
+def choose_repo(
+    sources: Sequence[AptSource],
+    os_release: Mapping[str, str],
+    *,
+    mirror: str | None = None,
+) -> GuestRepo:
+    """Pick the arm64 archive for this host from its apt sources and os-release.
+
+    Debian serves every architecture from the same mirror, so the host's own mirror for its release
+    suite is reused (a local mirror is faster, and may be the only one reachable). Ubuntu keeps
+    arm64 on a separate "ports" archive. ``mirror`` overrides the URL (the suite still comes from
+    os-release). Raises :class:`InvalidField` when the host is neither Debian nor Ubuntu.
+    """
+    family, codename = _distro_family(os_release)
+    if not family:
+        raise InvalidField(
+            "host",
+            os_release.get("PRETTY_NAME") or os_release.get("ID", "unknown"),
+            "is not Debian or Ubuntu",
+            "the tiny guest is fetched with apt; use a Debian 12 or Ubuntu 22.04/24.04 host",
+        )
+    if not codename:
+        raise InvalidField(
+            "os-release", "VERSION_CODENAME", "is missing", "cannot tell which release to fetch"
+        )
+    if mirror is not None and not _is_http(mirror):
+        raise InvalidField("mirror", mirror, "is not an http(s) URL", "e.g. http://deb.debian.org/debian")
+    # The host entry for the release suite itself (not -updates / -security).
+    entry = next(
+        (
+            s
+            for s in sources
+            if s.enabled and "deb" in s.types and codename in s.suites and any(_is_http(u) for u in s.uris)
+        ),
+        None,
+    )
+    host_uri = next((u for u in entry.uris if _is_http(u)), "") if entry else ""
+    signed_by = entry.signed_by if entry else ""
+    if family == "debian":
+        if mirror:
+            url, note = mirror.rstrip("/"), "mirror given explicitly"
+        elif host_uri:
+            url, note = host_uri.rstrip("/"), "the host's own Debian mirror (Debian serves arm64 there too)"
+        else:
+            url, note = (
+                DEBIAN_FALLBACK_MIRROR,
+                "no http mirror in the host's apt sources: using deb.debian.org",
+            )
+        return GuestRepo("debian", url, codename, "linux-image-cloud-arm64", signed_by=signed_by, note=note)
+    if mirror:
+        url, note = mirror.rstrip("/"), "mirror given explicitly"
+    elif host_uri:
+        url, note = _ubuntu_ports(host_uri)
+    else:
+        url, note = UBUNTU_PORTS_MIRROR, "no http mirror in the host's apt sources: using ports.ubuntu.com"
+    return GuestRepo("ubuntu", url, codename, "linux-image-virtual", signed_by=signed_by, note=note)
+
+
+def sources_line(repo: GuestRepo) -> str:
+    """The one-line ``sources.list`` entry of the private arm64 apt state."""
+    opts = "arch=arm64"
+    if repo.signed_by:
+        opts += f" signed-by={repo.signed_by}"
+    return f"deb [{opts}] {repo.mirror} {repo.suite} {' '.join(repo.components)}\n"
+
+
+def apt_options(state_dir: str) -> list[str]:
+    """apt ``-o`` options that confine apt to ``state_dir`` and to the arm64 architecture.
+
+    The system's package lists, dpkg status and sources are never read or written, so fetching a
+    foreign-architecture package needs no ``dpkg --add-architecture`` and leaves the host as it was.
+    The host's ``apt.conf.d`` still applies (proxies keep working).
+    """
+    d = state_dir.rstrip("/")
+    pairs = {
+        "APT::Architecture": "arm64",
+        "APT::Architectures": "arm64",
+        "Dir::State::Lists": f"{d}/lists",
+        "Dir::State::Status": "/dev/null",
+        "Dir::Cache": f"{d}/cache",
+        "Dir::Etc::SourceList": f"{d}/sources.list",
+        "Dir::Etc::SourceParts": "/dev/null",
+        "Dir::Etc::Preferences": "/dev/null",
+        "Dir::Etc::PreferencesParts": "/dev/null",
+        "Acquire::Languages": "none",
+    }
+    out: list[str] = []
+    for key, value in pairs.items():
+        out += ["-o", f"{key}={value}"]
+    return out
+
+
+def parse_apt_depends(text: str, prefix: str = "linux-image-") -> str:
+    """The first ``Depends:`` package starting with ``prefix`` in ``apt-cache depends`` output.
+
+    ``apt-cache depends linux-image-cloud-arm64`` prints ``  Depends: linux-image-6.1.0-50-cloud-arm64``;
+    raises ``ValueError`` when there is none (the metapackage is missing from the archive).
+    """
+    for line in text.splitlines():
+        m = re.match(r"\s*\|?Depends:\s*<?([A-Za-z0-9.+-]+)>?", line)
+        if m and m.group(1).startswith(prefix):
+            return m.group(1)
+    raise ValueError(f"no 'Depends: {prefix}...' line in apt-cache output")
+
+
+def parse_deb_filename(name: str) -> tuple[str, str, str]:
+    """``busybox-static_1%3a1.35.0-4_arm64.deb`` → ``("busybox-static", "1:1.35.0-4", "arm64")``."""
+    base = name.rsplit("/", 1)[-1]
+    if not base.endswith(".deb") or base.count("_") != 2:
+        raise ValueError(f"not a .deb file name: {name!r}")
+    pkg, version, arch = base[: -len(".deb")].split("_")
+    return pkg, unquote(version), arch
+
+
+# ----------------------------------------------------------------------------------------------
+# The .deb container (an ar archive)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArMember:
+    name: str
+    offset: int  # of the member's data in the archive
+    size: int
+
+
+def parse_ar(data: bytes) -> list[ArMember]:
+    """List the members of a Unix ``ar`` archive (a ``.deb`` is one: debian-binary, control, data).
+
+    Format: ``!<arch>\\n``, then per member a 60-byte header (name 16, mtime 12, uid 6, gid 6,
+    mode 8, size 10, ``\\x60\\n``) followed by the data, padded to an even offset.
+    """
+    if not data.startswith(b"!<arch>\n"):
+        raise ValueError("not an ar archive (missing !<arch> magic)")
+    out: list[ArMember] = []
+    off = 8
+    while off + 60 <= len(data):
+        header = data[off : off + 60]
+        if header[58:60] != b"`\n":
+            raise ValueError(f"corrupt ar member header at offset {off}")
+        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+        size = int(header[48:58].decode("ascii").strip())
+        if off + 60 + size > len(data):
+            raise ValueError(f"ar member {name!r} is truncated")
+        out.append(ArMember(name, off + 60, size))
+        off += 60 + size + (size & 1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The initramfs
+# ----------------------------------------------------------------------------------------------
+def init_script(marker: str = MARKER) -> str:
+    """The guest's ``/init``: mount proc/sys, report facts on the console, power off.
+
+    Every command is a BusyBox applet called through ``/bin/busybox`` so the initramfs needs no
+    symlinks. ``poweroff -f`` makes the virtual machine switch itself off (PSCI SYSTEM_OFF), which
+    ends the QEMU process with status 0: the boot is a command that finishes.
+    """
+    bb = "/bin/busybox"
+    return (
+        f"#!{bb} sh\n"
+        "# labkit tiny guest: prove that an aarch64 kernel reached userspace, then switch off.\n"
+        f"{bb} mkdir -p /proc /sys\n"
+        f"{bb} mount -t proc proc /proc\n"
+        f"{bb} mount -t sysfs sysfs /sys\n"
+        f"echo {marker}\n"
+        f'echo "{FACT_PREFIX}UNAME-M=$({bb} uname -m)"\n'
+        f'echo "{FACT_PREFIX}UNAME-R=$({bb} uname -r)"\n'
+        f'echo "{FACT_PREFIX}CPUS=$({bb} grep -c ^processor /proc/cpuinfo)"\n'
+        f"echo \"{FACT_PREFIX}MEM-KB=$({bb} awk '/^MemTotal:/ {{print $2}}' /proc/meminfo)\"\n"
+        f"echo {FACT_PREFIX}DONE\n"
+        f"{bb} poweroff -f\n"
+    )
+
+
+@dataclass(frozen=True)
+class CpioEntry:
+    """One file in a cpio archive. ``kind`` is "file", "dir", "symlink" or "chardev"."""
+
+    name: str
+    kind: str = "file"
+    perm: int = 0o644
+    data: bytes = b""  # file contents, or the link target for a symlink
+    rdev: tuple[int, int] = (0, 0)  # (major, minor) of a device node
+
+    @property
+    def mode(self) -> int:
+        types = {"file": 0o100000, "dir": 0o040000, "symlink": 0o120000, "chardev": 0o020000}
+        if self.kind not in types:
+            raise ValueError(f"unknown cpio entry kind {self.kind!r}")
+        return types[self.kind] | (self.perm & 0o7777)
+
+
+def _pad4(n: int) -> bytes:
+    return b"\0" * (-n % 4)
+
+
+def newc_archive(entries: Sequence[CpioEntry], *, mtime: int = 0) -> bytes:
+    """Write a cpio archive in the "newc" (SVR4, magic ``070701``) format the Linux kernel unpacks.
+
+    Each entry: the magic, 13 fields of 8 hex digits (ino, mode, uid, gid, nlink, mtime, filesize,
+    devmajor, devminor, rdevmajor, rdevminor, namesize incl. NUL, check), the NUL-terminated name
+    padded so the data starts on a 4-byte boundary, then the data padded to 4 bytes. The archive
+    ends with an entry named ``TRAILER!!!``. Owner is root (0/0), ``mtime`` fixed so the archive is
+    reproducible. Device nodes are just headers, so no root rights are needed to create them.
+    """
+    out = bytearray()
+    seen: set[str] = set()
+    for ino, entry in enumerate([*entries, None], start=1):
+        if entry is None:
+            name, mode, data, nlink, rdev, ino = "TRAILER!!!", 0, b"", 1, (0, 0), 0
+        else:
+            name = entry.name.lstrip("/") or "."
+            if name in seen:
+                raise ValueError(f"duplicate cpio entry {name!r}")
+            seen.add(name)
+            mode, data, rdev = entry.mode, entry.data, entry.rdev
+            nlink = 2 if entry.kind == "dir" else 1
+            if entry.kind in ("dir", "chardev"):
+                data = b""
+        raw_name = name.encode() + b"\0"
+        fields = (
+            ino,
+            mode,
+            0,
+            0,
+            nlink,
+            mtime if entry else 0,
+            len(data),
+            0,
+            0,
+            rdev[0],
+            rdev[1],
+            len(raw_name),
+            0,
+        )
+        header = b"070701" + b"".join(f"{v:08X}".encode() for v in fields)
+        out += header + raw_name + _pad4(len(header) + len(raw_name))
+        out += data + _pad4(len(data))
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class NewcMember:
+    name: str
+    mode: int
+    size: int
+    rdev: tuple[int, int] = (0, 0)
+
+
+def parse_newc(data: bytes) -> list[NewcMember]:
+    """List the members of an (uncompressed) newc cpio archive up to ``TRAILER!!!``.
+
+    Used to verify the initramfs labkit wrote; raises ``ValueError`` on anything malformed, including
+    a missing trailer (a truncated archive).
+    """
+    out: list[NewcMember] = []
+    off = 0
+    while True:
+        if data[off : off + 6] != b"070701":
+            raise ValueError(f"bad newc magic at offset {off}")
+        try:
+            f = [int(data[off + 6 + 8 * i : off + 14 + 8 * i], 16) for i in range(13)]
+        except ValueError as exc:
+            raise ValueError(f"bad newc header at offset {off}") from exc
+        namesize, filesize = f[11], f[6]
+        name_at = off + 110
+        name = data[name_at : name_at + namesize - 1].decode("utf-8", "replace")
+        data_at = name_at + namesize + (-(110 + namesize) % 4)
+        if data_at + filesize > len(data):
+            raise ValueError(f"newc member {name!r} is truncated")
+        if name == "TRAILER!!!":
+            return out
+        out.append(NewcMember(name, f[1], filesize, (f[9], f[10])))
+        off = data_at + filesize + (-filesize % 4)
+
+
+def initramfs_entries(busybox: bytes, init: str | None = None) -> list[CpioEntry]:
+    """The tiny guest's root file system: /init, /bin/busybox, /bin/sh and /dev/console.
+
+    ``/dev/console`` (char 5:1) must exist in the archive: the kernel opens it as init's stdin and
+    stdout before running /init, and without it nothing the script prints would reach the console.
+    """
+    return [
+        CpioEntry(".", "dir", 0o755),
+        CpioEntry("bin", "dir", 0o755),
+        CpioEntry("bin/busybox", "file", 0o755, busybox),
+        CpioEntry("bin/sh", "symlink", 0o777, b"busybox"),
+        CpioEntry("dev", "dir", 0o755),
+        CpioEntry("dev/console", "chardev", 0o600, rdev=(5, 1)),
+        CpioEntry("proc", "dir", 0o755),
+        CpioEntry("sys", "dir", 0o755),
+        CpioEntry("init", "file", 0o755, (init if init is not None else init_script()).encode()),
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Asset headers
+# ----------------------------------------------------------------------------------------------
+def kernel_format(header: bytes) -> str:
+    """Classify a kernel file by its first bytes (≥ 64 needed).
+
+    ``"image"``: an ARM64 Linux Image (``ARM\\x64`` at 0x38; Debian's vmlinuz is one, with an EFI
+    stub so it also starts with ``MZ``); ``"gzip"``: a gzip-compressed file (Ubuntu's arm64 vmlinuz;
+    QEMU decompresses it, check the Image inside); ``"zboot"``: an EFI zboot image (``MZ`` +
+    ``zimg``), which QEMU before 9.1 cannot load with ``-kernel``; else ``"unknown"``.
+    """
+    if len(header) >= 0x3C and header[0x38:0x3C] == ARM64_IMAGE_MAGIC:
+        return "image"
+    if header[:2] == b"\x1f\x8b":
+        return "gzip"
+    if header[:2] == b"MZ" and header[4:8] == b"zimg":
+        return "zboot"
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    machine: int
+    is64: bool
+    little_endian: bool
+    static: bool  # no PT_INTERP: runs without a dynamic loader (the initramfs has no libc)
+
+    @property
+    def is_aarch64(self) -> bool:
+        return self.machine == AARCH64_EM and self.is64 and self.little_endian
+
+
+def elf_info(data: bytes) -> ElfInfo:
+    """Read machine, class, byte order and static-ness from the start of an ELF file.
+
+    ``data`` must cover the program header table (the first few KiB suffice). Raises
+    ``ValueError`` for a non-ELF file.
+    """
+    if len(data) < 0x40 or data[:4] != b"\x7fELF":
+        raise ValueError("not an ELF file")
+    is64 = data[4] == 2
+    little = data[5] == 1
+    end = "<" if little else ">"
+    (machine,) = struct.unpack_from(end + "H", data, 18)
+    if is64:
+        (phoff,) = struct.unpack_from(end + "Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from(end + "HH", data, 0x36)
+    else:
+        (phoff,) = struct.unpack_from(end + "I", data, 0x1C)
+        phentsize, phnum = struct.unpack_from(end + "HH", data, 0x2A)
+    if phoff + phentsize * phnum > len(data):
+        raise ValueError("ELF program headers lie beyond the data given")
+    static = True
+    for i in range(phnum):
+        (p_type,) = struct.unpack_from(end + "I", data, phoff + i * phentsize)
+        if p_type == 3:  # PT_INTERP
+            static = False
+    return ElfInfo(machine, is64, little, static)
+
+
+# ----------------------------------------------------------------------------------------------
+# The qemu command line
+# ----------------------------------------------------------------------------------------------
+_CPU = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_MEM = re.compile(r"^([1-9][0-9]*)([MG])$")
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """Validated settings of one tiny-guest boot."""
+
+    kernel: str
+    initrd: str
+    cpu: str = "max"
+    pauth_impdef: bool = True
+    memory: str = "512M"
+    smp: int = 1
+    efi: str | None = None
+    extra_append: str = ""
+    qemu: str = QEMU_AARCH64
+
+    def __post_init__(self) -> None:
+        if not _CPU.match(self.cpu):
+            raise InvalidField("cpu", self.cpu, "is not a CPU model name", "e.g. max, cortex-a57, cortex-a72")
+        if self.cpu == "host":
+            raise InvalidField(
+                "cpu", self.cpu, "needs KVM on an arm64 host", "use max or cortex-a57 with TCG"
+            )
+        m = _MEM.match(self.memory)
+        if not m:
+            raise InvalidField("memory", self.memory, "is not a size", "use e.g. 512M or 1G")
+        mib = int(m.group(1)) * (1024 if m.group(2) == "G" else 1)
+        if mib < 128:
+            raise InvalidField("memory", self.memory, "is too small for the kernel", "use at least 128M")
+        if isinstance(self.smp, bool) or not isinstance(self.smp, int) or not 1 <= self.smp <= 64:
+            raise InvalidField("smp", self.smp, "is not a CPU count from 1 to 64", "e.g. 1 or 2")
+        if any(c in self.extra_append for c in "\n\r\0"):
+            raise InvalidField("extra_append", self.extra_append, "contains a line break", "use one line")
+        for name in ("kernel", "initrd"):
+            if not getattr(self, name):
+                raise InvalidField(name, getattr(self, name), "is empty", "run `labkit guest prepare` first")
+
+    @property
+    def cpu_arg(self) -> str:
+        """``-cpu`` value. ``pauth-impdef`` exists on ``max`` only; it swaps the architected (QARMA)
+        pointer-authentication algorithm, very slow to emulate, for a cheap implementation-defined one."""
+        return f"{self.cpu},pauth-impdef=on" if self.cpu == "max" and self.pauth_impdef else self.cpu
+
+    @property
+    def append(self) -> str:
+        return f"{BASE_APPEND} {self.extra_append}".strip()
+
+
+def boot_argv(spec: BootSpec) -> list[str]:
+    """The ``qemu-system-aarch64`` argv that boots the tiny guest headless under TCG.
+
+    ``-nographic`` puts the serial console on stdout (this QEMU has no GUI); ``-no-reboot`` turns
+    the guest's reboot/panic into QEMU exiting; ``-nic none`` avoids the firmware trying network boot
+    (PXE for minutes) when ``efi`` is given.
+    """
+    argv = [
+        spec.qemu,
+        "-M",
+        "virt",
+        "-accel",
+        "tcg",
+        "-cpu",
+        spec.cpu_arg,
+        "-m",
+        spec.memory,
+        "-smp",
+        str(spec.smp),
+        "-nographic",
+        "-no-reboot",
+        "-nic",
+        "none",
+    ]
+    if spec.efi:
+        # QEMU option syntax: a comma inside a value is written as two commas.
+        argv += ["-drive", f"if=pflash,format=raw,file={spec.efi.replace(',', ',,')},readonly=on"]
+    argv += ["-kernel", spec.kernel, "-initrd", spec.initrd, "-append", spec.append]
+    return argv
+
+
+# ----------------------------------------------------------------------------------------------
+# The console
+# ----------------------------------------------------------------------------------------------
+_ANSI = re.compile(r"\x1b(?:\[[0-9;=?]*[A-Za-z]|[()][A-Za-z0-9]|[A-Za-z])")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal escape sequences (the UEFI firmware paints its screen with them)."""
+    return _ANSI.sub("", text)
+
+
+_FACT = re.compile(rf"{FACT_PREFIX}([A-Z][A-Z0-9-]*)=(.*)$")
+
+
+@dataclass(frozen=True)
+class ConsoleReport:
+    """What the guest's serial console showed."""
+
+    marker_seen: bool
+    facts: dict[str, str]
+    kernel_banner: str | None = None
+    panic: str | None = None
+
+    @property
+    def uname_m(self) -> str | None:
+        return self.facts.get("UNAME-M")
+
+
+def parse_console(lines: Iterable[str], marker: str = MARKER) -> ConsoleReport:
+    """Find the marker, the ``LABKIT-KEY=value`` facts, the kernel banner and any panic line."""
+    seen = False
+    facts: dict[str, str] = {}
+    banner = panic = None
+    for raw in lines:
+        line = raw.strip()
+        if marker in line:
+            seen = True
+        m = _FACT.search(line)
+        if m:
+            facts[m.group(1)] = m.group(2).strip()
+        if banner is None and "Linux version " in line:
+            banner = line[line.index("Linux version ") :]
+        if panic is None and "Kernel panic" in line:
+            panic = line
+    return ConsoleReport(seen, facts, banner, panic)

@@ -1,0 +1,221 @@
+"""Chapter 1: build the course's ``efi.img`` from the distribution's aarch64 UEFI firmware.
+
+The course text hands students a downloaded ``efi.img``; this step makes the same file from the
+``qemu-efi-aarch64`` package instead (``QEMU_EFI.fd`` zero-padded to the 64 MiB QEMU's ``virt``
+board requires of a pflash bank), so nothing opaque is downloaded and students see *why* the file
+is 64 MiB. The plan shows the shell equivalent (``cp`` + ``truncate``); the run does it in Python so
+the target is written atomically and never overwritten without consent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from labkit.checks import CheckResult
+from labkit.errors import InvalidField
+from labkit.i18n import tr
+from labkit.logic.firmware import (
+    AAVMF_CODE,
+    FIRMWARE_CANDIDATES,
+    FIRMWARE_PACKAGE,
+    PFLASH_SIZE,
+    QEMU_EFI,
+    padding_plan,
+    teaching_commands,
+)
+from labkit.steps import files
+from labkit.steps.base import Plan, RunContext, Step
+
+__all__ = ["BuildEfiImage", "find_firmware", "sha256_file", "verify_efi_image"]
+
+_CHUNK = 1 << 20
+
+
+def find_firmware() -> str | None:
+    """The first known firmware file that exists on this host (see FIRMWARE_CANDIDATES)."""
+    for cand in FIRMWARE_CANDIDATES:
+        if os.path.isfile(cand.path):
+            return cand.path
+    return None
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_efi_image(image: str | os.PathLike[str], firmware: str | os.PathLike[str]) -> dict[str, Any]:
+    """Compare ``image`` with what padding ``firmware`` must produce; return the facts as evidence.
+
+    Keys: ``size`` (bytes), ``size_ok``, ``prefix_ok`` (starts with the firmware bytes),
+    ``tail_zero`` (everything after it is zero), ``sha256``.
+    """
+    size = os.path.getsize(image)
+    fw_size = os.path.getsize(firmware)
+    prefix_ok = True
+    tail_zero = True
+    h = hashlib.sha256()
+    zero = bytes(_CHUNK)
+    with open(image, "rb") as img, open(firmware, "rb") as fw:
+        done = 0
+        while chunk := img.read(_CHUNK):
+            h.update(chunk)
+            if done < fw_size:
+                want = fw.read(min(len(chunk), fw_size - done))
+                head, rest = chunk[: len(want)], chunk[len(want) :]
+                prefix_ok = prefix_ok and head == want and len(want) == len(head)
+            else:
+                rest = chunk
+            if rest and rest != zero[: len(rest)]:
+                tail_zero = False
+            done += len(chunk)
+    if size < fw_size:
+        prefix_ok = False
+    return {
+        "size": size,
+        "size_ok": size == PFLASH_SIZE,
+        "prefix_ok": prefix_ok,
+        "tail_zero": tail_zero,
+        "sha256": h.hexdigest(),
+    }
+
+
+class BuildEfiImage(Step):
+    """Write ``dest`` (default ``efi.img``) = firmware + zeros up to 64 MiB, then verify it."""
+
+    check_id = "ch1.firmware.efi"
+    timeout = 60.0
+
+    def __init__(
+        self, dest: str | os.PathLike[str] = "efi.img", firmware: str | None = None, overwrite: bool = False
+    ) -> None:
+        if not str(dest).strip():
+            raise InvalidField("dest", dest, "is empty", "give a file name such as efi.img")
+        self.dest = Path(dest)
+        self.firmware = firmware
+        self.overwrite = overwrite
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _firmware(self) -> str | None:
+        if self.firmware is not None:
+            return str(self.firmware)
+        return find_firmware()
+
+    # -- hooks -----------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        if self.dest.is_dir():
+            raise InvalidField("dest", str(self.dest), "is a directory", "give a file name such as efi.img")
+        fw = self._firmware()
+        notes = [
+            tr(
+                "virt 机器的 pflash 闪存必须正好 64 MiB；QEMU_EFI.fd 只有约 2 MiB，所以在后面补零。",
+                "The virt board's pflash bank must be exactly 64 MiB; QEMU_EFI.fd is about 2 MiB, "
+                "so it is padded with zeros.",
+            ),
+            tr(
+                "labkit 用 Python 完成同样的操作：先写临时文件再原子改名；"
+                "目标已存在时需要 overwrite=True（保留备份）。",
+                "labkit does the same in Python: writes a temporary file and renames it atomically; an "
+                "existing target needs overwrite=True (a backup is kept).",
+            ),
+        ]
+        if self.firmware is not None and not os.path.isfile(self.firmware):
+            raise InvalidField(
+                "firmware",
+                self.firmware,
+                "does not exist",
+                f"leave it empty to use {QEMU_EFI} (package {FIRMWARE_PACKAGE})",
+            )
+        if fw is not None:
+            pp = padding_plan(os.path.getsize(fw))
+            notes.append(
+                tr(
+                    "复制 {c} 字节固件，补 {p} 字节零。",
+                    "copy {c} firmware bytes, then {p} zero bytes.",
+                    c=pp.copy_bytes,
+                    p=pp.pad_bytes,
+                )
+            )
+        return Plan(
+            step=self.check_id,
+            reason=tr(
+                "用 qemu-efi-aarch64 的 UEFI 固件制作课程用的 64 MiB efi.img",
+                "make the course's 64 MiB efi.img from the qemu-efi-aarch64 UEFI firmware",
+            ),
+            commands=teaching_commands(fw or QEMU_EFI, str(self.dest)),
+            notes=notes,
+        )
+
+    def unavailable(self) -> str | None:
+        if self._firmware() is None:
+            return tr(
+                "找不到 aarch64 UEFI 固件；安装：sudo apt-get install -y --no-install-recommends {p}",
+                "no aarch64 UEFI firmware found; install it: "
+                "sudo apt-get install -y --no-install-recommends {p}",
+                p=FIRMWARE_PACKAGE,
+            )
+        return None
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        fw = self._firmware()
+        assert fw is not None  # unavailable() said so
+        pp = padding_plan(os.path.getsize(fw))
+        evidence: dict[str, Any] = {"firmware": fw, "dest": str(self.dest.resolve())}
+        if self.dest.is_file() and not self.overwrite:
+            facts = verify_efi_image(self.dest, fw)
+            if facts["size_ok"] and facts["prefix_ok"] and facts["tail_zero"]:
+                ctx.say(
+                    tr(
+                        "{d} 已经是正确的 efi.img，未改动",
+                        "{d} already is a correct efi.img; left as is",
+                        d=self.dest,
+                    )
+                )
+                return {**evidence, "written": False}
+        files.ensure_free_space(self.dest.resolve().parent, PFLASH_SIZE, what="write efi.img")
+        ctx.check_cancelled()
+        with files.atomic_target(self.dest, overwrite=self.overwrite) as tmp:
+            with open(fw, "rb") as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+                out.truncate(pp.total)  # zero tail, exactly what `truncate -s 64M` does
+            ctx.progress(1.0)
+        ctx.say(tr("已写入 {d}（{n} 字节）", "wrote {d} ({n} bytes)", d=self.dest, n=pp.total))
+        return {**evidence, "written": True}
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        dest = evidence["dest"]
+        fw = evidence["firmware"]
+        facts = verify_efi_image(dest, fw)
+        facts["firmware_sha256"] = sha256_file(fw)
+        if os.path.isfile(AAVMF_CODE) and os.path.realpath(AAVMF_CODE) != os.path.realpath(fw):
+            facts["aavmf_code_identical"] = (
+                os.path.getsize(AAVMF_CODE) == facts["size"] and sha256_file(AAVMF_CODE) == facts["sha256"]
+            )
+        ev = {**evidence, **facts}
+        if facts["size_ok"] and facts["prefix_ok"] and facts["tail_zero"]:
+            msg = tr(
+                "{d}：64 MiB，开头是固件 {f}，其余全为零",
+                "{d}: 64 MiB, starts with firmware {f}, rest is zero",
+                d=dest,
+                f=os.path.basename(fw),
+            )
+            if facts.get("aavmf_code_identical"):
+                msg += tr("；与 AAVMF_CODE.fd 逐字节相同", "; byte-identical to AAVMF_CODE.fd")
+            return CheckResult.passed(self.check_id, msg, **ev)
+        problems = []
+        if not facts["size_ok"]:
+            problems.append(
+                tr("大小 {s} 不是 {p} 字节", "size {s} is not {p} bytes", s=facts["size"], p=PFLASH_SIZE)
+            )
+        if not facts["prefix_ok"]:
+            problems.append(tr("开头与固件不同", "does not start with the firmware"))
+        if not facts["tail_zero"]:
+            problems.append(tr("填充部分不全为零", "padding is not all zero"))
+        return CheckResult.failed(self.check_id, f"{dest}: " + "; ".join(problems), **ev)

@@ -560,6 +560,8 @@ def _run_papermill(job: _Job, opts: _Options) -> tuple[Any, dict[str, Any] | Non
             execution_timeout=opts.cell_timeout,
             km=job.km,
             on_cell_start=on_cell_start,
+            # Saving after every cell lets a slow live run be watched; a plan run takes seconds.
+            request_save_on_cell_execute=opts.mode != "plan",
         )
     except Exception as exc:
         kinds = (PapermillExecutionError, CellTimeoutError, DeadKernelError)

@@ -21,13 +21,13 @@ This module holds everything about that guest that is pure logic, so it is unit-
 from __future__ import annotations
 
 import re
-import shlex
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from labkit.errors import InvalidField
+from labkit.logic.host import parse_os_release
 
 __all__ = [
     "AARCH64_EM",
@@ -100,22 +100,6 @@ class AptSource:
     components: tuple[str, ...]
     signed_by: str = ""
     enabled: bool = True
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """Parse ``/etc/os-release`` (shell-style ``KEY=value`` lines, values possibly quoted)."""
-    out: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        try:
-            parts = shlex.split(value)
-        except ValueError:
-            parts = [value.strip("\"'")]
-        out[key.strip()] = parts[0] if parts else ""
-    return out
 
 
 def parse_deb822_sources(text: str) -> list[AptSource]:

@@ -39,7 +39,6 @@ __all__ = [
     "CreateImage",
     "ImageInfo",
     "ResizeImage",
-    "backup_name",
     "read_info",
 ]
 
@@ -65,35 +64,9 @@ def read_info(
     return qi.parse_info(done.stdout)
 
 
-def backup_name(path: str | os.PathLike[str]) -> Path:
-    """``<path>.labkit-bak-<UTC time>`` (same scheme as :func:`labkit.steps.files.backup_file`), unused."""
-    p = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    dest = p.with_name(f"{p.name}.labkit-bak-{stamp}")
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = p.with_name(f"{p.name}.labkit-bak-{stamp}-{n}")
-    return dest
-
-
 def _copy_argv(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
     """A sparse-preserving copy: holes stay holes, and reflink file systems share the blocks."""
     return ["cp", "--sparse=always", "--reflink=auto", "--preserve=mode,timestamps", str(src), str(dest)]
-
-
-def _keep_old(ctx: RunContext, path: Path) -> Path:
-    """Keep ``path`` (about to be replaced by ``os.replace``) under a backup name and return it.
-
-    A hard link costs nothing and keeps the old inode alive; where links are impossible (FAT,
-    some network file systems) fall back to a sparse copy.
-    """
-    dest = backup_name(path)
-    try:
-        os.link(path, dest)
-    except OSError:
-        ctx.run(_copy_argv(path, dest), timeout=3600)
-    return dest
 
 
 def _require_file(path: Path, field: str) -> None:
@@ -288,7 +261,7 @@ class CreateImage(Step):
             ctx.run(qi.build_create(tmp, size, fmt), timeout=self.timeout)
             ctx.check_cancelled()
             if path.exists():
-                backup = _keep_old(ctx, path)
+                backup = files.backup_file(path, replacing=True)
         ctx.progress(1.0)
         return {
             "path": str(path.resolve()),
@@ -549,7 +522,7 @@ class ConvertImage(Step):
             ctx.run(argv, timeout=self.timeout, on_line=on_line)
             ctx.check_cancelled()
             if dst.exists():
-                backup = _keep_old(ctx, dst)
+                backup = files.backup_file(dst, replacing=True)
         convert_s = time.monotonic() - t0
         if last[0] < 1.0:
             ctx.progress(1.0)
@@ -672,7 +645,7 @@ class ResizeImage(Step):
 
     def _backup_path(self) -> Path:
         if self._backup is None or self._backup.exists():
-            self._backup = backup_name(self.path)
+            self._backup = files.backup_path(self.path)
         return self._backup
 
     def plan(self) -> Plan:

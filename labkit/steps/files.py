@@ -20,6 +20,7 @@ __all__ = [
     "TMP_MARK",
     "atomic_target",
     "backup_file",
+    "backup_path",
     "ensure_free_space",
     "refuse_overwrite",
     "write_atomic",
@@ -76,6 +77,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, overwrite: 
     return Path(path)
 
 
+def backup_path(path: str | os.PathLike[str]) -> Path:
+    """An unused ``<path>.labkit-bak-<UTC timestamp>[-N]`` name beside ``path``."""
+    p = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = p.with_name(f"{p.name}.labkit-bak-{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = p.with_name(f"{p.name}.labkit-bak-{stamp}-{n}")
+    return dest
+
+
 def backup_file(path: str | os.PathLike[str], *, replacing: bool = False) -> Path:
     """Keep the current ``path`` as ``<path>.labkit-bak-<UTC timestamp>`` and return the backup.
 
@@ -84,12 +97,7 @@ def backup_file(path: str | os.PathLike[str], *, replacing: bool = False) -> Pat
     copied preserving holes, because ``shutil.copy2`` would write out every hole of a sparse image.
     """
     p = Path(path)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    dest = p.with_name(f"{p.name}.labkit-bak-{stamp}")
-    n = 1
-    while dest.exists():
-        n += 1
-        dest = p.with_name(f"{p.name}.labkit-bak-{stamp}-{n}")
+    dest = backup_path(p)
     if replacing:
         try:
             os.link(p, dest)

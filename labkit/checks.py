@@ -8,23 +8,39 @@ state, so the evidence survives saving, nbconvert and papermill.
 Payload (all keys always present)::
 
     {"check": "ch1.disk.create", "status": "pass|fail|error|skipped", "mode": "run|plan",
-     "message": "...", "evidence": {...}, "labkit_version": "0.1.0", "at": "2026-...Z"}
+     "message": "...", "evidence": {...}, "labkit_version": "0.1.0", "at": "2026-...Z",
+     "session": "<32 hex>", "digest": "<sha256 hex>"}
 
 ``mode`` says whether the step really ran (``run``) or was only planned (``plan``); a planned step
-is always ``skipped``.
+is always ``skipped``. ``session`` is a random id drawn once per Python process (one kernel run), so
+a grader can tell results produced together from results copied between notebooks. ``digest`` is a
+SHA-256 over the canonical JSON of the other keys: it exposes a hand-edited payload (say a
+``fail`` turned into ``pass`` in a text editor). It is not a signature – anyone with labkit can
+recompute it – so graders combine it with the other tamper checks (see the grading docs).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import html
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from labkit._version import __version__
 
-__all__ = ["CHECK_MIME", "PLAN_MIME", "STATUSES", "CheckResult", "Status"]
+__all__ = [
+    "CHECK_MIME",
+    "PLAN_MIME",
+    "STATUSES",
+    "CheckResult",
+    "Status",
+    "payload_digest",
+    "session_id",
+    "verify_payload",
+]
 
 CHECK_MIME = "application/vnd.labkit.check+json"
 PLAN_MIME = "application/vnd.labkit.plan+json"
@@ -38,6 +54,31 @@ _ICONS = {"pass": "✔", "fail": "✘", "error": "⚠", "skipped": "○"}
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_SESSION: str | None = None
+_DIGEST_PREFIX = b"labkit-check-v1\n"
+
+
+def session_id() -> str:
+    """A random id for this process (one kernel run), drawn on first use."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = uuid.uuid4().hex
+    return _SESSION
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of ``payload`` without its ``digest`` key."""
+    body = {k: v for k, v in payload.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(_DIGEST_PREFIX + text.encode("utf-8")).hexdigest()
+
+
+def verify_payload(payload: dict[str, Any]) -> bool:
+    """True when ``payload`` carries a digest that matches its content."""
+    digest = payload.get("digest")
+    return isinstance(digest, str) and digest == payload_digest(payload)
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,6 +97,7 @@ class CheckResult:
     mode: str = "run"
     labkit_version: str = __version__
     at: str = field(default_factory=_now)
+    session: str = field(default_factory=session_id)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -95,6 +137,7 @@ class CheckResult:
                 mode=payload.get("mode", "run"),
                 labkit_version=str(payload.get("labkit_version", "")),
                 at=str(payload.get("at", "")),
+                session=str(payload.get("session", "")),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a labkit check payload: {exc}") from exc
@@ -105,7 +148,7 @@ class CheckResult:
         return self.status == "pass"
 
     def to_payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "check": self.check,
             "status": self.status,
             "mode": self.mode,
@@ -113,7 +156,10 @@ class CheckResult:
             "evidence": self.evidence,
             "labkit_version": self.labkit_version,
             "at": self.at,
+            "session": self.session,
         }
+        payload["digest"] = payload_digest(payload)
+        return payload
 
     def __str__(self) -> str:
         line = f"[{self.status.upper()}] {self.check}"

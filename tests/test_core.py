@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult
+from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult, verify_payload
 from labkit.errors import (
     Cancelled,
     CommandFailed,
@@ -35,10 +35,28 @@ def test_check_result_mime_bundle_carries_full_payload():
     r = CheckResult.passed("ch0.demo", "fine", size=3, path="/tmp/x")
     bundle = r._repr_mimebundle_()
     payload = bundle[CHECK_MIME]
-    assert set(payload) == {"check", "status", "mode", "message", "evidence", "labkit_version", "at"}
+    assert set(payload) == {
+        "check",
+        "status",
+        "mode",
+        "message",
+        "evidence",
+        "labkit_version",
+        "at",
+        "session",
+        "digest",
+    }
+    assert verify_payload(payload) and len(payload["session"]) == 32
     assert payload["status"] == "pass" and payload["evidence"] == {"size": 3, "path": "/tmp/x"}
     assert "PASS" in bundle["text/plain"] and "ch0.demo" in bundle["text/html"]
     assert CheckResult.from_payload(json.loads(json.dumps(payload))) == r
+
+
+def test_digest_exposes_hand_edits():
+    payload = CheckResult.failed("ch0.demo", "wrong size", size=1).to_payload()
+    edited = {**payload, "status": "pass"}
+    assert verify_payload(payload) and not verify_payload(edited)
+    assert not verify_payload({k: v for k, v in payload.items() if k != "digest"})
 
 
 def test_check_result_rejects_unknown_status_and_escapes_html():

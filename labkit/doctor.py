@@ -191,6 +191,22 @@ def build_rows(facts: HostFacts, apt_candidates: dict[str, str | None] | None = 
                 ("qemu-efi-aarch64",),
             )
         )
+    rom = facts.extra.get("nic_rom")
+    if rom:
+        rows.append(Row("NIC boot ROM (ipxe-qemu)", "ok", rom))
+    else:
+        rows.append(
+            Row(
+                "NIC boot ROM (ipxe-qemu)",
+                "missing",
+                tr(
+                    "没有 efi-virtio.rom：课程的 -nic user,model=virtio-net-pci 会启动失败",
+                    "no efi-virtio.rom: the course's -nic user,model=virtio-net-pci fails to start",
+                ),
+                _apt_fix("ipxe-qemu"),
+                ("ipxe-qemu",),
+            )
+        )
     rows.append(_kvm_row(facts))
     rows.append(
         _tool_row(

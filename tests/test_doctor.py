@@ -150,6 +150,7 @@ def test_bare_host_needs_the_course_packages(monkeypatch):
     assert rows["qemu-img"].status == "missing" and rows["qemu-img"].fix == APT_PREFIX + "qemu-utils"
     assert rows["qemu-system-aarch64"].fix == APT_PREFIX + "qemu-system-arm"
     assert rows["UEFI firmware (aarch64)"].fix == APT_PREFIX + "qemu-efi-aarch64"
+    assert rows["NIC boot ROM (ipxe-qemu)"].apt == ("ipxe-qemu",)
     assert rows["docker engine"].apt == ("docker.io",)
     assert rows["kubectl"].apt == ("kubernetes-client",)
     assert rows["zerotier-cli"].apt == () and "install.zerotier.com" in rows["zerotier-cli"].fix
@@ -160,6 +161,7 @@ def test_bare_host_needs_the_course_packages(monkeypatch):
         "qemu-utils",
         "qemu-system-arm",
         "qemu-efi-aarch64",
+        "ipxe-qemu",
         "docker.io",
         "kubernetes-client",
     ]
@@ -263,6 +265,7 @@ def test_install_as_root_runs_apt_get_with_the_missing_packages(monkeypatch):
         "qemu-utils",
         "qemu-system-arm",
         "qemu-efi-aarch64",
+        "ipxe-qemu",
         "docker.io",
         "kubernetes-client",
     ]
@@ -291,6 +294,7 @@ def test_install_with_nothing_missing_is_a_no_op(monkeypatch):
         tools=tools,
         firmware={"/f": True},
         docker=DockerInfo(engine="ok", server_version="1", api_version="1.41"),
+        extra={"nic_rom": "/usr/lib/ipxe/qemu/efi-virtio.rom"},
     )
     runner, out = _apt_runner(), io.StringIO()
     assert main(install=True, facts=facts, is_root=False, runner=runner, out=out) == 0

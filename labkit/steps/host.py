@@ -76,8 +76,11 @@ KVM_TIMEOUT = 6.0
 
 #: The aarch64 UEFI firmware files chapter 1 uses (either one is enough).
 FIRMWARE_FILES: tuple[str, ...] = (QEMU_EFI, AAVMF_CODE)
+#: Where Debian/Ubuntu's ipxe-qemu puts the option ROM that ``-nic user,model=virtio-net-pci`` loads
+#: (the package is only *recommended* by qemu-system-arm, so minimal installs lack it).
+NIC_ROM_FILES: tuple[str, ...] = ("/usr/share/qemu/efi-virtio.rom", "/usr/lib/ipxe/qemu/efi-virtio.rom")
 #: Debian/Ubuntu packages chapter 1 needs.
-CH1_PACKAGES: tuple[str, ...] = ("qemu-utils", "qemu-system-arm", FIRMWARE_PACKAGE)
+CH1_PACKAGES: tuple[str, ...] = ("qemu-utils", "qemu-system-arm", FIRMWARE_PACKAGE, "ipxe-qemu")
 
 _NVIDIA_QUERY = ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
 
@@ -400,7 +403,11 @@ def collect_host_facts(
         gpus=gpus,
         gpu_detail=gpu_detail,
         torch=torch,
-        extra={"version_lines": version_lines, "python": sys.version.split()[0]},
+        extra={
+            "version_lines": version_lines,
+            "python": sys.version.split()[0],
+            "nic_rom": next((p for p in NIC_ROM_FILES if os.path.isfile(p)), None),
+        },
         probe_seconds=round(time.monotonic() - t0, 3),
     )
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from labkit._version import __version__
+from labkit.i18n import lang as _lang
 
 __all__ = [
     "CHECK_MIME",
@@ -37,6 +38,7 @@ __all__ = [
     "STATUSES",
     "CheckResult",
     "Status",
+    "canonical",
     "payload_digest",
     "session_id",
     "verify_payload",
@@ -68,9 +70,27 @@ def session_id() -> str:
     return _SESSION
 
 
+def canonical(value: Any) -> Any:
+    """JSON data as a browser would write it back: integral floats become ints.
+
+    JupyterLab saves notebooks through JavaScript, which has one number type: ``60.0`` is written
+    back as ``60``. Payloads are stored (and digested) in this form so a result saved from a browser
+    still verifies. Integers beyond 2**53 would lose precision in JavaScript and become strings.
+    """
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return str(value)
+    return value
+
+
 def payload_digest(payload: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of ``payload`` without its ``digest`` key."""
-    body = {k: v for k, v in payload.items() if k != "digest"}
+    body = canonical({k: v for k, v in payload.items() if k != "digest"})
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(_DIGEST_PREFIX + text.encode("utf-8")).hexdigest()
 
@@ -83,7 +103,7 @@ def verify_payload(payload: dict[str, Any]) -> bool:
 
 def _jsonable(value: Any) -> Any:
     """Round-trip through JSON so evidence never holds objects a notebook cannot store."""
-    return json.loads(json.dumps(value, default=str))
+    return canonical(json.loads(json.dumps(value, default=str)))
 
 
 @dataclass(frozen=True)
@@ -167,18 +187,31 @@ class CheckResult:
             line += f": {self.message}"
         return line
 
-    def _repr_html_(self) -> str:
+    def summary_html(self) -> str:
+        """One line: icon, status, check id and message (what a panel shows)."""
         colour = _COLOURS[self.status]
+        return (
+            f"<div class='labkit-check' style='border-left:4px solid {colour};padding:4px 8px;"
+            f"text-align:left'><b style='color:{colour}'>{_ICONS[self.status]} {self.status.upper()}</b> "
+            f"<code>{html.escape(self.check)}</code> {html.escape(self.message)}</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The summary line plus the evidence, folded, left-aligned (JupyterLab right-aligns tables)."""
+        cell = "text-align:left;vertical-align:top;padding:1px 8px 1px 0"
         rows = "".join(
-            f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
-            f"<td><pre style='margin:0;white-space:pre-wrap'>{html.escape(_short(v))}</pre></td></tr>"
+            f"<tr><th style='{cell}'>{html.escape(str(k))}</th>"
+            f"<td style='{cell}'><pre style='margin:0;white-space:pre-wrap;text-align:left'>"
+            f"{html.escape(_short(v))}</pre></td></tr>"
             for k, v in self.evidence.items()
         )
-        table = f"<table style='font-size:90%'>{rows}</table>" if rows else ""
+        if not rows:
+            return self.summary_html()
+        label = html.escape("证据" if _lang() == "zh" else "evidence")
         return (
-            f"<div class='labkit-check' style='border-left:4px solid {colour};padding:4px 8px'>"
-            f"<b style='color:{colour}'>{_ICONS[self.status]} {self.status.upper()}</b> "
-            f"<code>{html.escape(self.check)}</code> {html.escape(self.message)}{table}</div>"
+            self.summary_html()[: -len("</div>")]
+            + f"<details><summary>{label}</summary>"
+            + f"<table style='font-size:90%;margin-left:0'>{rows}</table></details></div>"
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ what="${1:-course}"
 # busybox into labkit's own cache.
 pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv)
 if [ "$what" = test ]; then
-  pkgs+=(cpio)  # the tests check labkit's initramfs writer against the real cpio
+  pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi
 
 missing=()

@@ -240,3 +240,11 @@ def test_backups_keep_sparse_images_sparse(tmp_path):
         assert f.read() == b"tail"
     linked = backup_file(img, replacing=True)
     assert linked.stat().st_ino == img.stat().st_ino
+
+
+def test_digest_survives_a_browser_save():
+    """JupyterLab writes 60.0 back as 60 (JavaScript numbers); the digest must still verify."""
+    payload = CheckResult.passed("ch0.demo", "ok", cpu=60.0, took=0.0, ratio=0.25).to_payload()
+    assert payload["evidence"] == {"cpu": 60, "took": 0, "ratio": 0.25}
+    as_saved = json.loads(json.dumps(payload).replace('"cpu": 60', '"cpu": 60.0'))
+    assert as_saved["evidence"]["cpu"] == 60.0 and verify_payload(as_saved) and verify_payload(payload)

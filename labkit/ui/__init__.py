@@ -46,10 +46,17 @@ class Session:
         return out
 
     def summary_html(self) -> str:
+        td = "<td style='text-align:left;vertical-align:top;padding:1px 10px 1px 0;white-space:nowrap'>"
+        names = {
+            "pass": tr("通过", "pass"),
+            "fail": tr("失败", "fail"),
+            "error": tr("出错", "error"),
+            "skipped": tr("跳过", "skipped"),
+        }
         rows = "".join(
-            f"<tr><td><code>{html.escape(r.check)}</code></td><td>{r.status}</td>"
-            f"<td>{'run' if r.mode == 'run' else tr('仅计划', 'plan only')}</td>"
-            f"<td>{html.escape(r.message[:160])}</td></tr>"
+            f"<tr>{td}<code>{html.escape(r.check)}</code></td>{td}{names[r.status]}</td>"
+            f"{td}{tr('运行', 'run') if r.mode == 'run' else tr('仅计划', 'plan only')}</td>"
+            f"<td style='text-align:left;vertical-align:top'>{html.escape(r.message[:160])}</td></tr>"
             for r in self.results.values()
         )
         c = self.counts()
@@ -61,11 +68,12 @@ class Session:
             e=c["error"],
             s=c["skipped"],
         )
+        th = "<th style='text-align:left'>"
         cols = tr(
-            "<th>检查</th><th>状态</th><th>方式</th><th>说明</th>",
+            f"{th}检查</th>{th}状态</th>{th}方式</th>{th}说明</th>",
             "<th>check</th><th>status</th><th>mode</th><th>message</th>",
         )
-        return f"<p><b>{head}</b></p><table><tr>{cols}</tr>{rows}</table>"
+        return f"<p><b>{head}</b></p><table style='margin-left:0'><tr>{cols}</tr>{rows}</table>"
 
     def summary(self):
         """Display the table of results recorded so far (HTML; not itself a check)."""

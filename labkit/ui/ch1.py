@@ -348,10 +348,16 @@ def consolidation() -> StepPanel:
     make.check_id = Consolidate.check_id  # type: ignore[attr-defined]
 
     def figure(step, result):
+        """The placement plot as a PNG, so it shows without pyplot and is saved in the notebook."""
         if result.status != "pass":
             return None
-        fig = plot_placement(step.placement)
-        return fig
+        import io
+
+        from IPython.display import Image
+
+        buf = io.BytesIO()
+        plot_placement(step.placement).savefig(buf, format="png", bbox_inches="tight", dpi=96)
+        return Image(buf.getvalue())
 
     return StepPanel(
         tr("服务器整合规划", "Server consolidation planner"),
@@ -382,7 +388,7 @@ def virtualbox_networks() -> StepPanel:
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows
     )
     advice = "".join(f"<li>{html.escape(a)}</li>" for a in hv.vbox_advice())
-    display(HTML(f"<table><tr>{head}</tr>{body}</table><ul>{advice}</ul>"))
+    display(HTML(f"<table style='margin-left:0'><tr>{head}</tr>{body}</table><ul>{advice}</ul>"))
     modes = tuple(m.key for m in hv.NETWORK_MODES)
     return StepPanel(
         tr("设置 VirtualBox 网卡", "Configure a VirtualBox NIC"),

@@ -29,6 +29,7 @@ from labkit.steps.base import Plan, Step, check_mode
 __all__ = ["StepPanel", "css"]
 
 _MAX_CONSOLE_LINES = 400
+_VISIBLE_LINES = 14
 
 
 def css() -> str:
@@ -47,7 +48,7 @@ def _widget_for(name: str, default: Any, label: str, choices: Any = None):
     import ipywidgets as w
 
     style = {"description_width": "10em"}
-    layout = w.Layout(width="32em")
+    layout = w.Layout(width="48em")
     if choices is not None:
         return w.Dropdown(options=choices, value=default, description=label, style=style, layout=layout)
     if isinstance(default, bool):
@@ -191,7 +192,8 @@ class StepPanel:
         self.lines.append(line if stream != "stderr" else f"! {line}")
         del self.lines[:-_MAX_CONSOLE_LINES]
         if self._box is not None:
-            self._console.value = "\n".join(self.lines[-60:])
+            # A Textarea does not follow new lines: show only what fits, so the newest lines are visible.
+            self._console.value = "\n".join(self.lines[-_VISIBLE_LINES:])
 
     def _on_progress(self, fraction: float) -> None:
         if self._box is not None:
@@ -243,7 +245,7 @@ class StepPanel:
             self._status.value = ""
             if result.status == "pass":
                 self._progress.value = 1.0
-            self._result_html.value = result._repr_html_()
+            self._result_html.value = result.summary_html()  # evidence: in the cell output below
         if self._handle is not None:
             self._handle.update(result)
         else:

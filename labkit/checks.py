@@ -25,6 +25,7 @@ import datetime as _dt
 import hashlib
 import html
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,6 +61,8 @@ def _now() -> str:
 
 _SESSION: str | None = None
 _DIGEST_PREFIX = b"labkit-check-v1\n"
+#: JSON text that may hold an integral float (``60.0``, ``1e3``) or an integer beyond 2**53.
+_MAYBE_NON_CANONICAL = re.compile(r"\d\.0+(?=[,}\]])|\d[eE][+-]?\d|\d{16,}")
 
 
 def session_id() -> str:
@@ -90,9 +93,12 @@ def canonical(value: Any) -> Any:
 
 def payload_digest(payload: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of ``payload`` without its ``digest`` key."""
-    body = canonical({k: v for k, v in payload.items() if k != "digest"})
+    body = {k: v for k, v in payload.items() if k != "digest"}
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(_DIGEST_PREFIX + text.encode("utf-8")).hexdigest()
+    if _MAYBE_NON_CANONICAL.search(text):  # fast path: most payloads hold no 60.0 or huge ints
+        text = json.dumps(canonical(body), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    # surrogatepass: JSON may carry lone surrogates ("\ud800"); hash them instead of raising.
+    return hashlib.sha256(_DIGEST_PREFIX + text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_payload(payload: dict[str, Any]) -> bool:

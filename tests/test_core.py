@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult, verify_payload
+from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult, payload_digest, verify_payload
 from labkit.errors import (
     Cancelled,
     CommandFailed,
@@ -187,6 +187,8 @@ def test_step_errors_become_results_not_tracebacks():
     r = Echo("x", boom=NotSupportedHere("no GPU")).execute()
     assert r.status == "skipped" and "no GPU" in r.message
     r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute()
+    assert r.status == "skipped" and r.mode == "plan" and r.evidence["action"] == "delete x"
+    r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute("live")
     assert r.status == "error" and r.evidence["action"] == "delete x"
     r = Echo("x", boom=KeyError("k")).execute()
     assert r.status == "error" and r.evidence["exception"] == "KeyError"
@@ -248,3 +250,11 @@ def test_digest_survives_a_browser_save():
     assert payload["evidence"] == {"cpu": 60, "took": 0, "ratio": 0.25}
     as_saved = json.loads(json.dumps(payload).replace('"cpu": 60', '"cpu": 60.0'))
     assert as_saved["evidence"]["cpu"] == 60.0 and verify_payload(as_saved) and verify_payload(payload)
+
+
+def test_digest_of_odd_but_valid_json_never_raises():
+    payload = CheckResult.passed("ch0.demo", "ok").to_payload()
+    payload["message"] = "\ud800"  # a lone surrogate: valid JSON, not valid UTF-8
+    assert verify_payload(payload) is False
+    payload["digest"] = payload_digest(payload)
+    assert verify_payload(payload)

@@ -170,7 +170,8 @@ class Step:
         ``plan``: only plan. ``auto``: run when :meth:`unavailable` returns ``None``, else plan and
         report *skipped* with the reason. ``live``: run, and report *error* if the host cannot.
         Errors never escape as tracebacks: they become an ``error`` / ``skipped`` check result whose
-        message says what to do.
+        message says what to do. A destructive action refused for lack of consent is *skipped* (planned)
+        in ``auto`` and an *error* in ``live``.
         """
         check_mode(mode)
         try:
@@ -203,6 +204,15 @@ class Step:
             result = self.check(ctx, evidence)
         except NotSupportedHere as exc:
             result = CheckResult.skipped(self.check_id, str(exc), **planned)
+        except ConsentRequired as exc:
+            # Not an error in "auto": the destructive part waits for the student's explicit yes, so
+            # the step counts as planned. "live" asked for everything to run: then it is an error.
+            if mode == "live":
+                result = CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
+            else:
+                result = CheckResult.skipped(
+                    self.check_id, str(exc), mode="plan", **planned, **_error_fields(exc)
+                )
         except LabkitError as exc:
             result = CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
         except Exception as exc:  # a bug in labkit or an unexpected tool behaviour

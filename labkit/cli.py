@@ -19,6 +19,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "doctor": ("labkit.doctor", "what this host can do for the course, and how to install the rest"),
     "validate": ("labkit.validate", "execute the course notebooks headlessly and report"),
     "guest": ("labkit.guestcli", "prepare / boot the tiny aarch64 test guest"),
+    "release": ("labkit.grading.release", "course notebooks → student versions + instructor manifest"),
+    "grade": ("labkit.grading.grade", "grade executed student notebooks against a release manifest"),
 }
 
 

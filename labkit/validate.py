@@ -402,6 +402,7 @@ class _Options:
     kernel_name: str | None
     lang: str | None
     cancel: threading.Event
+    notebook_timeout: float | None = None
 
 
 @dataclass
@@ -413,6 +414,7 @@ class _Job:
     km: Any = None
     start_error: BaseException | None = None
     warnings: list[str] = field(default_factory=list)
+    expired: bool = False  # the notebook ran past opts.notebook_timeout and its kernel was killed
 
 
 async def _start_kernel(job: _Job, opts: _Options) -> None:
@@ -461,6 +463,25 @@ def _kill_now(job: _Job) -> None:
             os.killpg(pgid, signal.SIGKILL)
         elif prov is not None and prov.process is not None:
             prov.process.kill()
+
+
+def _watchdog(job: _Job, opts: _Options) -> threading.Timer | None:
+    """Kill ``job``'s kernel once the whole notebook has run ``opts.notebook_timeout`` seconds.
+
+    The cell timeout alone does not bound a notebook of many slow cells; nbclient then sees a dead
+    kernel and the failure is reported as a timeout (``job.expired``).
+    """
+    if not opts.notebook_timeout:
+        return None
+
+    def expire() -> None:
+        job.expired = True
+        _kill_now(job)
+
+    timer = threading.Timer(opts.notebook_timeout, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _import_papermill() -> Any:
@@ -596,7 +617,7 @@ def _describe_failure(
     (passed in because this module does not import papermill at import time).
     """
     cell_error, timeout_cls, dead_cls = kinds
-    if isinstance(exc, cell_error):
+    if isinstance(exc, cell_error) and not job.expired:
         index = getattr(exc, "cell_index", None)
         return {
             "kind": "cell",
@@ -615,6 +636,13 @@ def _describe_failure(
             "output_cell_index": current["index"],
             "source": head_lines(cell_source(current["cell"]), _SOURCE_LINES),
         }
+    if job.expired:
+        message = tr(
+            "笔记本超过 {t:g} s 仍未运行完（notebook_timeout），内核已被终止",
+            "the notebook did not finish within {t:g} s (notebook_timeout); the kernel was stopped",
+            t=opts.notebook_timeout,
+        )
+        return {"kind": "timeout", "message": message, **where}
     cell = f"cell[{where.get('cell_index', '?')}]"
     if isinstance(exc, timeout_cls):
         message = tr(
@@ -702,12 +730,17 @@ class _Pool:
                     loop.run_until_complete(_start_kernel(nxt, self.opts))
                 with self.lock:
                     self.running.append(job)
+                if self.opts.notebook_timeout:
+                    _import_papermill()  # once per process: its import must not eat a notebook's time
+                watchdog = _watchdog(job, self.opts)
                 try:
                     result, kill = _execute(job, self.opts)
                 except Exception as exc:  # a bug here must not lose the other notebooks
                     result = _internal_failure(job, exc)
                     kill = True
                 finally:
+                    if watchdog is not None:
+                        watchdog.cancel()
                     with self.lock:
                         self.running.remove(job)
                 stopping.append(loop.create_task(_stop_kernel(job, kill=kill)))
@@ -777,19 +810,26 @@ def main(
     kernel_name: str | None = None,
     lang: str | None = None,
     on_result: Callable[[NotebookResult], None] | None = None,
+    notebook_timeout: float | None = None,
 ) -> ValidateReport:
     """Execute ``notebooks`` (default: the course's ``notebooks/*.ipynb``) and report.
 
     ``mode`` is passed to every notebook; ``jobs`` notebooks run at once (default: one per CPU);
     ``cell_timeout`` limits each cell in seconds; ``kernel_name`` picks a kernelspec instead of
     this interpreter; ``lang`` (``zh`` / ``en``) sets ``LABKIT_LANG`` in the kernels;
-    ``on_result`` is called (from a worker thread) as each notebook finishes. Raises
+    ``on_result`` is called (from a worker thread) as each notebook finishes;
+    ``notebook_timeout`` (seconds) limits each whole notebook: its kernel is killed and the
+    notebook reported as a timeout (the others go on). Raises
     :class:`~labkit.errors.InvalidField` for bad arguments; notebook failures are in the report.
     """
     started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.monotonic()
     if lang is not None and lang not in ("zh", "en"):
         raise InvalidField("lang", lang, "is not a course language", "use zh or en")
+    if notebook_timeout is not None and not notebook_timeout > 0:
+        raise InvalidField(
+            "notebook_timeout", notebook_timeout, "must be a positive number of seconds", "e.g. 300"
+        )
     paths, workers = _check_inputs(
         list(notebooks) if notebooks is not None else default_notebooks(), mode, jobs, out_dir, cell_timeout
     )
@@ -805,7 +845,7 @@ def main(
         )
         for p in paths
     ]
-    opts = _Options(mode, float(cell_timeout), kernel_name, lang, threading.Event())
+    opts = _Options(mode, float(cell_timeout), kernel_name, lang, threading.Event(), notebook_timeout)
     pm_log = logging.getLogger("papermill")
     old_level = pm_log.level
     pm_log.setLevel(logging.CRITICAL)  # nbclient logs timeouts / dead kernels: we report those ourselves

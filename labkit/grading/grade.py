@@ -1,0 +1,423 @@
+"""``labkit grade``: executed student notebooks + the release manifest → grades and feedback.
+
+::
+
+    labkit grade downloads/ch1.zip --manifest instructor/ch1-manifest.json --out grades/
+
+Inputs are folders (searched recursively), ``.ipynb`` files and ``.zip`` archives, in any mix.
+Each file is read once and classified (:mod:`labkit.grading.collect`,
+:mod:`labkit.grading.classify`); students are identified and submissions compared
+(:mod:`labkit.grading.gradebook`). Nothing from a submission is executed unless ``--rerun`` is
+given (:mod:`labkit.grading.rerun`).
+
+Writes into ``--out``: ``gradebook.csv``, ``lms.csv``, ``report.json``, ``summary.html`` with
+``summary.png``, and ``feedback/<student id>.html``. The whole set is written into a hidden
+sibling folder (``.<out>.labkit-tmp-*``) and swapped in with two renames, so a crash leaves the
+previous complete set, never half a gradebook or feedback from two runs. ``--out`` must be new,
+empty, or a previous ``labkit grade`` output holding nothing else (it is replaced as a whole).
+
+Exit status: 0 graded and nothing needs a look; 1 graded, but some submission is unreadable,
+foreign, tampered, unidentified or disagrees about its identity (see report.json ``flags``);
+2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import ConsentRequired, InvalidField, LabkitError
+from labkit.i18n import tr
+
+from .classify import Submission
+from .collect import DEFAULT_MAX_BYTES, compile_id_pattern, find_sources, grade_sources
+from .gradebook import Gradebook, assemble, pick_graded
+from .manifest import Manifest
+from .render import (
+    feedback_html,
+    feedback_name,
+    flag_text,
+    gradebook_csv,
+    lms_csv,
+    status_label,
+    summary_html,
+)
+
+__all__ = ["GradeRun", "add_arguments", "cli", "load_manifest", "main"]
+
+REPORT = "report.json"
+TOOL = "labkit grade"
+
+
+@dataclass
+class GradeRun:
+    """What one ``labkit grade`` produced."""
+
+    gradebook: Gradebook
+    out_dir: Path
+    outputs: dict[str, Any]
+    duration_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.gradebook.needs_attention() else 0
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a manifest written by ``labkit release`` (raises :class:`InvalidField`)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InvalidField(
+            "manifest", str(path), f"cannot be read ({exc})", "pass the file labkit release wrote"
+        ) from exc
+    return Manifest.from_json(data, where=str(path))
+
+
+#: Everything ``labkit grade`` writes into ``--out``; a folder holding anything else is not ours.
+OUTPUT_NAMES = frozenset({"gradebook.csv", "lms.csv", REPORT, "summary.html", "summary.png", "feedback"})
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that holds anything but a previous ``labkit grade`` output."""
+    if not out.exists():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise InvalidField("out", str(out), "is not a plain folder", "give a folder name")
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return
+    try:
+        with open(out / REPORT, encoding="utf-8") as fh:
+            ours = json.load(fh).get("tool") == TOOL
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours or names - OUTPUT_NAMES:
+        raise ConsentRequired(
+            f"replace {out}, which holds files labkit grade did not write",
+            "choose an empty or new --out folder",
+        )
+
+
+def _publish(out: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Let ``build`` write a complete output set into a fresh sibling folder, then swap it in.
+
+    The folder is the unit of atomicity: readers see the previous run's complete set or this
+    one's, never a gradebook from one run beside feedback from another, and a crash (or Ctrl-C)
+    while building leaves ``out`` untouched. Swapping is two renames on one file system; the
+    previous folder is removed afterwards. (Renaming 300 pages over existing ones one by one is
+    also much slower on ext4, which flushes each replaced file.)
+    """
+    from labkit.steps.files import TMP_MARK
+
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = f"{os.getpid()}-{time.monotonic_ns()}"
+    stage = parent / f".{out.name}{TMP_MARK}-{stamp}"
+    stage.mkdir()
+    try:
+        outputs = build(stage)
+        old = parent / f".{out.name}.labkit-old-{stamp}" if out.exists() else None
+        if old is not None:
+            os.rename(out, old)
+        try:
+            os.rename(stage, out)
+        except OSError:
+            if old is not None:
+                os.rename(old, out)
+            raise
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return outputs
+
+
+def _dump_report(report: dict[str, Any]) -> str:
+    """JSON with one top-level key, student and submission per line.
+
+    Readable and diff-able, and written by the C encoder: ``indent=`` switches json to its
+    pure-Python encoder, which took longer than grading itself for 300 students.
+    """
+    parts = []
+    for key, value in report.items():
+        if isinstance(value, list):
+            items = ",\n  ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            text = f"[\n  {items}\n ]" if value else "[]"
+        else:
+            text = json.dumps(value, ensure_ascii=False)
+        parts.append(f" {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def main(
+    *,
+    submissions: Sequence[str | Path],
+    manifest: str | Path | Manifest,
+    out_dir: str | Path,
+    jobs: int | None = None,
+    id_pattern: str | None = None,
+    rerun: bool = False,
+    cell_timeout: float = 60,
+    notebook_timeout: float = 300,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    lang: str | None = None,
+    plot: bool = True,
+    on_file: Callable[[Submission], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> GradeRun:
+    """Grade ``submissions`` against ``manifest`` and write everything into ``out_dir``.
+
+    ``jobs`` worker processes read files (default: one per CPU; small batches are read in this
+    process); ``id_pattern`` is a regex with a group ``id`` searched in each file's relative path
+    (default: the file name before the notebook's name); ``rerun`` re-executes notebooks with
+    rerun checks (``cell_timeout`` / ``notebook_timeout`` seconds); files above ``max_bytes`` are
+    ``unreadable``; ``lang`` (``zh`` / ``en``) is the feedback language; ``on_start(n)`` and
+    ``on_file(submission)`` report progress. Raises :class:`InvalidField` / :class:`ConsentRequired`
+    for bad arguments; problems with submissions are in the results, never exceptions.
+    """
+    t0 = time.perf_counter()
+    if lang is not None:
+        if lang not in ("zh", "en"):
+            raise InvalidField("lang", lang, "is not a course language", "use zh or en")
+        os.environ["LABKIT_LANG"] = lang
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidField("jobs", jobs, "must be a whole number of at least 1", "e.g. --jobs 2")
+    if not isinstance(max_bytes, int) or max_bytes < 1:
+        raise InvalidField("max_bytes", max_bytes, "must be a positive number of bytes", "e.g. --max-mb 256")
+    man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    pattern = compile_id_pattern(id_pattern)
+    out = Path(out_dir).resolve()
+    _check_out(out)
+    sources = find_sources(submissions)
+    if not sources:
+        raise InvalidField(
+            "submissions", ", ".join(map(str, submissions)), "hold no .ipynb file", "check the paths"
+        )
+    timings: dict[str, float] = {}
+    if on_start is not None:
+        on_start(len(sources))
+    subs = grade_sources(sources, man, jobs=jobs, id_pattern=pattern, max_bytes=max_bytes, on_done=on_file)
+    timings["read"] = time.perf_counter() - t0
+    if rerun:
+        from .rerun import rerun_submissions
+
+        src_of = {id(s): src for s, src in zip(subs, sources, strict=True)}
+        todo = [
+            (s, src_of[id(s)])
+            for s in pick_graded(subs)
+            if (nb := man.by_name(s.notebook or "")) and nb.has_rerun
+        ]
+        t1 = time.perf_counter()
+        rerun_submissions(
+            todo,
+            man,
+            jobs=min(jobs, os.cpu_count() or 1),
+            cell_timeout=cell_timeout,
+            notebook_timeout=notebook_timeout,
+            lang=lang,
+        )
+        timings["rerun"] = time.perf_counter() - t1
+    gb = assemble(subs, man)
+    t2 = time.perf_counter()
+    outputs = _write_outputs(
+        gb,
+        out,
+        plot=plot,
+        run={
+            "started": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "inputs": [str(p) for p in submissions],
+            "manifest": str(manifest) if not isinstance(manifest, Manifest) else "<object>",
+            "jobs": jobs,
+            "rerun": rerun,
+            "id_pattern": id_pattern,
+            "files": len(sources),
+        },
+    )
+    timings["write"] = time.perf_counter() - t2
+    return GradeRun(gb, out, outputs, time.perf_counter() - t0, timings)
+
+
+def _write_outputs(gb: Gradebook, out: Path, *, plot: bool, run: dict[str, Any]) -> dict[str, Any]:
+    def build(stage: Path) -> dict[str, Any]:
+        (stage / "feedback").mkdir()
+        feedback: dict[str, str] = {}
+        for st in gb.students:
+            name = f"feedback/{feedback_name(st)}"
+            (stage / name).write_text(feedback_html(gb, st), encoding="utf-8")
+            feedback[st.student_id] = name
+        plot_name = None
+        if plot:
+            from .plot import summary_png
+
+            plot_name = "summary.png"
+            summary_png(gb, stage / plot_name)
+        html = summary_html(gb, plot_name=plot_name, feedback=feedback)
+        (stage / "summary.html").write_text(html, encoding="utf-8")
+        (stage / "lms.csv").write_text(lms_csv(gb), encoding="utf-8", newline="")
+        (stage / "gradebook.csv").write_text(gradebook_csv(gb), encoding="utf-8", newline="")
+        outputs = {
+            "gradebook": "gradebook.csv",
+            "lms": "lms.csv",
+            "summary": "summary.html",
+            "plot": plot_name,
+            "feedback": feedback,
+        }
+        report = {**gb.to_json(), "run": run, "outputs": outputs}
+        (stage / REPORT).write_text(_dump_report(report), encoding="utf-8")
+        return outputs
+
+    return _publish(out, build)
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "submissions",
+        nargs="+",
+        type=Path,
+        metavar="SUBMISSION",
+        help="folders, .ipynb files or .zip archives",
+    )
+    parser.add_argument(
+        "--manifest", required=True, type=Path, metavar="FILE", help="written by labkit release"
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="where grades and feedback go")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parallel readers for big batches, and --rerun kernels (default: CPUs)",
+    )
+    parser.add_argument(
+        "--id-pattern",
+        default=None,
+        metavar="REGEX",
+        help="regex with a group named id, searched in each file's relative path "
+        "(default: the file name part before the notebook's name, e.g. 2023123456_zhangsan_01-...)",
+    )
+    parser.add_argument(
+        "--rerun", action="store_true", help="re-execute notebooks with rerun checks (runs student code!)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60, metavar="SECONDS", help="--rerun: limit per cell (60)"
+    )
+    parser.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="--rerun: limit per notebook (300)",
+    )
+    parser.add_argument(
+        "--max-mb",
+        type=float,
+        default=DEFAULT_MAX_BYTES / 2**20,
+        metavar="MIB",
+        help="larger files are unreadable (256)",
+    )
+    parser.add_argument("--lang", choices=("zh", "en"), default=None, help="language of feedback and report")
+
+
+def cli(args: argparse.Namespace) -> int:
+    if args.lang:
+        os.environ["LABKIT_LANG"] = args.lang
+    if args.rerun:
+        from labkit import validate
+
+        validate._FAST_IMPORT = True  # as under `labkit validate`: papermill without rfc3987_syntax
+    bar: Any = None
+
+    def on_start(n: int) -> None:
+        nonlocal bar
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="nb", file=sys.stderr, disable=None, leave=False, dynamic_ncols=True)
+
+    def on_file(_sub: Submission) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        run = main(
+            submissions=args.submissions,
+            manifest=args.manifest,
+            out_dir=args.out,
+            jobs=args.jobs,
+            id_pattern=args.id_pattern,
+            rerun=args.rerun,
+            cell_timeout=args.timeout,
+            notebook_timeout=args.notebook_timeout,
+            max_bytes=int(args.max_mb * 2**20),
+            lang=args.lang,
+            on_start=on_start,
+            on_file=on_file,
+        )
+    except LabkitError as exc:
+        print(f"labkit grade: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            tr(
+                "labkit grade：已中断（没有写出不完整的文件）",
+                "labkit grade: interrupted (no partial files written)",
+            ),
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    print(summary_text(run))
+    return run.exit_code
+
+
+def summary_text(run: GradeRun) -> str:
+    gb = run.gradebook
+    files = gb.file_counts()
+    lines = [
+        tr(
+            "{n} 个文件：{parts}",
+            "{n} file(s): {parts}",
+            n=len(gb.submissions),
+            parts=", ".join(f"{status_label(k)} {v}" for k, v in files.items() if v),
+        )
+    ]
+    graded = [st for st in gb.students if st.identified and st.total is not None]
+    lines.append(
+        tr(
+            "{s} 名学生，{g} 名已评分（满分 {m}）",
+            "{s} student(s), {g} graded (max {m} points)",
+            s=sum(st.identified for st in gb.students),
+            g=len(graded),
+            m=gb.manifest.total_points,
+        )
+    )
+    for s in gb.submissions:
+        if s.status in ("unreadable", "foreign"):
+            lines.append(f"! {s.source}: {status_label(s.status)}: {s.reason}")
+    lines.extend(f"! {flag_text(f)}" for f in gb.flags)
+    for st in gb.students:
+        tampered = [c.check for nb in st.notebooks for c in nb.checks if c.status == "tampered"]
+        if tampered:
+            lines.append(f"! {st.student_id}: {status_label('tampered')}: {', '.join(tampered)}")
+    lines.append(
+        tr("输出：{o}（用时 {t:.2f} s）", "output: {o} ({t:.2f} s)", o=run.out_dir, t=run.duration_s)
+    )
+    return "\n".join(lines)

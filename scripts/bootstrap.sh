@@ -11,7 +11,10 @@ what="${1:-course}"
 # "recommended" by qemu-system-arm, but the course's -nic user,model=virtio-net-pci needs its
 # efi-virtio.rom). apt-get (on every Debian/Ubuntu) also fetches the tiny test guest's kernel and
 # busybox into labkit's own cache.
-pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv)
+# Chapter 2: the Docker engine (Debian/Ubuntu docker.io) and busybox-static, from which labkit
+# builds a local base image (no registry needed); debootstrap builds a Debian base with python3.
+pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv
+      docker.io busybox-static debootstrap)
 if [ "$what" = test ]; then
   pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi
@@ -32,4 +35,5 @@ python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 extra=""; [ "$what" = test ] && extra="[test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}" 2>&1 | grep -v "^WARNING: Location" || true
+bash scripts/start-dockerd.sh || echo "bootstrap: no Docker engine: chapter 2 will only plan its steps"
 .venv/bin/python -c "import labkit; print('bootstrap: labkit', labkit.__version__, 'ready in .venv')"

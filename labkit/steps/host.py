@@ -63,9 +63,12 @@ __all__ = [
     "CH1_PACKAGES",
     "FIRMWARE_FILES",
     "TOOL_COMMANDS",
+    "ContextRunner",
     "HostCheck",
     "collect_host_facts",
     "probe_commands",
+    "probe_docker",
+    "probe_tool",
 ]
 
 #: Seconds any single version / status command may take. These are all local and instant when
@@ -120,7 +123,7 @@ def _first_line(text: str) -> str:
     return ""
 
 
-def _tool(runner: Runner, name: str, timeout: float) -> tuple[ToolInfo, Completed | None]:
+def probe_tool(runner: Runner, name: str, timeout: float) -> tuple[ToolInfo, Completed | None]:
     """Locate ``name`` and ask it for its version; any failure becomes ``detail``."""
     argv, parse = TOOL_COMMANDS[name]
     package = TOOL_PACKAGES.get(name)
@@ -156,7 +159,7 @@ def _docker_clients() -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
+def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
     """Client, engine, permission. The SDK is imported only when a socket is there to talk to."""
     info: dict[str, Any] = {
         "client_path": client.path,
@@ -313,7 +316,7 @@ def collect_host_facts(
     kvm_modules = _kvm_modules()
 
     with ThreadPoolExecutor(max_workers=len(TOOL_COMMANDS) + 2) as pool:
-        tool_futs = {name: pool.submit(_tool, runner, name, TOOL_TIMEOUT) for name in TOOL_COMMANDS}
+        tool_futs = {name: pool.submit(probe_tool, runner, name, TOOL_TIMEOUT) for name in TOOL_COMMANDS}
         kvm_fut = (
             pool.submit(run_kvm_probe, runner, timeout=KVM_TIMEOUT)
             if probe_kvm and kvm_device and kvm_accessible
@@ -331,7 +334,7 @@ def collect_host_facts(
                     ToolInfo(name, shutil.which(name), detail=f"probe error: {exc}"),
                     None,
                 )
-        docker_fut = pool.submit(_probe_docker, runner, tools["docker"], TOOL_TIMEOUT)
+        docker_fut = pool.submit(probe_docker, runner, tools["docker"], TOOL_TIMEOUT)
         try:
             docker = docker_fut.result()
         except Exception as exc:
@@ -416,7 +419,7 @@ def collect_host_facts(
 # The chapter-1 step
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class _ContextRunner:
+class ContextRunner:
     """Routes the probes through the step's context, so they are recorded as the step's commands.
 
     ``on_line=None``: version banners are evidence, not something to stream at the student.
@@ -493,7 +496,7 @@ class HostCheck(Step):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         cores, memory = self._request()
         facts = collect_host_facts(
-            runner=_ContextRunner(ctx), probe_kvm=self.probe_kvm, disk_path=self.disk_path
+            runner=ContextRunner(ctx), probe_kvm=self.probe_kvm, disk_path=self.disk_path
         )
         return {"facts": facts, "vm_cores": cores, "vm_memory_bytes": memory}
 

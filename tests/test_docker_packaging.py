@@ -1,0 +1,270 @@
+"""Chapter 2a, course 2.4.5 / 2.4.6 against the REAL engine: commit → save → load → run, cleanup.
+
+The round trip removes the image between save and load, so "same image id after load" is proved
+by the file, not by the engine still holding the original.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from labkit.logic import docker_names as dn
+from labkit.steps.containers import (
+    CleanupLabkit,
+    CommitContainer,
+    DeleteEverything,
+    LoadImage,
+    RunImage,
+    SaveImage,
+)
+
+pytest_plugins = ["docker_fixtures"]
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+
+
+@pytest.fixture
+def committed(docker_client, busybox_base, tracker, uniq):
+    """A labkit-committed image holding /labkit-note; returns (ref, note, commit result)."""
+    ref = f"labkit-test/{uniq}:v1"
+    note = f'note {uniq}: it\'s "$HOME" `id` ; 中文'  # quotes and $: nothing is shell-quoted
+    result = CommitContainer(ref, container_name=f"{uniq}-c", note=note).execute("live")
+    assert result.status == "pass", result
+    tracker.image(ref)
+    return ref, note, result
+
+
+def test_commit_labels_the_image_and_removes_its_container(docker_client, committed, uniq):
+    ref, _, result = committed
+    ev = result.evidence
+    assert ev["layers"] == ev["base_layers"] + 1 and ev["owned_by_labkit"]
+    labels = docker_client.images.get(ref).labels
+    assert labels[dn.LABEL_STEP] == "ch2.docker.commit" and labels[dn.LABEL_REF] == ref
+    assert labels[dn.LABEL_OBJECT].startswith("image:")
+    assert not docker_client.containers.list(all=True, filters={"name": f"{uniq}-c"})
+
+
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tar"])
+def test_save_load_round_trip_keeps_the_image_id(docker_client, committed, tracker, tmp_path, suffix):
+    ref, note, commit = committed
+    original = commit.evidence["image_id"]
+    path = tmp_path / f"ailab-image{suffix}"
+    progress: list[float] = []
+    saved = SaveImage(ref, path).execute("live", on_progress=progress.append)
+    assert saved.status == "pass", saved
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == saved.evidence["sha256"]
+    assert dn.archive_kind(data[:512]) == ("gzip" if suffix == ".tar.gz" else "tar")
+    if suffix == ".tar.gz":
+        assert len(gzip.decompress(data)) == saved.evidence["tar_bytes"]
+    assert progress and progress == sorted(progress) and progress[-1] == 1.0
+    side = dn.parse_sidecar(Path(str(path) + dn.SIDECAR_SUFFIX).read_text())
+    assert side["image_id"] == original and ref in side["tags"]
+
+    docker_client.images.remove(ref)  # gone from the engine: only the file can bring it back
+    assert not [i for i in docker_client.images.list() if i.id == original]
+
+    loaded = LoadImage(path).execute("live")
+    assert loaded.status == "pass", loaded
+    tracker.image(ref)
+    assert loaded.evidence["image_ids"] == [original] == [docker_client.images.get(ref).id]
+    assert loaded.evidence["expected_id"] == original and ref in loaded.evidence["loaded"]
+
+    ran = RunImage(ref, ["cat", "/labkit-note"], expect=note).execute("live")
+    assert ran.status == "pass", ran
+    assert ran.evidence["stdout"].strip() == note and ran.evidence["exit_code"] == 0
+
+
+def test_files_interoperate_with_the_docker_cli(docker_client, committed, tracker, tmp_path):
+    """labkit's .tar.gz loads with `docker load`; the CLI's `docker save | gzip` loads with labkit."""
+    ref, _, commit = committed
+    mine = tmp_path / "labkit.tar.gz"
+    assert SaveImage(ref, mine).execute("live").status == "pass"
+    docker_client.images.remove(ref)
+    cli = subprocess.run(["docker", "load", "-i", str(mine)], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert dn.parse_load_output(cli.stdout.splitlines()) == [ref]
+    assert docker_client.images.get(ref).id == commit.evidence["image_id"]
+
+    theirs = tmp_path / "cli.tar.gz"
+    with open(theirs, "wb") as out:
+        save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
+        gz = subprocess.run(["gzip", "-6"], stdin=save.stdout, stdout=out, timeout=120, check=True)
+        save.stdout.close()
+        assert save.wait(timeout=60) == 0 and gz.returncode == 0
+    docker_client.images.remove(ref)
+    loaded = LoadImage(theirs, expect_id=commit.evidence["image_id"]).execute("live")
+    tracker.image(ref)
+    assert loaded.status == "pass", loaded
+    assert loaded.evidence["sidecar"] is None and loaded.evidence["archive_kind"] == "gzip"
+
+
+def test_a_zip_is_refused_with_the_seed_lesson(committed, tmp_path):
+    ref, _, _ = committed
+    tar = tmp_path / "ailab-image.tar"
+    assert SaveImage(ref, tar).execute("live").status == "pass"
+    zipped = tmp_path / "ailab-image.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.write(tar, "ailab-image.tar")
+    result = LoadImage(zipped).execute("live")
+    assert result.status == "error" and result.evidence["field"] == "path"
+    assert "zip archive" in result.message and "unzip" in result.message
+    assert SaveImage(ref, tmp_path / "x.zip").execute("plan").status == "error"  # and never written as zip
+
+
+def test_a_damaged_file_is_caught(docker_client, committed, tmp_path):
+    ref, _, _ = committed
+    path = tmp_path / "a.tar.gz"
+    assert SaveImage(ref, path).execute("live").status == "pass"
+    sidecar = Path(str(path) + dn.SIDECAR_SUFFIX)
+    data = json.loads(sidecar.read_text())
+    data["sha256"] = "0" * 64  # the file no longer matches what was recorded at save time
+    sidecar.write_text(json.dumps(data))
+    result = LoadImage(path).execute("live")
+    assert result.status == "fail" and "sha256" in result.message
+
+    cut = tmp_path / "cut.tar"
+    assert SaveImage(ref, cut).execute("live").status == "pass"
+    with open(cut, "r+b") as fh:
+        fh.truncate(os.path.getsize(cut) // 2)
+    os.unlink(str(cut) + dn.SIDECAR_SUFFIX)
+    truncated = LoadImage(cut).execute("live")
+    assert truncated.status == "error" and "Traceback" not in truncated.message
+    assert "docker load" in truncated.message
+
+
+def test_save_never_overwrites_without_consent(committed, tmp_path):
+    ref, _, _ = committed
+    path = tmp_path / "a.tar.gz"
+    path.write_bytes(b"precious")
+    refused = SaveImage(ref, path).execute("live")
+    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert path.read_bytes() == b"precious"
+    allowed = SaveImage(ref, path, overwrite=True).execute("live")
+    assert allowed.status == "pass", allowed
+    backups = list(tmp_path.glob("a.tar.gz.labkit-bak-*"))
+    assert len(backups) == 1 and backups[0].read_bytes() == b"precious"
+    assert not list(tmp_path.glob(".*labkit-tmp*"))  # no temporary left behind
+
+
+def test_cleanup_removes_only_what_labkit_created(
+    docker_client, busybox_base, committed, tracker, uniq, unlabelled_image
+):
+    ref, _, commit = committed
+    # a student's own image: no labels at all
+    own = f"{uniq}/mine:1"
+    own_id = unlabelled_image(own)
+    # a student's container from the labkit image, committed: both merely INHERIT labkit's labels
+    student = docker_client.containers.create(ref, ["sleep", "1"], name=f"{uniq}-student")
+    tracker.container(student.id)
+    derived = student.commit(repository=f"{uniq}/derived", tag="1")
+    tracker.image(derived.id)
+    assert dn.is_labkit_object(derived.labels)  # the label really is inherited
+
+    plan = CleanupLabkit().execute("plan")
+    notes = "\n".join(plan.evidence["plan"]["notes"])
+    assert f"will remove image {commit.evidence['image_id'][7:19]} {ref}" in notes
+    assert f"{uniq}/derived:1" in notes and "kept (inherited" in notes
+    assert f"{uniq}-student" in notes and own not in notes
+
+    targets = [commit.evidence["image_id"]]  # only this test's objects: the engine may be shared
+    refused = CleanupLabkit(ids=targets).execute("live")
+    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert ref in refused.message
+    assert docker_client.images.get(ref)
+
+    student.remove(force=True)  # else it pins the image (cleanup would report it as kept, in use)
+    done = CleanupLabkit(consent=True, ids=targets).execute("live")
+    assert done.status == "pass", done
+    assert not [i for i in docker_client.images.list() if commit.evidence["image_id"] == i.id]
+    assert docker_client.images.get(own).id == own_id
+    assert docker_client.images.get(f"{uniq}/derived:1").id == derived.id
+    assert docker_client.images.get(busybox_base)  # not in ids: untouched
+
+
+def test_cleanup_keeps_a_tag_a_student_added(docker_client, committed, tracker, uniq):
+    ref, _, _ = committed
+    image = docker_client.images.get(ref)
+    image.tag(f"{uniq}/keep", "me")
+    done = CleanupLabkit(consent=True, ids=[image.id]).execute("live")
+    assert done.status == "pass" and done.evidence["kept"]
+    remaining = docker_client.images.get(image.id)
+    assert remaining.tags == [f"{uniq}/keep:me"]
+
+
+@pytest.mark.parametrize("confirm", ["", "delete all", "DELETE ALL ", "yes", "DELETE  ALL"])
+def test_delete_everything_refuses_without_the_exact_phrase(docker_client, busybox_base, confirm):
+    before = sorted(i.id for i in docker_client.images.list())
+    result = DeleteEverything(confirm).execute("live")
+    assert result.status == "error" and result.evidence["error"] == "ConsentRequired"
+    assert "DELETE ALL" in result.message
+    assert sorted(i.id for i in docker_client.images.list()) == before
+
+
+def test_delete_everything_shows_the_course_commands_as_text_with_a_warning():
+    plan = DeleteEverything().plan()
+    text = str(plan)
+    for command in dn.NUKE_COMMANDS:
+        assert command in text
+    assert plan.commands == []  # nothing runnable: the $(...) forms are text only
+    assert "WARNING" in plan.reason or "警告" in plan.reason
+    assert "CleanupLabkit" in text and dn.NUKE_PHRASE in text
+
+
+def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
+    import threading
+
+    ref, _, _ = committed
+    path = tmp_path / "a.tar"
+    cancel = threading.Event()
+    result = SaveImage(ref, path, chunk_size=4096).execute(
+        "live", on_progress=lambda f: cancel.set(), cancel=cancel
+    )
+    assert result.status == "error" and "stopped on request" in result.message
+    assert list(tmp_path.iterdir()) == []  # neither the file, nor its sidecar, nor a temporary
+
+
+def test_debian_base_plan_uses_the_hosts_mirror():
+    from labkit.steps.containers import BuildLocalBase, _host_debian_mirror, debootstrap_argv
+
+    argv = debootstrap_argv("/tmp/r", "http://deb.debian.org/debian")
+    assert argv[:3] == ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates"]
+    assert argv[-3:] == ["bookworm", "/tmp/r", "http://deb.debian.org/debian"]
+    mirror, why = _host_debian_mirror(None)
+    assert mirror.startswith("http") and why
+    assert _host_debian_mirror("http://mirrors.tuna.tsinghua.edu.cn/debian/")[0] == (
+        "http://mirrors.tuna.tsinghua.edu.cn/debian"
+    )
+    plan = BuildLocalBase("debian").plan()
+    assert plan.commands[0][0] == "debootstrap" and plan.commands[-1][-1] == dn.LOCAL_BASES["debian"]
+    bad = BuildLocalBase("alpine").execute("plan")
+    assert bad.status == "error" and bad.evidence["field"] == "kind"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("LABKIT_DOCKER_DEBIAN") != "1" or os.geteuid() != 0,
+    reason="debootstraps Debian (~30-60 s, root, a Debian mirror): set LABKIT_DOCKER_DEBIAN=1 to run",
+)
+def test_debian_base_runs_python(docker_client, tracker, uniq):
+    from labkit.steps.containers import BuildLocalBase
+
+    ref = f"labkit-test/debian:{uniq}"
+    result = BuildLocalBase("debian", ref=ref).execute("live")
+    assert result.status == "pass", result
+    tracker.image(ref)
+    assert result.evidence["layers"] == 1 and result.evidence["size"] < 250 * 2**20
+    ran = RunImage(ref, ["python3", "-c", "import ssl, sys; print(sys.version_info[:2])"]).execute("live")
+    assert ran.status == "pass" and ran.evidence["stdout"].strip() == "(3, 11)", ran

@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CH1 = ROOT / "notebooks" / "01-virtualization.ipynb"
+CH2 = ROOT / "notebooks" / "02-containers.ipynb"
 
 #: Steps chapter 1 must really run (and pass) on a Debian machine with QEMU and no KVM.
 MUST_RUN = {
@@ -43,7 +44,7 @@ MUST_PLAN = {
 }
 
 
-def _validate(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess, dict]:
+def _validate(tmp_path: Path, mode: str, nb: Path = CH1) -> tuple[subprocess.CompletedProcess, dict]:
     report = tmp_path / "report.json"
     proc = subprocess.run(
         [
@@ -51,7 +52,7 @@ def _validate(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess, d
             "-m",
             "labkit",
             "validate",
-            str(CH1),
+            str(nb),
             "--mode",
             mode,
             "--out",
@@ -97,8 +98,40 @@ def test_chapter1_plan_mode_runs_nothing(tmp_path):
     assert not list(work.glob("*.qcow2")) and not (work / "efi.img").exists()
 
 
-def test_notebook_narrative_is_chinese_and_has_a_parameters_cell():
-    nb = json.loads(CH1.read_text(encoding="utf-8"))
+#: Chapter 2a on a machine with a Docker engine but no registry and no GPU.
+CH2_MUST_RUN = {
+    "ch2.docker.engine",
+    "ch2.docker.base",
+    "ch2.docker.hello",
+    "ch2.docker.commit",
+    "ch2.docker.save",
+    "ch2.docker.load",
+    "ch2.docker.run",
+}
+CH2_MUST_PLAN = {"ch2.docker.build", "ch2.docker.gpu", "ch2.docker.cleanup", "ch2.docker.nuke"}
+
+
+@pytest.mark.docker
+def test_chapter2_runs_for_real_and_plans_what_needs_a_registry_or_gpu(tmp_path):
+    proc, report = _validate(tmp_path, "auto", CH2)
+    nb = report["notebooks"][0]
+    checks = {c["check"]: c for c in nb["checks"]}
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for check in CH2_MUST_RUN:
+        assert (checks[check]["mode"], checks[check]["status"]) == ("run", "pass"), checks[check]
+    for check in CH2_MUST_PLAN:
+        assert (checks[check]["mode"], checks[check]["status"]) == ("plan", "skipped"), checks[check]
+    torch = checks["ch2.gpu.torch"]
+    assert torch["status"] in ("skipped", "pass") and torch["message"]
+    loaded = checks["ch2.docker.load"]["evidence"]
+    saved = checks["ch2.docker.save"]["evidence"]
+    assert saved["image_id"] in loaded["image_ids"] and loaded["sha256"] == saved["sha256"]
+    assert checks["ch2.docker.run"]["message"].endswith("committed by labkit")
+
+
+@pytest.mark.parametrize("path", [CH1, CH2], ids=["ch1", "ch2"])
+def test_notebook_narrative_is_chinese_and_has_a_parameters_cell(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and 'mode = "auto"' in "".join(params[0]["source"])
     markdown = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")

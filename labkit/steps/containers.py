@@ -684,6 +684,20 @@ def _container_gone(client: Any, container_id: str) -> bool:
     return not client.containers.list(all=True, filters={"id": container_id})
 
 
+def _exited_badly(check_id: str, evidence: dict[str, Any]) -> CheckResult:
+    """The *fail* result for a container that exited non-zero, with the end of what it printed."""
+    return CheckResult.failed(
+        check_id,
+        tr(
+            "容器退出码 {c}：{e}",
+            "container exited with {c}: {e}",
+            c=evidence["exit_code"],
+            e=(evidence["stderr"] or evidence["stdout"]).strip()[-300:],
+        ),
+        **evidence,
+    )
+
+
 class HelloContainer(_DockerStep):
     """The registry-free ``docker run hello-world``: print a greeting from a local busybox image."""
 
@@ -750,16 +764,7 @@ class HelloContainer(_DockerStep):
             gone = _container_gone(client, evidence["container_id"])
         ev = {**evidence, "container_removed": gone}
         if evidence["exit_code"] != 0:
-            return CheckResult.failed(
-                self.check_id,
-                tr(
-                    "容器退出码 {c}：{e}",
-                    "container exited with {c}: {e}",
-                    c=evidence["exit_code"],
-                    e=(evidence["stderr"] or evidence["stdout"]).strip()[-300:],
-                ),
-                **ev,
-            )
+            return _exited_badly(self.check_id, ev)
         if self.greeting not in evidence["stdout"]:
             return CheckResult.failed(
                 self.check_id,
@@ -1485,16 +1490,7 @@ class RunImage(_DockerStep):
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         out = evidence["stdout"]
         if evidence["exit_code"] != 0:
-            return CheckResult.failed(
-                self.check_id,
-                tr(
-                    "容器退出码 {c}：{e}",
-                    "container exited with {c}: {e}",
-                    c=evidence["exit_code"],
-                    e=(evidence["stderr"] or out).strip()[-300:],
-                ),
-                **evidence,
-            )
+            return _exited_badly(self.check_id, evidence)
         if self.expect is not None and self.expect not in out:
             return CheckResult.failed(
                 self.check_id,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import getpass
 import html
-from typing import Any
 
 from labkit.errors import InvalidField
 from labkit.i18n import tr
 from labkit.steps.base import Plan
 from labkit.ui import Session
-from labkit.ui.panel import StepPanel
+from labkit.ui.panel import StepPanel, step_factory
 
 __all__ = [
     "boot_guest",
@@ -38,23 +37,13 @@ __all__ = [
 _FORMATS = ("qcow2", "raw", "vpc", "vmdk", "vdi", "vhdx")
 
 
-def _factory(cls, **fixed: Any):
-    """A step factory carrying the step's check id (for error results raised before it exists)."""
-
-    def make(**values: Any):
-        return cls(**fixed, **values)
-
-    make.check_id = cls.check_id  # type: ignore[attr-defined]
-    return make
-
-
 # -- 1.1 host --------------------------------------------------------------------------------
 def host_check(vm_cores: int = 4, vm_memory: str = "8G") -> StepPanel:
     from labkit.steps.host import HostCheck
 
     return StepPanel(
         tr("宿主机检查", "Host check"),
-        _factory(HostCheck),
+        step_factory(HostCheck),
         {
             "vm_cores": (vm_cores, tr("虚拟机核数", "VM cores")),
             "vm_memory": (vm_memory, tr("虚拟机内存", "VM memory")),
@@ -293,7 +282,7 @@ def prepare_guest() -> StepPanel:
 
     return StepPanel(
         tr("准备最小 aarch64 客户机", "Prepare the tiny aarch64 guest"),
-        _factory(PrepareTinyGuest),
+        step_factory(PrepareTinyGuest),
         {"overwrite": (False, tr("重新下载并覆盖", "download again and overwrite"))},
     )
 
@@ -303,7 +292,7 @@ def boot_guest() -> StepPanel:
 
     return StepPanel(
         tr("启动 aarch64 客户机（TCG）", "Boot the aarch64 guest (TCG)"),
-        _factory(BootGuest),
+        step_factory(BootGuest),
         {
             "cpu": ("max", tr("CPU 型号", "CPU model"), ("max", "cortex-a57", "cortex-a72")),
             "pauth_impdef": (True, "pauth-impdef=on"),
@@ -392,7 +381,7 @@ def virtualbox_networks() -> StepPanel:
     modes = tuple(m.key for m in hv.NETWORK_MODES)
     return StepPanel(
         tr("设置 VirtualBox 网卡", "Configure a VirtualBox NIC"),
-        _factory(VirtualBoxNetwork),
+        step_factory(VirtualBoxNetwork),
         {
             "vm": ("ubuntu-arm64", tr("虚拟机名", "VM name")),
             "mode": ("nat", tr("网络模式", "mode"), modes),
@@ -407,7 +396,7 @@ def hyperv(action: str = "disable") -> StepPanel:
 
     return StepPanel(
         tr("Hyper-V 停用 / 启用", "Disable / enable Hyper-V"),
-        _factory(HyperVCommands, action=action),
+        step_factory(HyperVCommands, action=action),
         {"consent": (False, tr("我确认要修改并会重启", "I consent (a reboot follows)"))},
         console=False,
         check_id=f"ch1.hyperv.{action}",
@@ -447,7 +436,7 @@ def pve_destroy(vmid: int = 100) -> StepPanel:
 
     return StepPanel(
         tr("PVE：删除虚拟机（不可逆）", "PVE: destroy a VM (irreversible)"),
-        _factory(QmDestroy),
+        step_factory(QmDestroy),
         {
             "vmid": (vmid, tr("虚拟机 ID", "VM ID")),
             "confirm": ("", tr("输入 ID 以确认", "type the ID to confirm")),
@@ -460,7 +449,7 @@ def libvirt_install(user: str | None = None) -> StepPanel:
 
     return StepPanel(
         tr("安装 QEMU/KVM、libvirt 与 Cockpit", "Install QEMU/KVM, libvirt and Cockpit"),
-        _factory(LibvirtInstall),
+        step_factory(LibvirtInstall),
         {
             "user": (
                 user or getpass.getuser(),

@@ -8,11 +8,10 @@ directory (:func:`labkit.ui.session`).
 from __future__ import annotations
 
 import html
-from typing import Any
 
 from labkit.i18n import tr
 from labkit.ui import Session
-from labkit.ui.panel import StepPanel
+from labkit.ui.panel import StepPanel, step_factory
 
 __all__ = [
     "build_image",
@@ -55,18 +54,12 @@ SEED_INDEX = "https://download.pytorch.org/whl/nightly/cu124"
 SEED_CONDA = "conda install pytorch torchvision torchaudio pytorch-cuda=12.4 -c pytorch-nightly -c nvidia"
 
 
-def _factory(cls, **fixed: Any):
-    def make(**values: Any):
-        return cls(**fixed, **values)
-
-    make.check_id = cls.check_id  # type: ignore[attr-defined]
-    return make
-
-
 def engine_check() -> StepPanel:
     from labkit.steps.containers import EngineCheck
 
-    return StepPanel(tr("Docker 引擎检查", "Docker engine check"), _factory(EngineCheck), {}, console=False)
+    return StepPanel(
+        tr("Docker 引擎检查", "Docker engine check"), step_factory(EngineCheck), {}, console=False
+    )
 
 
 def local_base(kind: str = "busybox") -> StepPanel:
@@ -74,7 +67,7 @@ def local_base(kind: str = "busybox") -> StepPanel:
 
     return StepPanel(
         tr("本地基础镜像（无需镜像仓库）", "Local base image (no registry needed)"),
-        _factory(BuildLocalBase),
+        step_factory(BuildLocalBase),
         {
             "kind": (kind, tr("种类", "kind"), ("busybox", "debian")),
             "rebuild": (False, tr("重新构建", "rebuild")),
@@ -86,7 +79,7 @@ def hello() -> StepPanel:
     from labkit.steps.containers import HelloContainer
 
     return StepPanel(
-        tr("第一个容器（hello-world）", "First container (hello-world)"), _factory(HelloContainer), {}
+        tr("第一个容器（hello-world）", "First container (hello-world)"), step_factory(HelloContainer), {}
     )
 
 
@@ -95,7 +88,7 @@ def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
 
     return StepPanel(
         tr("把容器提交为镜像（docker commit）", "Commit a container to an image (docker commit)"),
-        _factory(CommitContainer),
+        step_factory(CommitContainer),
         {
             "image": (image, tr("新镜像名", "new image name")),
             "note": ("committed by labkit", tr("写进容器的一行字", "a line written into the container")),
@@ -146,7 +139,7 @@ def run_image(image: str = "labkit/ailab:latest") -> StepPanel:
 
     return StepPanel(
         tr("运行导入的镜像", "Run the loaded image"),
-        _factory(RunImage),
+        step_factory(RunImage),
         {"image": (image, tr("镜像", "image"))},
         console=False,
     )
@@ -215,7 +208,7 @@ def gpu_run() -> StepPanel:
     from labkit.steps.gpu import GpuRunPlan
 
     return StepPanel(
-        tr("容器使用 GPU（--gpus all）", "GPU in a container (--gpus all)"), _factory(GpuRunPlan), {}
+        tr("容器使用 GPU（--gpus all）", "GPU in a container (--gpus all)"), step_factory(GpuRunPlan), {}
     )
 
 
@@ -224,7 +217,7 @@ def torch_gpu() -> StepPanel:
 
     return StepPanel(
         tr("PyTorch GPU 检查与矩阵乘法测速", "PyTorch GPU check and matmul benchmark"),
-        _factory(TorchGpuCheck),
+        step_factory(TorchGpuCheck),
         {"size": (8192, tr("矩阵大小 N", "matrix size N"))},
     )
 
@@ -234,7 +227,7 @@ def cleanup() -> StepPanel:
 
     return StepPanel(
         tr("清理 labkit 创建的容器和镜像", "Clean up what labkit created"),
-        _factory(CleanupLabkit),
+        step_factory(CleanupLabkit),
         {"consent": (False, tr("我确认删除上面列出的对象", "I consent to deleting the objects listed"))},
         console=False,
     )
@@ -245,7 +238,7 @@ def delete_everything() -> StepPanel:
 
     return StepPanel(
         tr("删除本机全部容器和镜像（危险）", "Delete ALL containers and images (dangerous)"),
-        _factory(DeleteEverything),
+        step_factory(DeleteEverything),
         {"confirm": ("", tr("输入 DELETE ALL 确认", "type DELETE ALL to confirm"))},
         console=False,
     )

@@ -26,7 +26,7 @@ from labkit.errors import LabkitError
 from labkit.i18n import tr
 from labkit.steps.base import Plan, Step, check_mode
 
-__all__ = ["StepPanel", "css"]
+__all__ = ["StepPanel", "css", "step_factory"]
 
 _MAX_CONSOLE_LINES = 400
 _VISIBLE_LINES = 14
@@ -262,6 +262,20 @@ class StepPanel:
                 from IPython.display import display
 
                 display(out)
+
+
+def step_factory(cls: type[Step], **fixed: Any) -> Callable[..., Step]:
+    """``cls(**fixed, **field_values)`` as a panel factory that knows the step's check id.
+
+    The id is needed before the step exists: when building it fails on a bad field, the error
+    result must still name the right check.
+    """
+
+    def make(**values: Any) -> Step:
+        return cls(**fixed, **values)
+
+    make.check_id = cls.check_id  # type: ignore[attr-defined]
+    return make
 
 
 def _check_id(factory: Callable[..., Step]) -> str:

@@ -61,8 +61,11 @@ def _now() -> str:
 
 _SESSION: str | None = None
 _DIGEST_PREFIX = b"labkit-check-v1\n"
-#: JSON text that may hold an integral float (``60.0``, ``1e3``) or an integer beyond 2**53.
-_MAYBE_NON_CANONICAL = re.compile(r"\d\.0+(?=[,}\]])|\d[eE][+-]?\d|\d{16,}")
+#: A number token (after ``:`` ``,`` or ``[`` in compact JSON) that is an integral float such as
+#: ``60.0`` or an integer of 16+ digits: only then can :func:`canonical` change anything. Integral
+#: floats up to 2**53 never print with an exponent, and hex strings (session ids, sha256) do not
+#: follow those separators, so they stay on the fast path.
+_MAYBE_NON_CANONICAL = re.compile(r"[:,\[]-?(?:\d+\.0+(?=[,}\]])|\d{16,})")
 
 
 def session_id() -> str:

@@ -258,3 +258,23 @@ def test_digest_of_odd_but_valid_json_never_raises():
     assert verify_payload(payload) is False
     payload["digest"] = payload_digest(payload)
     assert verify_payload(payload)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_json)
+def test_digest_fast_path_agrees_with_the_canonical_form(value):
+    """Skipping canonical() when the text shows nothing to canonicalise never changes the digest."""
+    import hashlib
+
+    from labkit.checks import canonical
+
+    payload = {"check": "c", "evidence": value}
+    slow = json.dumps(canonical(payload), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    expected = hashlib.sha256(b"labkit-check-v1\n" + slow.encode("utf-8", "surrogatepass")).hexdigest()
+    assert payload_digest(payload) == expected

@@ -317,42 +317,31 @@ def translate(
                 "image prune",
             ),
         )
-    if kind == "in-use":
-        return DockerFailed(
-            action,
-            text,
-            status=status,
-            argv=argv,
-            hint=tr(
-                "还有容器在使用这个镜像：先删除这些容器",
-                "containers still use this image: remove them first",
-            ),
-        )
-    if kind == "timeout":
-        return DockerFailed(
-            action,
-            text,
-            status=status,
-            argv=argv,
-            hint=tr(
-                "Docker 引擎没有及时响应：它可能很忙（大镜像）或卡住了；稍后重试或检查 dockerd 日志",
-                "the Docker engine did not answer in time: it may be busy (a big image) or stuck; retry "
-                "later or read the dockerd log",
-            ),
-        )
-    if kind == "bad-archive":
-        return DockerFailed(
-            action,
-            text,
-            status=status,
-            argv=argv,
-            hint=tr(
-                "文件不是完整的 docker save 归档（被截断或格式不对）：重新保存/复制它并核对 sha256",
-                "the file is not a complete docker save archive (truncated or wrong format): save or "
-                "copy it again and compare the sha256",
-            ),
-        )
+    hint = _hint_for(kind)
+    if hint:
+        return DockerFailed(action, text, status=status, argv=argv, hint=hint)
     return DockerFailed(action, text.strip() or kind_name, status=status, argv=argv)
+
+
+def _hint_for(kind: str) -> str:
+    """What to do about an engine refusal of ``kind`` that needs no more than a hint."""
+    hints = {
+        "in-use": tr(
+            "还有容器在使用这个镜像：先删除这些容器",
+            "containers still use this image: remove them first",
+        ),
+        "timeout": tr(
+            "Docker 引擎没有及时响应：它可能很忙（大镜像）或卡住了；稍后重试或检查 dockerd 日志",
+            "the Docker engine did not answer in time: it may be busy (a big image) or stuck; retry "
+            "later or read the dockerd log",
+        ),
+        "bad-archive": tr(
+            "文件不是完整的 docker save 归档（被截断或格式不对）：重新保存/复制它并核对 sha256",
+            "the file is not a complete docker save archive (truncated or wrong format): save or "
+            "copy it again and compare the sha256",
+        ),
+    }
+    return hints.get(kind, "")
 
 
 def _sdk_exceptions() -> tuple[type[BaseException], ...]:

@@ -46,8 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing labkit
 
 from labkit.logic.docker_names import LOCAL_BASES, labkit_labels
-from labkit.steps.containers import CHUNK, BuildLocalBase, LoadImage, SaveImage
-from labkit.steps.docker_client import get_client
+from labkit.steps.docker.containers import CHUNK, BuildLocalBase, LoadImage, SaveImage
+from labkit.steps.docker.engine import get_client
 
 STEP = "bench.docker.save-load"
 

@@ -27,7 +27,7 @@ from labkit.logic.docker_names import LOCAL_BASES
 def _skip_or_fail_without_engine() -> None:
     if os.environ.get("LABKIT_NO_DOCKER") == "1":
         pytest.skip("LABKIT_NO_DOCKER=1: Docker tests skipped on purpose")
-    from labkit.steps.docker_client import engine_unavailable
+    from labkit.steps.docker.engine import engine_unavailable
 
     reason = engine_unavailable(timeout=10)
     if reason:
@@ -79,7 +79,7 @@ class Tracker:
 def docker_client() -> Iterator[Any]:
     """A connected SDK client (fails the test with the reason when there is no engine)."""
     _skip_or_fail_without_engine()
-    from labkit.steps.docker_client import get_client
+    from labkit.steps.docker.engine import get_client
 
     client = get_client(timeout=60)
     yield client
@@ -97,7 +97,7 @@ def tracker(docker_client) -> Iterator[Tracker]:
 @pytest.fixture(scope="session")
 def busybox_base(docker_client, tracker) -> str:
     """``labkit/busybox:local``, built by the real step when missing (then removed at the end)."""
-    from labkit.steps.containers import BuildLocalBase
+    from labkit.steps.docker.containers import BuildLocalBase
 
     ref = LOCAL_BASES["busybox"]
     result = BuildLocalBase().execute("live")

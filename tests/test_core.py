@@ -146,7 +146,7 @@ class Echo(Step):
             raise InvalidField("text", self.text, "is empty", "type something")
         return Plan(self.check_id, "print the text", [[PY, "-c", f"print({self.text!r})"]])
 
-    def unavailable(self):
+    def unavailable(self, ctx):
         return self.missing
 
     def run(self, ctx: RunContext):
@@ -278,3 +278,102 @@ def test_digest_fast_path_agrees_with_the_canonical_form(value):
     slow = json.dumps(canonical(payload), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     expected = hashlib.sha256(b"labkit-check-v1\n" + slow.encode("utf-8", "surrogatepass")).hexdigest()
     assert payload_digest(payload) == expected
+
+
+# -- language as a context variable --------------------------------------------------------------
+def test_use_lang_is_scoped_and_threads_start_from_the_environment(monkeypatch):
+    from labkit.i18n import lang, set_lang, use_lang
+
+    monkeypatch.delenv("LABKIT_LANG", raising=False)
+    assert lang() == "zh"
+    seen: dict[str, str] = {}
+    with use_lang("en_US.UTF-8"):
+        assert tr("中", "en") == "en"
+        # a plain thread does not inherit the choice; a copied context does
+        t = threading.Thread(target=lambda: seen.setdefault("plain", lang()))
+        t.start()
+        t.join()
+        import contextvars
+
+        ctx = contextvars.copy_context()
+        t = threading.Thread(target=ctx.run, args=(lambda: seen.setdefault("copied", lang()),))
+        t.start()
+        t.join()
+    assert lang() == "zh"
+    assert seen == {"plain": "zh", "copied": "en"}
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    assert lang() == "en"  # the environment is only the fallback ...
+    with use_lang("zh"):
+        assert lang() == "zh"  # ... a choice wins over it
+    ctx = contextvars.copy_context()
+    assert ctx.run(lambda: (set_lang("zh"), lang())[1]) == "zh"
+    assert lang() == "en"  # set_lang inside another context did not leak
+
+
+def test_finding_names_field_and_fix_and_rejects_unknown_severity():
+    from labkit.findings import Finding, errors, worst
+
+    f = Finding("memory", "error", "不是大小", "写成 8G", code="vm.memory.size")
+    assert str(f) == "[error] memory: 不是大小; 写成 8G"
+    assert f.to_dict() == {
+        "field": "memory",
+        "severity": "error",
+        "code": "vm.memory.size",
+        "message": "不是大小",
+        "fix": "写成 8G",
+    }
+    w = Finding("Dockerfile", "warning", "no tag", line=3)
+    assert str(w) == "[warning] Dockerfile (line 3): no tag"
+    assert errors([f, w]) == [f]
+    assert worst([w]) == "warning"
+    assert worst([]) is None
+    with pytest.raises(ValueError, match="severity"):
+        Finding("x", "note", "old vocabulary")  # type: ignore[arg-type]
+
+
+class Touch(Step):
+    """Creates a file; idempotent through ``satisfied``."""
+
+    check_id = "ch0.touch"
+
+    def __init__(self, path):
+        self.path = path
+        self.runs = 0
+
+    def plan(self) -> Plan:
+        return Plan(self.check_id, "create a file", [["touch", str(self.path)]])
+
+    def satisfied(self, ctx):
+        return {"verified_by": "file exists"} if self.path.exists() else None
+
+    def run(self, ctx):
+        self.runs += 1
+        ctx.run(["touch", str(self.path)])
+        return {"created": True}
+
+    def check(self, ctx, evidence):
+        if self.path.exists():
+            return CheckResult.passed(self.check_id, "there", **evidence)
+        return CheckResult.failed(self.check_id, "missing", **evidence)
+
+
+def test_a_satisfied_step_checks_without_running_again(tmp_path):
+    step = Touch(tmp_path / "f")
+    first = step.execute("auto")
+    assert first.status == "pass"
+    assert first.evidence["created"] is True
+    assert "already_present" not in first.evidence
+    second = step.execute("auto")
+    assert second.status == "pass"
+    assert second.evidence["already_present"] is True
+    assert second.evidence["verified_by"] == "file exists"
+    assert "commands" not in second.evidence  # nothing ran the second time
+    assert step.runs == 1
+
+
+def test_plan_shows_read_only_probes():
+    plan = Plan("s", "why", [["qemu-img", "create", "a"]], probes=[["qemu-img", "info", "a"]])
+    assert plan.planned_argv() == [["qemu-img", "create", "a"], ["qemu-img", "info", "a"]]
+    assert "qemu-img info a" in str(plan)
+    assert "qemu-img info a" in plan._repr_html_()
+    assert plan.to_payload()["probes"] == [["qemu-img", "info", "a"]]

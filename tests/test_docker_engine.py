@@ -26,14 +26,14 @@ from hypothesis import strategies as st
 
 from labkit.errors import ConsentRequired, InvalidField, NotSupportedHere, ToolMissing
 from labkit.logic import docker_names as dn
-from labkit.steps.containers import (
+from labkit.steps.docker.containers import (
     GREETING,
     CommitContainer,
     EngineCheck,
     HelloContainer,
     RunImage,
 )
-from labkit.steps.docker_client import DockerFailed, docker_errors, get_client, translate
+from labkit.steps.docker.engine import DockerFailed, docker_errors, get_client, translate
 
 pytest_plugins = ["docker_fixtures"]
 
@@ -393,7 +393,7 @@ def test_engine_not_installed_names_the_package(monkeypatch, tmp_path, docker_cl
 
 _AS_NOBODY = """
 import json
-from labkit.steps.containers import EngineCheck, HelloContainer
+from labkit.steps.docker.containers import EngineCheck, HelloContainer
 print(json.dumps([EngineCheck().execute("live").to_payload(), HelloContainer().execute("auto").to_payload()]))
 """
 

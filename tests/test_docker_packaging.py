@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labkit.logic import docker_names as dn
-from labkit.steps.containers import (
+from labkit.steps.docker.containers import (
     CleanupLabkit,
     CommitContainer,
     DeleteEverything,
@@ -237,7 +237,7 @@ def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
 
 
 def test_debian_base_plan_uses_the_hosts_mirror():
-    from labkit.steps.containers import BuildLocalBase, _host_debian_mirror, debootstrap_argv
+    from labkit.steps.docker.containers import BuildLocalBase, _host_debian_mirror, debootstrap_argv
 
     argv = debootstrap_argv("/tmp/r", "http://deb.debian.org/debian")
     assert argv[:3] == ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates"]
@@ -259,7 +259,7 @@ def test_debian_base_plan_uses_the_hosts_mirror():
     reason="debootstraps Debian (~30-60 s, root, a Debian mirror): set LABKIT_DOCKER_DEBIAN=1 to run",
 )
 def test_debian_base_runs_python(docker_client, tracker, uniq):
-    from labkit.steps.containers import BuildLocalBase
+    from labkit.steps.docker.containers import BuildLocalBase
 
     ref = f"labkit-test/debian:{uniq}"
     result = BuildLocalBase("debian", ref=ref).execute("live")

@@ -259,7 +259,7 @@ def test_probe_with_torch_reports_no_gpu_or_the_benchmark():
 
 @pytest.mark.docker
 def test_docker_gpu_run_is_skipped_with_the_toolkit_steps_without_an_nvidia_runtime():
-    from labkit.steps.docker_client import engine
+    from labkit.steps.docker.engine import engine
 
     with engine("docker info") as client:
         info = client.info()

@@ -16,8 +16,9 @@ import pytest
 
 from labkit.logic import dockerfile as dfl
 from labkit.logic.docker_names import LABEL_CREATED, LABEL_OBJECT, LABEL_STEP, LOCAL_BASES
-from labkit.steps import image_build as ib
-from labkit.steps.runner import FunctionRunner
+from labkit.steps.base import RunContext
+from labkit.steps.docker import build as ib
+from labkit.steps.runner import FunctionRunner, default_runner
 
 pytest_plugins = ["docker_fixtures"]
 
@@ -166,7 +167,7 @@ def test_host_extra_ca_files(tmp_path):
 @pytest.fixture(scope="session")
 def debian_base(docker_client) -> str:
     """The shared Debian minbase with python3 (kept across runs: building it takes ~40-130 s)."""
-    from labkit.steps.containers import BuildLocalBase
+    from labkit.steps.docker.containers import BuildLocalBase
 
     result = BuildLocalBase(kind="debian").execute("live")
     assert result.status == "pass", result
@@ -271,4 +272,5 @@ def test_a_missing_base_is_not_pulled_implicitly(tmp_path, docker_client, busybo
     local = ib.BuildImage(
         tmp_path, "labkit-test/never-built:1", {"BASE_IMAGE": busybox_base}, spec=spec, pull=False
     )
-    assert local.unavailable() is None  # the local base is present: it would build
+    # the local base is present: it would build
+    assert local.unavailable(RunContext(default_runner())) is None

@@ -20,7 +20,7 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "labkit"
-SHARED = {"labkit", "labkit._version", "labkit.errors", "labkit.checks", "labkit.i18n"}
+SHARED = {"labkit", "labkit._version", "labkit.errors", "labkit.checks", "labkit.i18n", "labkit.findings"}
 HEAVY = ("torch", "docker", "kubernetes", "ipywidgets", "papermill", "nbformat", "matplotlib", "psutil")
 
 

@@ -1,7 +1,7 @@
 """Pure Docker vocabulary: labels, image references, container names, engine messages, archives.
 
-Nothing here talks to the engine. The steps (:mod:`labkit.steps.containers`) and the client
-boundary (:mod:`labkit.steps.docker_client`) call these functions, so the rules students trip over
+Nothing here talks to the engine. The steps (:mod:`labkit.steps.docker.containers`) and the client
+boundary (:mod:`labkit.steps.docker.engine`) call these functions, so the rules students trip over
 (an upper-case image name, a ``.zip`` handed to ``docker load``, "port is already allocated") are
 tested on plain strings and bytes, without a daemon.
 

@@ -1,17 +1,16 @@
-"""The step model every chapter reuses: plan → run → check.
+"""The step model every chapter reuses: plan → already there? → run → check → evidence.
 
-A :class:`Step` subclass implements three small methods:
+Hooks a :class:`Step` subclass implements (the life cycle is drawn in ``ARCHITECTURE.md``):
 
-* :meth:`Step.plan` – pure: the exact argv lists / files the step would run or write and a
-  one-line reason. Raises :class:`~labkit.errors.InvalidField` for bad input.
-* :meth:`Step.run` – does it for real through the :class:`RunContext` (the runner, streaming,
-  progress, cancel) and returns evidence gathered on the way.
-* :meth:`Step.check` – inspects the resulting system state and returns a
-  :class:`~labkit.checks.CheckResult`.
+* :meth:`Step.plan` – pure and cheap: the exact argv lists / files the step would run or write
+  (built by ``labkit.logic``, the same builders ``run`` uses) and a one-line reason.
+* :meth:`Step.unavailable` – why this host cannot run it (``auto`` mode then only plans).
+* :meth:`Step.satisfied` – reads the current state; evidence when the system is already as the
+  step would leave it, so a second run verifies instead of redoing (idempotent steps).
+* :meth:`Step.run` / :meth:`Step.check` – do it through the :class:`RunContext`, then judge.
 
-:meth:`Step.execute` is the template method (cf. papermill's ``Engine.execute_notebook``): it owns
-the mode decision (``plan`` / ``auto`` / ``live``), timing, error translation into a check result,
-and cleanup, so no chapter re-implements them and every step reports in the same shape.
+:meth:`Step.execute` is the template method (cf. papermill's ``Engine.execute_notebook``): mode,
+timing, error translation into a check result and cleanup live there, once.
 """
 
 from __future__ import annotations
@@ -55,13 +54,22 @@ class Plan:
 
     step: str
     reason: str
+    #: What ``run`` executes, in order: exactly these argv lists reach the runner (or the Docker
+    #: engine, shown as the equivalent ``docker`` command line).
     commands: list[list[str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Read-only commands the step may run to read the state before and after (``qemu-img info``,
+    #: ``qemu-img compare``): shown too, so nothing runs that the student was not shown.
+    probes: list[list[str]] = field(default_factory=list)
 
     def shell(self) -> str:
         """The commands as a copy-pasteable shell snippet (quoted with ``shlex.join``)."""
         return "\n".join(shlex.join(c) for c in self.commands)
+
+    def planned_argv(self) -> list[list[str]]:
+        """Every argv this plan allows to run: the commands, then the read-only probes."""
+        return [list(c) for c in self.commands] + [list(c) for c in self.probes]
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -70,6 +78,7 @@ class Plan:
             "commands": [list(c) for c in self.commands],
             "files": dict(self.files),
             "notes": list(self.notes),
+            "probes": [list(c) for c in self.probes],
         }
 
     def __str__(self) -> str:
@@ -78,6 +87,7 @@ class Plan:
         for path, content in self.files.items():
             parts.append(f"# {tr('写入文件', 'write file')} {path}:\n{content}")
         parts += [f"# {tr('注意', 'note')}: {n}" for n in self.notes]
+        parts += [f"# {tr('检查', 'check')}: {shlex.join(c)}" for c in self.probes]
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
@@ -88,12 +98,18 @@ class Plan:
             for p, c in self.files.items()
         )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        probes = html.escape("\n".join(shlex.join(c) for c in self.probes))
         return (
             f"<div class='labkit-plan'><b>{tr('计划', 'Plan')}</b> <code>{html.escape(self.step)}</code>"
             f" — {html.escape(self.reason)}"
             + (f"<pre>{body}</pre>" if body else "")
             + files
             + (f"<ul>{notes}</ul>" if notes else "")
+            + (
+                f"<div>{tr('只读检查命令', 'read-only checks')}<pre>{probes}</pre></div>"
+                if self.probes
+                else ""
+            )
             + "</div>"
         )
 
@@ -103,19 +119,27 @@ class Plan:
 
 @dataclass
 class RunContext:
-    """What a running step may use: the runner plus streaming, progress and cancel plumbing."""
+    """What a running step may use: the runner, the Docker engine connector, streaming, progress
+    and cancel plumbing. Tests swap ``runner`` and ``docker`` the same way (``Step.execute``)."""
 
     runner: Runner
     cancel: threading.Event = field(default_factory=threading.Event)
     on_line: LineCallback | None = None
     on_progress: Callable[[float], None] | None = None
+    #: Every argv that ran (runner) or its docker-CLI equivalent (engine calls), in order.
     commands: list[list[str]] = field(default_factory=list)
+    #: The Docker engine connector (``labkit.steps.docker.engine``); ``None`` until first used.
+    docker: Any = None
 
     def run(self, argv: Sequence[str], *, timeout: float | None = None, **kw: Any) -> Completed:
         """Run a command with this context's streaming and cancel event; records the argv."""
         self.commands.append([str(a) for a in argv])
         kw.setdefault("on_line", self.on_line)
         return self.runner.run(argv, timeout=timeout, cancel=self.cancel, **kw)
+
+    def record(self, argv: Sequence[str]) -> None:
+        """Note a command that ran without the runner (an engine API call, as its CLI form)."""
+        self.commands.append([str(a) for a in argv])
 
     def progress(self, fraction: float) -> None:
         if self.on_progress is not None:
@@ -142,8 +166,22 @@ class Step:
     def plan(self) -> Plan:
         raise NotImplementedError
 
-    def unavailable(self) -> str | None:
-        """Why this host cannot run the step (``None`` when it can). Used by ``auto`` mode."""
+    def unavailable(self, ctx: RunContext) -> str | None:
+        """Why this host cannot run the step (``None`` when it can). Used by ``auto`` mode.
+
+        Cheap probes only (a tool on PATH, the engine answering); ``ctx`` carries the swappable
+        runner and Docker connector so tests control this too."""
+        return None
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        """Read the current state; evidence if the system is already as ``run`` would leave it.
+
+        Return ``None`` (the default) to run. Return evidence (e.g. ``{"verified_by": "qemu-img
+        info: qcow2, 120 GiB"}``) when the target exists and is exactly what the step would
+        produce: then ``run`` is skipped, ``check`` judges that evidence (with
+        ``already_present: True``), and a second "Run All" costs the student nothing. A target
+        that exists but differs is not "satisfied": ``run`` then refuses without consent.
+        """
         return None
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -164,11 +202,13 @@ class Step:
         on_line: LineCallback | None = None,
         on_progress: Callable[[float], None] | None = None,
         cancel: threading.Event | None = None,
+        docker: Any = None,
     ) -> CheckResult:
         """Plan, and unless ``mode`` says otherwise run and check; always return a result.
 
         ``plan``: only plan. ``auto``: run when :meth:`unavailable` returns ``None``, else plan and
         report *skipped* with the reason. ``live``: run, and report *error* if the host cannot.
+        When :meth:`satisfied` finds the wanted state already there, ``run`` is skipped.
         Errors never escape as tracebacks: they become an ``error`` / ``skipped`` check result whose
         message says what to do. A destructive action refused for lack of consent is *skipped* (planned)
         in ``auto`` and an *error* in ``live``.
@@ -183,8 +223,15 @@ class Step:
             return CheckResult.skipped(
                 self.check_id, tr("仅计划，未运行", "planned only, not run"), mode="plan", **planned
             )
+        ctx = RunContext(
+            runner=runner or default_runner(),
+            cancel=cancel or threading.Event(),
+            on_line=on_line,
+            on_progress=on_progress,
+            docker=docker,
+        )
         try:
-            reason = self.unavailable()
+            reason = self.unavailable(ctx)
         except LabkitError as exc:
             reason = str(exc)
         if reason:
@@ -192,16 +239,13 @@ class Step:
                 return CheckResult.errored(self.check_id, reason, **planned)
             return CheckResult.skipped(self.check_id, reason, mode="plan", **planned)
 
-        ctx = RunContext(
-            runner=runner or default_runner(),
-            cancel=cancel or threading.Event(),
-            on_line=on_line,
-            on_progress=on_progress,
-        )
         t0 = time.monotonic()
         try:
-            evidence = self.run(ctx)
-            result = self.check(ctx, evidence)
+            present = self.satisfied(ctx)
+            if present is not None:
+                result = self.check(ctx, {**present, "already_present": True})
+            else:
+                result = self.check(ctx, self.run(ctx))
         except NotSupportedHere as exc:
             result = CheckResult.skipped(self.check_id, str(exc), **planned)
         except ConsentRequired as exc:

@@ -250,7 +250,7 @@ class CreateImage(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return _qemu_img_missing()
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -346,7 +346,7 @@ class ImageInfo(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return _qemu_img_missing()
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -481,7 +481,7 @@ class ConvertImage(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return _qemu_img_missing()
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -688,7 +688,7 @@ class ResizeImage(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return _qemu_img_missing()
 
     def run(self, ctx: RunContext) -> dict[str, Any]:

@@ -153,7 +153,7 @@ class BuildEfiImage(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if self._firmware() is None:
             return tr(
                 "找不到 aarch64 UEFI 固件；安装：sudo apt-get install -y --no-install-recommends {p}",

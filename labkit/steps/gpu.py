@@ -40,7 +40,7 @@ from labkit.i18n import tr
 from labkit.logic import cuda_images as ci
 from labkit.logic.docker_names import labkit_labels, validate_reference
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker_client import engine, engine_unavailable
+from labkit.steps.docker.engine import engine, engine_unavailable
 
 __all__ = [
     "DENSE_BF16_PEAK",
@@ -494,7 +494,7 @@ class GpuRunPlan(Step):
             ],
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         reason = engine_unavailable()
         if reason:
             return reason

@@ -277,7 +277,7 @@ class PrepareTinyGuest(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if self._reusable():
             return None
         try:
@@ -552,7 +552,7 @@ class BootGuest(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if shutil.which(g.QEMU_AARCH64) is None:
             return tr(
                 "缺少 qemu-system-aarch64；安装："

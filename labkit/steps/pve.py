@@ -93,7 +93,7 @@ class SetPveOption(Step):
             ],
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if not self.path.is_file():
             if self.conf_path is None:
                 return tr(
@@ -221,7 +221,7 @@ class QmDestroy(Step):
             ],
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if shutil.which("qm") is None:
             return tr(
                 "不是 PVE 主机（没有 qm 命令），只给出计划", "not a PVE host (no qm command); planned only"

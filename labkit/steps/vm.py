@@ -109,7 +109,7 @@ class PlanVM(Step):
             notes=[str(p) for p in problems],
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if shutil.which(self.spec.binary) is None:
             return tr(
                 "没有安装 {b}（Debian/Ubuntu 包 {p}），只给出命令",
@@ -330,7 +330,7 @@ class HyperVCommands(Step):
             notes=hv.hyperv_notes(self.action),
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if platform.system() != "Windows":
             return tr(
                 "Hyper-V 只存在于 Windows；这里只给出命令", "Hyper-V exists only on Windows; planned only"
@@ -414,7 +414,7 @@ class LibvirtInstall(Step):
             notes=hv.libvirt_notes(),
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         info = _os_release()
         family = {info.get("ID", "")} | set(info.get("ID_LIKE", "").split())
         if not family & {"debian", "ubuntu"}:
@@ -526,7 +526,7 @@ class VirtualBoxNetwork(Step):
             notes=notes,
         )
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         if shutil.which("VBoxManage") is None:
             return tr(
                 "没有安装 VirtualBox（VBoxManage），只给出命令",

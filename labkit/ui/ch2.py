@@ -1,7 +1,7 @@
 """Chapter 2a (containers): one panel factory per notebook cell.
 
-Each factory only wires widget fields to a step of :mod:`labkit.steps.containers`,
-:mod:`labkit.steps.image_build` or :mod:`labkit.steps.gpu`. Files go to the notebook's work
+Each factory only wires widget fields to a step of :mod:`labkit.steps.docker.containers`,
+:mod:`labkit.steps.docker.build` or :mod:`labkit.steps.gpu`. Files go to the notebook's work
 directory (:func:`labkit.ui.session`).
 """
 
@@ -55,7 +55,7 @@ SEED_CONDA = "conda install pytorch torchvision torchaudio pytorch-cuda=12.4 -c 
 
 
 def engine_check() -> StepPanel:
-    from labkit.steps.containers import EngineCheck
+    from labkit.steps.docker.containers import EngineCheck
 
     return StepPanel(
         tr("Docker 引擎检查", "Docker engine check"), step_factory(EngineCheck), {}, console=False
@@ -63,7 +63,7 @@ def engine_check() -> StepPanel:
 
 
 def local_base(kind: str = "busybox") -> StepPanel:
-    from labkit.steps.containers import BuildLocalBase
+    from labkit.steps.docker.containers import BuildLocalBase
 
     return StepPanel(
         tr("本地基础镜像（无需镜像仓库）", "Local base image (no registry needed)"),
@@ -76,7 +76,7 @@ def local_base(kind: str = "busybox") -> StepPanel:
 
 
 def hello() -> StepPanel:
-    from labkit.steps.containers import HelloContainer
+    from labkit.steps.docker.containers import HelloContainer
 
     return StepPanel(
         tr("第一个容器（hello-world）", "First container (hello-world)"), step_factory(HelloContainer), {}
@@ -84,7 +84,7 @@ def hello() -> StepPanel:
 
 
 def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.containers import CommitContainer
+    from labkit.steps.docker.containers import CommitContainer
 
     return StepPanel(
         tr("把容器提交为镜像（docker commit）", "Commit a container to an image (docker commit)"),
@@ -101,7 +101,7 @@ def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
 def save_image(
     work: Session, image: str = "labkit/ailab:latest", name: str = "ailab-image.tar.gz"
 ) -> StepPanel:
-    from labkit.steps.containers import SaveImage
+    from labkit.steps.docker.containers import SaveImage
 
     def make(image: str, name: str, overwrite: bool):
         return SaveImage(image, work.file(name), overwrite=overwrite)
@@ -120,7 +120,7 @@ def save_image(
 
 
 def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
-    from labkit.steps.containers import LoadImage
+    from labkit.steps.docker.containers import LoadImage
 
     def make(name: str):
         return LoadImage(work.file(name))
@@ -135,7 +135,7 @@ def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
 
 
 def run_image(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.containers import RunImage
+    from labkit.steps.docker.containers import RunImage
 
     return StepPanel(
         tr("运行导入的镜像", "Run the loaded image"),
@@ -182,7 +182,7 @@ def cuda_pairing() -> None:
 def build_image(work: Session, tag: str = "labkit/ailab-cuda:latest") -> StepPanel:
     """The generated CUDA + PyTorch Dockerfile, built for real when its base image is available."""
     from labkit.logic import dockerfile as dfl
-    from labkit.steps.image_build import BuildImage
+    from labkit.steps.docker.build import BuildImage
 
     def make(tag: str, base_image: str, torch_packages: str, user: str, pull: bool):
         spec = dfl.ImageSpec(base_image=base_image, torch_packages=torch_packages, user=user or None)
@@ -223,7 +223,7 @@ def torch_gpu() -> StepPanel:
 
 
 def cleanup() -> StepPanel:
-    from labkit.steps.containers import CleanupLabkit
+    from labkit.steps.docker.containers import CleanupLabkit
 
     return StepPanel(
         tr("清理 labkit 创建的容器和镜像", "Clean up what labkit created"),
@@ -234,7 +234,7 @@ def cleanup() -> StepPanel:
 
 
 def delete_everything() -> StepPanel:
-    from labkit.steps.containers import DeleteEverything
+    from labkit.steps.docker.containers import DeleteEverything
 
     return StepPanel(
         tr("删除本机全部容器和镜像（危险）", "Delete ALL containers and images (dangerous)"),

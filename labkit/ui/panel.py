@@ -14,6 +14,7 @@ work (:meth:`labkit.steps.base.Step.execute`). What makes it fit notebooks:
 
 from __future__ import annotations
 
+import contextvars
 import html
 import threading
 from collections.abc import Callable
@@ -223,7 +224,10 @@ class StepPanel:
         """Run in a background thread (the Run button): the kernel stays free for Stop."""
         if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self.run, args=(mode,), daemon=True)
+        # Threads start with an empty context: copy the kernel's, so the language (a context
+        # variable, labkit.i18n) and any other choice made in the notebook reach the step.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self.run, mode), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

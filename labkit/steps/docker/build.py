@@ -52,7 +52,7 @@ from labkit.logic.docker_names import labkit_labels, short_id, validate_referenc
 from labkit.logic.sizes import human_size
 from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker_client import DockerFailed, engine, engine_unavailable
+from labkit.steps.docker.engine import DockerFailed, engine, engine_unavailable
 
 __all__ = [
     "BUILDERS",
@@ -439,7 +439,7 @@ class BuildImage(Step):
                     return parts[1]
         return None
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         reason = engine_unavailable()
         if reason or self.pull:
             return reason
@@ -613,7 +613,7 @@ class BuildImage(Step):
         return image_id
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        from labkit.steps.containers import run_container
+        from labkit.steps.docker.containers import run_container
 
         action = tr("检查镜像 {t}", "inspect image {t}", t=self.tag)
         with engine(action, argv=["docker", "image", "inspect", self.tag]) as client:

@@ -2,7 +2,7 @@
 
 Every step that talks to the engine does so through this module::
 
-    from labkit.steps.docker_client import engine
+    from labkit.steps.docker.engine import engine
 
     with engine(tr("保存镜像", "save image") + " labkit/x:1") as client:
         image = client.images.get("labkit/x:1")

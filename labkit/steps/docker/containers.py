@@ -1,6 +1,6 @@
 """Chapter 2a steps: the Docker engine, a registry-free hello-world, packaging images, cleanup.
 
-Every step talks to the engine through the SDK via :mod:`labkit.steps.docker_client` (the one place
+Every step talks to the engine through the SDK via :mod:`labkit.steps.docker.engine` (the one place
 SDK errors are translated); the plan shows the equivalent ``docker`` CLI commands so students can
 map them to the course text. Every object a step creates is labelled (see
 :mod:`labkit.logic.docker_names`), so :class:`CleanupLabkit` can remove exactly those.
@@ -71,7 +71,7 @@ from labkit.logic.docker_names import (
 from labkit.logic.sizes import human_size
 from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker_client import docker_errors, engine, engine_unavailable, get_client, translate
+from labkit.steps.docker.engine import docker_errors, engine, engine_unavailable, get_client, translate
 
 __all__ = [
     "GREETING",
@@ -129,7 +129,7 @@ class _DockerStep(Step):
 
     timeout = 600.0
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return engine_unavailable()
 
 
@@ -146,7 +146,7 @@ class EngineCheck(_DockerStep):
     check_id = "ch2.docker.engine"
     timeout = 60.0
 
-    def unavailable(self) -> str | None:
+    def unavailable(self, ctx: RunContext) -> str | None:
         return None
 
     def plan(self) -> Plan:

@@ -1,0 +1,75 @@
+"""One diagnostic type for every validator, linter, sizing rule and host report.
+
+A :class:`Finding` says *which field* (the label the student sees, a Dockerfile line, a host fact),
+*how bad* (``error``: it will not work; ``warning``: it works but something is wrong; ``info``: a
+lesson worth knowing), *what* is wrong and *how to fix it*. ``code`` is a stable key for tests,
+graders and evidence; the texts are already translated (``tr()``) when the finding is made.
+
+Validators are written as small named rules, each returning a list of findings, and a public
+function that concatenates them (see ``ARCHITECTURE.md``). Shared data type: imported by every
+layer, imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["SEVERITIES", "Finding", "Severity", "errors", "first_error", "worst"]
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One judged rule: field, severity, message and fix (plus a stable code and a line)."""
+
+    field: str
+    severity: Severity
+    message: str
+    fix: str = ""
+    code: str = ""
+    line: int | None = None  # 1-based line in a file (Dockerfile, config), when there is one
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {self.severity!r}")
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        where = self.field + (f" (line {self.line})" if self.line else "")
+        text = f"[{self.severity}] {where}: {self.message}" if where else f"[{self.severity}] {self.message}"
+        return text + (f"; {self.fix}" if self.fix else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON for check evidence; keys always present except an absent ``line``."""
+        out: dict[str, Any] = {
+            "field": self.field,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix,
+        }
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that make the thing unusable."""
+    return [f for f in findings if f.severity == "error"]
+
+
+def first_error(findings: Iterable[Finding]) -> Finding | None:
+    return next((f for f in findings if f.severity == "error"), None)
+
+
+def worst(findings: Iterable[Finding]) -> Severity | None:
+    """The most severe level present (``None`` for no findings)."""
+    levels = {f.severity for f in findings}
+    return next((s for s in SEVERITIES if s in levels), None)

@@ -56,7 +56,7 @@ _ICONS = {"pass": "✔", "fail": "✘", "error": "⚠", "skipped": "○"}
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _SESSION: str | None = None

@@ -822,7 +822,7 @@ def main(
     notebook reported as a timeout (the others go on). Raises
     :class:`~labkit.errors.InvalidField` for bad arguments; notebook failures are in the report.
     """
-    started = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.monotonic()
     if lang is not None and lang not in ("zh", "en"):
         raise InvalidField("lang", lang, "is not a course language", "use zh or en")
@@ -869,7 +869,7 @@ def main(
 
 def _write_report(path: Path, rep: ValidateReport) -> None:
     """Atomically (a reader never sees half a report); the previous report is simply replaced."""
-    from labkit.steps.files import atomic_target
+    from labkit.files import atomic_target
 
     data = json.dumps(rep.to_json(), ensure_ascii=False, indent=1) + "\n"
     with atomic_target(path, overwrite=True, backup=False) as tmp:

@@ -22,9 +22,9 @@ from labkit.errors import (
     NotSupportedHere,
     ToolMissing,
 )
+from labkit.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
 from labkit.i18n import tr
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
 
 PY = sys.executable

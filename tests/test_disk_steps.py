@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from labkit.files import TMP_MARK
 from labkit.logic import qemu_img as qi
 from labkit.steps.disk import ConvertImage, CreateImage, ImageInfo, ResizeImage
-from labkit.steps.files import TMP_MARK
 from labkit.steps.runner import FunctionRunner, SubprocessRunner
 
 GiB, MiB = 1 << 30, 1 << 20

@@ -119,7 +119,7 @@ def _publish(out: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, An
     previous folder is removed afterwards. (Renaming 300 pages over existing ones one by one is
     also much slower on ext4, which flushes each replaced file.)
     """
-    from labkit.steps.files import TMP_MARK
+    from labkit.files import TMP_MARK
 
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +239,7 @@ def main(
         out,
         plot=plot,
         run={
-            "started": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "inputs": [str(p) for p in submissions],
             "manifest": str(manifest) if not isinstance(manifest, Manifest) else "<object>",
             "jobs": jobs,

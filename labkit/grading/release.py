@@ -44,7 +44,7 @@ def main(
     overwrite: bool = False,
 ) -> Manifest:
     """Release ``notebooks`` for ``course`` / ``assignment``; returns the manifest written."""
-    from labkit.steps.files import refuse_overwrite, write_atomic
+    from labkit.files import refuse_overwrite, write_atomic
 
     out = Path(out_dir).resolve()
     manifest_path = Path(manifest).resolve()

@@ -15,6 +15,7 @@ timing, error translation into a check result and cleanup live there, once.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import shlex
 import threading
@@ -136,6 +137,22 @@ class RunContext:
         self.commands.append([str(a) for a in argv])
         kw.setdefault("on_line", self.on_line)
         return self.runner.run(argv, timeout=timeout, cancel=self.cancel, **kw)
+
+    def engine(self, action: str, **kw: Any) -> contextlib.AbstractContextManager[Any]:
+        """``with ctx.engine(action) as client:`` – an SDK client from this context's connector,
+        errors translated, always closed (:class:`labkit.steps.docker.engine.DockerEngine`)."""
+        return self._docker().session(action, **kw)
+
+    def docker_unavailable(self, *, timeout: float = 5) -> str | None:
+        """Why this context's Docker engine cannot be used (``None`` when it can)."""
+        return self._docker().unavailable(timeout=timeout)
+
+    def _docker(self) -> Any:
+        if self.docker is None:
+            from labkit.steps.docker.engine import DockerEngine
+
+            self.docker = DockerEngine()
+        return self.docker
 
     def record(self, argv: Sequence[str]) -> None:
         """Note a command that ran without the runner (an engine API call, as its CLI form)."""

@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import CommandFailed, ConsentRequired, InvalidField, ToolMissing
 from labkit.i18n import tr
 from labkit.logic import qemu_img as qi
 from labkit.logic.sizes import format_size, human_size
-from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.runner import require_tool
 

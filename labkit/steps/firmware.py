@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
 from labkit.i18n import tr
@@ -27,7 +28,6 @@ from labkit.logic.firmware import (
     padding_plan,
     teaching_commands,
 )
-from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
 
 __all__ = ["BuildEfiImage", "find_firmware", "sha256_file", "verify_efi_image"]

@@ -40,7 +40,6 @@ from labkit.i18n import tr
 from labkit.logic import cuda_images as ci
 from labkit.logic.docker_names import labkit_labels, validate_reference
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker.engine import engine, engine_unavailable
 
 __all__ = [
     "DENSE_BF16_PEAK",
@@ -495,12 +494,12 @@ class GpuRunPlan(Step):
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
-        reason = engine_unavailable()
+        reason = ctx.docker_unavailable()
         if reason:
             return reason
         import shutil
 
-        with engine(tr("读取 docker info", "read docker info"), argv=["docker", "info"]) as client:
+        with ctx.engine(tr("读取 docker info", "read docker info"), argv=["docker", "info"]) as client:
             info = client.info()
         how = gpu_runtime(info, hook_on_path=shutil.which("nvidia-container-runtime-hook") is not None)
         if how is None:
@@ -520,7 +519,9 @@ class GpuRunPlan(Step):
 
         argv = ["docker", "run", "--rm", "--gpus", "all", self.image, *self.command]
         labels = labkit_labels(self.check_id, kind="container")
-        with engine(tr("运行 GPU 容器", "run a GPU container"), argv=argv, timeout=self.timeout) as client:
+        with ctx.engine(
+            tr("运行 GPU 容器", "run a GPU container"), argv=argv, timeout=self.timeout
+        ) as client:
             try:
                 client.images.get(self.image)
             except docker.errors.ImageNotFound:

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError
 from labkit.i18n import tr
 from labkit.logic import guest as g
 from labkit.logic.firmware import pflash_size_error
-from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.runner import Process
 

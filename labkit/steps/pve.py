@@ -18,10 +18,10 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField
+from labkit.files import atomic_target, backup_file
 from labkit.i18n import tr
 from labkit.logic import pve
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.files import atomic_target, backup_file
 
 __all__ = ["QmDestroy", "SetPveOption"]
 

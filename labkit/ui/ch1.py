@@ -405,8 +405,8 @@ def hyperv(action: str = "disable") -> StepPanel:
 
 def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPanel:
     """``kvm: no`` on a temporary copy of a realistic PVE config in the work directory."""
+    from labkit.files import write_atomic
     from labkit.logic.pve import sample_conf
-    from labkit.steps.files import write_atomic
     from labkit.steps.pve import SetPveOption
 
     conf = work.file(f"pve-qemu-server/{vmid}.conf")

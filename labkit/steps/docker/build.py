@@ -44,15 +44,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError
 from labkit.i18n import tr
 from labkit.logic import dockerfile as dfl
 from labkit.logic.docker_names import labkit_labels, short_id, validate_reference
 from labkit.logic.sizes import human_size
-from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker.engine import DockerFailed, engine, engine_unavailable
+from labkit.steps.docker.engine import DockerFailed
 
 __all__ = [
     "BUILDERS",
@@ -440,14 +440,14 @@ class BuildImage(Step):
         return None
 
     def unavailable(self, ctx: RunContext) -> str | None:
-        reason = engine_unavailable()
+        reason = ctx.docker_unavailable()
         if reason or self.pull:
             return reason
         base = self.base_image()
         if base is None:
             return None
         try:
-            with engine(f"look up base image {base}") as client:
+            with ctx.engine(f"look up base image {base}") as client:
                 client.images.get(base)
         except LabkitError:
             return tr(
@@ -566,7 +566,7 @@ class BuildImage(Step):
         argv = ["env", "DOCKER_BUILDKIT=0", *self._builder_argv()]
         action = tr("构建镜像 {t}", "build image {t}", t=self.tag)
         image_id = ""
-        with engine(action, timeout=self.timeout, argv=argv) as client:
+        with ctx.engine(action, timeout=self.timeout, argv=argv) as client:
             stream = client.api.build(
                 path=str(self.context_dir),
                 dockerfile=str(self.dockerfile_path.relative_to(self.context_dir))
@@ -616,7 +616,7 @@ class BuildImage(Step):
         from labkit.steps.docker.containers import run_container
 
         action = tr("检查镜像 {t}", "inspect image {t}", t=self.tag)
-        with engine(action, argv=["docker", "image", "inspect", self.tag]) as client:
+        with ctx.engine(action, argv=["docker", "image", "inspect", self.tag]) as client:
             image = client.images.get(self.tag)
             attrs = image.attrs
             read = (

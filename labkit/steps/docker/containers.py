@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError, NotSupportedHere, ToolMissing
 from labkit.i18n import tr
@@ -69,9 +70,8 @@ from labkit.logic.docker_names import (
     validate_reference,
 )
 from labkit.logic.sizes import human_size
-from labkit.steps import files
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker.engine import docker_errors, engine, engine_unavailable, get_client, translate
+from labkit.steps.docker.engine import docker_errors, get_client, translate
 
 __all__ = [
     "GREETING",
@@ -130,7 +130,7 @@ class _DockerStep(Step):
     timeout = 600.0
 
     def unavailable(self, ctx: RunContext) -> str | None:
-        return engine_unavailable()
+        return ctx.docker_unavailable()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -583,7 +583,7 @@ class BuildLocalBase(_DockerStep):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         ref = self._ref()
-        with engine(tr("构建本地基础镜像", "build a local base image")) as client:
+        with ctx.engine(tr("构建本地基础镜像", "build a local base image")) as client:
             existing = _find_image(client, ref)
             if existing is not None and not self.rebuild:
                 return {"kind": self.kind, "ref": ref, "image_id": existing.id, "reused": True}
@@ -592,7 +592,7 @@ class BuildLocalBase(_DockerStep):
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         ref = evidence["ref"]
-        with engine(tr("检查镜像", "inspect the image"), argv=_cli("image", "inspect", ref)) as client:
+        with ctx.engine(tr("检查镜像", "inspect the image"), argv=_cli("image", "inspect", ref)) as client:
             image = client.images.get(ref)
             attrs = image.attrs
         labels = image.labels or {}
@@ -744,7 +744,7 @@ class HelloContainer(_DockerStep):
         )
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        with engine(tr("运行 hello 容器", "run the hello container")) as client:
+        with ctx.engine(tr("运行 hello 容器", "run the hello container")) as client:
             built = ensure_local_base(client, ctx, self.image, step=self.check_id)
             ev = run_container(
                 client,
@@ -760,7 +760,7 @@ class HelloContainer(_DockerStep):
         return ev
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        with engine(tr("检查容器已删除", "check the container is gone")) as client:
+        with ctx.engine(tr("检查容器已删除", "check the container is gone")) as client:
             gone = _container_gone(client, evidence["container_id"])
         ev = {**evidence, "container_removed": gone}
         if evidence["exit_code"] != 0:
@@ -880,7 +880,7 @@ class CommitContainer(_DockerStep):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self._validate()
         ref = parse_reference(self.image)
-        with engine(tr("提交容器", "commit a container")) as client:
+        with ctx.engine(tr("提交容器", "commit a container")) as client:
             existing = _find_image(client, self.image)
             if existing is not None and not self.overwrite and not _owned_by_labkit(client, existing):
                 raise ConsentRequired(
@@ -957,7 +957,9 @@ class CommitContainer(_DockerStep):
         # else: leave it; create() fails with a name conflict that names it and says how to remove
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        with engine(tr("检查镜像", "inspect the image"), argv=_cli("image", "inspect", self.image)) as client:
+        with ctx.engine(
+            tr("检查镜像", "inspect the image"), argv=_cli("image", "inspect", self.image)
+        ) as client:
             image = client.images.get(self.image)
             info = _image_info(image)
             owned = _owned_by_labkit(client, image)
@@ -1169,7 +1171,9 @@ class SaveImage(_DockerStep):
         sidecar = self.path + SIDECAR_SUFFIX
         files.refuse_overwrite(self.path, self.overwrite, "path")
         files.refuse_overwrite(sidecar, self.overwrite, "path")
-        with engine(tr("保存镜像", "save the image"), argv=_cli("save", self.image), timeout=120) as client:
+        with ctx.engine(
+            tr("保存镜像", "save the image"), argv=_cli("save", self.image), timeout=120
+        ) as client:
             image = client.images.get(self.image)
             info = _image_info(image)
             directory = os.path.dirname(os.path.abspath(self.path))
@@ -1351,7 +1355,7 @@ class LoadImage(_DockerStep):
         argv = _cli("load", "-i", self.path)
         action = tr("加载镜像", "load the image")
         try:
-            with engine(action, argv=argv, timeout=300) as client:
+            with ctx.engine(action, argv=argv, timeout=300) as client:
                 # read + hash in a thread while the upload blocks on the engine (cf. SaveImage)
                 body = _pipelined(iter(reader), threading.Event(), batch=self.chunk_size)
                 with contextlib.closing(body):
@@ -1479,7 +1483,7 @@ class RunImage(_DockerStep):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self._validate()
-        with engine(tr("运行镜像", "run the image")) as client:
+        with ctx.engine(tr("运行镜像", "run the image")) as client:
             ev = run_container(
                 client, self.image, self.command, step=self.check_id, name=self.name, ports=self.ports
             )
@@ -1625,7 +1629,7 @@ class CleanupLabkit(_DockerStep):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         import docker.errors
 
-        with engine(tr("清理 labkit 的对象", "clean up labkit's objects")) as client:
+        with ctx.engine(tr("清理 labkit 的对象", "clean up labkit's objects")) as client:
             ours, lookalike = self._targets(client)
             listed = [o.describe() for o in ours]
             if ours and not self.consent:
@@ -1669,7 +1673,7 @@ class CleanupLabkit(_DockerStep):
         }
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        with engine(tr("检查清理结果", "check the cleanup")) as client:
+        with ctx.engine(tr("检查清理结果", "check the cleanup")) as client:
             ours, _ = self._targets(client)
         left = [o.describe() for o in ours]
         ev = {**evidence, "left": left}
@@ -1758,7 +1762,7 @@ class DeleteEverything(_DockerStep):
         removed_containers: list[str] = []
         removed_images: list[str] = []
         failed: list[str] = []
-        with engine(tr("删除所有容器和镜像", "delete every container and image")) as client:
+        with ctx.engine(tr("删除所有容器和镜像", "delete every container and image")) as client:
             import docker.errors
 
             for container in client.containers.list(all=True):
@@ -1780,7 +1784,7 @@ class DeleteEverything(_DockerStep):
         return {"removed_containers": removed_containers, "removed_images": removed_images, "failed": failed}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        with engine(tr("检查", "check")) as client:
+        with ctx.engine(tr("检查", "check")) as client:
             left = len(client.containers.list(all=True)) + len(client.images.list())
         ev = {**evidence, "left": left}
         if left:

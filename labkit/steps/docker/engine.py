@@ -1,13 +1,12 @@
 """The one boundary between labkit and the Docker SDK: connecting and translating its errors.
 
-Every step that talks to the engine does so through this module::
+Every step talks to the engine through the connector its run context carries
+(:class:`DockerEngine`, swappable in tests like the runner)::
 
-    from labkit.steps.docker.engine import engine
-
-    with engine(tr("保存镜像", "save image") + " labkit/x:1") as client:
+    with ctx.engine(tr("保存镜像", "save image") + " labkit/x:1") as client:
         image = client.images.get("labkit/x:1")
 
-:func:`get_client` connects with the API version *negotiated* (``docker.from_env`` asks the engine;
+:meth:`DockerEngine.connect` connects with the API version *negotiated* (``docker.from_env`` asks the engine;
 pinning ``version="1.45"`` fails on Debian 12's engine 20.10 with "client version 1.45 is too new"),
 and pings, so a dead daemon is reported at connect time rather than in the middle of a step.
 
@@ -41,7 +40,7 @@ import grp
 import os
 import shlex
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import CommandFailed, InvalidField, LabkitError, NotSupportedHere, ToolMissing
@@ -54,6 +53,7 @@ if TYPE_CHECKING:  # the SDK costs ~0.25 s to import: only inside functions
 
 __all__ = [
     "DEFAULT_SOCKET",
+    "DockerEngine",
     "DockerFailed",
     "docker_errors",
     "docker_host",
@@ -66,11 +66,6 @@ __all__ = [
 ]
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-
-#: Engine address → API version negotiated with it. Negotiating means ``GET /version``, which costs
-#: dockerd ~20 ms (it asks containerd and runc for theirs); a step connects two or three times, so
-#: later connections reuse the answer and only ``GET /_ping`` (~2 ms).
-_NEGOTIATED: dict[str, str] = {}
 
 
 class DockerFailed(CommandFailed):
@@ -394,63 +389,104 @@ def docker_errors(
 # ----------------------------------------------------------------------------------------------
 # Connecting
 # ----------------------------------------------------------------------------------------------
-def get_client(*, timeout: float = 30, base_url: str | None = None) -> docker.DockerClient:
-    """A connected, pinged SDK client with the API version negotiated. The caller closes it.
+class DockerEngine:
+    """A connector to one Docker engine: what a step's run context carries as ``ctx.docker``.
 
-    The version is negotiated once per engine address and process (see ``_NEGOTIATED``); never
-    pinned by hand, since ``version="1.45"`` fails on engines older than that.
+    Steps never build SDK clients themselves; they write ``with ctx.engine(action) as client:``
+    and the run context asks its connector. Tests pass their own connector to
+    ``Step.execute(docker=...)`` exactly as they pass a runner: ``client_factory`` wraps or
+    replaces the SDK client (e.g. a recording proxy around the real one).
 
-    ``base_url`` overrides ``DOCKER_HOST`` (``unix:///path`` or ``tcp://host:port``). Raises the
-    labkit errors of :func:`translate` (engine missing, not running, permission denied, ...).
+    The API version is negotiated once per connector (``docker.from_env`` asks the engine; pinning
+    ``version="1.45"`` fails on engines older than that) and reused for its later connections:
+    negotiating costs dockerd ~20 ms (``GET /version``), a ping ~2 ms.
     """
-    with docker_errors(tr("连接 Docker 引擎", "connect to the Docker engine"), argv=["docker", "version"]):
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        client_factory: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.client_factory = client_factory
+        self._version: str | None = None
+
+    def connect(self, *, timeout: float = 30) -> docker.DockerClient:
+        """A connected, pinged SDK client. The caller closes it.
+
+        Raises the labkit errors of :func:`translate` (engine missing, not running, permission
+        denied, ...)."""
+        with docker_errors(
+            tr("连接 Docker 引擎", "connect to the Docker engine"), argv=["docker", "version"]
+        ):
+            try:
+                import docker
+            except ImportError as exc:
+                raise InvalidField(
+                    "python package",
+                    "docker",
+                    tr("未安装", "is not installed"),
+                    tr("pip install docker（labkit 的依赖）", "pip install docker (a labkit dependency)"),
+                ) from exc
+            version = self._version or "auto"
+            if self.base_url:
+                client = docker.DockerClient(base_url=self.base_url, version=version, timeout=int(timeout))
+            else:
+                client = docker.from_env(version=version, timeout=int(timeout))
+            try:
+                client.ping()
+            except BaseException:
+                client.close()
+                raise
+            self._version = client.api.api_version
+        return self.client_factory(client) if self.client_factory is not None else client
+
+    @contextlib.contextmanager
+    def session(
+        self,
+        action: str,
+        *,
+        timeout: float = 30,
+        argv: Sequence[str] | None = None,
+        port: int | str | None = None,
+    ) -> Iterator[Any]:
+        """``with connector.session("save image x") as client:`` – connect, translate, always close."""
+        client = self.connect(timeout=timeout)
         try:
-            import docker
-        except ImportError as exc:
-            raise InvalidField(
-                "python package",
-                "docker",
-                tr("未安装", "is not installed"),
-                tr("pip install docker（labkit 的依赖）", "pip install docker (a labkit dependency)"),
-            ) from exc
-        key = base_url or docker_host()
-        version = _NEGOTIATED.get(key, "auto")
-        if base_url:
-            client = docker.DockerClient(base_url=base_url, version=version, timeout=int(timeout))
-        else:
-            client = docker.from_env(version=version, timeout=int(timeout))
+            with docker_errors(action, argv=argv, port=port):
+                yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def unavailable(self, *, timeout: float = 5) -> str | None:
+        """Why the engine cannot be used right now (``None`` when it can); for ``Step.unavailable``."""
         try:
-            client.ping()
-        except BaseException:
+            client = self.connect(timeout=timeout)
+        except LabkitError as exc:
+            return str(exc)
+        with contextlib.suppress(Exception):
             client.close()
-            raise
-        _NEGOTIATED[key] = client.api.api_version
-    return client
+        return None
 
 
-@contextlib.contextmanager
+def get_client(*, timeout: float = 30, base_url: str | None = None) -> docker.DockerClient:
+    """A connected client for code outside a step (``labkit doctor``, tests); see :class:`DockerEngine`."""
+    return DockerEngine(base_url).connect(timeout=timeout)
+
+
 def engine(
     action: str,
     *,
     timeout: float = 30,
     argv: Sequence[str] | None = None,
     port: int | str | None = None,
-) -> Iterator[Any]:
-    """``with engine("save image x") as client:`` – connect, translate errors, always close."""
-    client = get_client(timeout=timeout)
-    try:
-        with docker_errors(action, argv=argv, port=port):
-            yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
+) -> contextlib.AbstractContextManager[Any]:
+    """``with engine("save image x") as client:`` outside a step; steps use ``ctx.engine``."""
+    return DockerEngine().session(action, timeout=timeout, argv=argv, port=port)
 
 
 def engine_unavailable(*, timeout: float = 5) -> str | None:
-    """Why the engine cannot be used right now (``None`` when it can); for ``Step.unavailable``."""
-    try:
-        client = get_client(timeout=timeout)
-    except LabkitError as exc:
-        return str(exc)
-    client.close()
-    return None
+    """Why the default engine cannot be used right now (``None`` when it can)."""
+    return DockerEngine().unavailable(timeout=timeout)

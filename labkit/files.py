@@ -1,6 +1,7 @@
-"""File-system safety used by every step that writes: atomic targets, backups, free space.
+"""File-system safety for everything labkit writes: atomic targets, backups, free space.
 
-Rules these helpers enforce (DEVELOPERS.md): never overwrite without explicit consent, never leave a
+Used by the steps, the grader and the validator alike (a shared helper, not a step). The rules it
+enforces (README "Design rules"): never overwrite without explicit consent, never leave a
 half-written target (write a temporary sibling, then ``os.replace``), keep a backup before editing
 a file in place, and check free space before writing something large.
 """

@@ -377,3 +377,22 @@ def test_plan_shows_read_only_probes():
     assert "qemu-img info a" in str(plan)
     assert "qemu-img info a" in plan._repr_html_()
     assert plan.to_payload()["probes"] == [["qemu-img", "info", "a"]]
+
+
+def test_plan_match_helper_catches_an_unplanned_command(tmp_path):
+    from planmatch import RecordingRunner, assert_plan_matches, execute_and_match
+
+    result, ran = execute_and_match(Touch(tmp_path / "g"))
+    assert result.status == "pass"
+    assert ran == [["touch", str(tmp_path / "g")]]
+
+    class Sneaky(Touch):
+        def run(self, ctx):
+            ctx.run(["true"])  # not in the plan
+            return super().run(ctx)
+
+    step = Sneaky(tmp_path / "h")
+    runner = RecordingRunner()
+    result = step.execute("live", runner=runner)
+    with pytest.raises(AssertionError, match="ran but not planned: true"):
+        assert_plan_matches(step.plan(), result, runner.history)

@@ -258,31 +258,7 @@ class Step:
 
         t0 = time.monotonic()
         try:
-            present = self.satisfied(ctx)
-            if present is not None:
-                result = self.check(ctx, {**present, "already_present": True})
-            else:
-                result = self.check(ctx, self.run(ctx))
-        except NotSupportedHere as exc:
-            result = CheckResult.skipped(self.check_id, str(exc), **planned)
-        except ConsentRequired as exc:
-            # Not an error in "auto": the destructive part waits for the student's explicit yes, so
-            # the step counts as planned. "live" asked for everything to run: then it is an error.
-            if mode == "live":
-                result = CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
-            else:
-                result = CheckResult.skipped(
-                    self.check_id, str(exc), mode="plan", **planned, **_error_fields(exc)
-                )
-        except LabkitError as exc:
-            result = CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
-        except Exception as exc:  # a bug in labkit or an unexpected tool behaviour
-            tb = traceback.format_exception_only(type(exc), exc)
-            result = CheckResult.errored(
-                self.check_id,
-                tr("意外错误：", "unexpected error: ") + "".join(tb).strip(),
-                exception=type(exc).__name__,
-            )
+            result = self._run_and_check(ctx, mode, planned)
         finally:
             self.cleanup()
         extra = {"duration_s": round(time.monotonic() - t0, 3)}
@@ -295,6 +271,31 @@ class Step:
             {**result.evidence, **{k: v for k, v in extra.items() if k not in result.evidence}},
             mode=result.mode,
         )
+
+    def _run_and_check(self, ctx: RunContext, mode: str, planned: dict[str, Any]) -> CheckResult:
+        """Already there? → run → check, with every error turned into a result (never a traceback)."""
+        try:
+            present = self.satisfied(ctx)
+            if present is not None:
+                return self.check(ctx, {**present, "already_present": True})
+            return self.check(ctx, self.run(ctx))
+        except NotSupportedHere as exc:
+            return CheckResult.skipped(self.check_id, str(exc), **planned)
+        except ConsentRequired as exc:
+            # Not an error in "auto": the destructive part waits for the student's explicit yes, so
+            # the step counts as planned. "live" asked for everything to run: then it is an error.
+            if mode == "live":
+                return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
+            return CheckResult.skipped(self.check_id, str(exc), mode="plan", **planned, **_error_fields(exc))
+        except LabkitError as exc:
+            return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
+        except Exception as exc:  # a bug in labkit or an unexpected tool behaviour
+            tb = traceback.format_exception_only(type(exc), exc)
+            return CheckResult.errored(
+                self.check_id,
+                tr("意外错误：", "unexpected error: ") + "".join(tb).strip(),
+                exception=type(exc).__name__,
+            )
 
 
 def _error_fields(exc: LabkitError) -> Mapping[str, Any]:

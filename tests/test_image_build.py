@@ -50,17 +50,22 @@ def _context(tmp_path: Path, text: str = "FROM debian:12\nUSER 1000\n", name: st
 def test_missing_dockerfile_names_the_path_and_spots_an_extension(tmp_path):
     ctx = _context(tmp_path, name="Dockerfile.txt")
     result = ib.BuildImage(ctx, "labkit-test/x:1").execute("plan")
-    assert result.status == "error" and result.evidence["field"] == "dockerfile"
+    assert result.status == "error"
+    assert result.evidence["field"] == "dockerfile"
     assert str(ctx / "Dockerfile") in result.message
-    assert "Dockerfile.txt" in result.message and "spec=ImageSpec()" in result.message
+    assert "Dockerfile.txt" in result.message
+    assert "spec=ImageSpec()" in result.message
 
 
 def test_invalid_image_name_and_context(tmp_path):
     ctx = _context(tmp_path)
     result = ib.BuildImage(ctx, "PyTorch-CUDA:latest").execute("plan")
-    assert result.status == "error" and result.evidence["field"] == "tag" and "lowercase" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "tag"
+    assert "lowercase" in result.message
     result = ib.BuildImage(tmp_path / "nope", "labkit-test/x:1").execute("plan")
-    assert result.status == "error" and result.evidence["field"] == "context_dir"
+    assert result.status == "error"
+    assert result.evidence["field"] == "context_dir"
 
 
 def test_undeclared_build_args_are_refused(tmp_path):
@@ -68,8 +73,10 @@ def test_undeclared_build_args_are_refused(tmp_path):
     result = ib.BuildImage(ctx, "labkit-test/x:1", {"BASE_IMAG": "labkit/debian:bookworm-local"}).execute(
         "plan"
     )
-    assert result.status == "error" and result.evidence["field"] == "build_args"
-    assert "BASE_IMAG" in result.message and "BASE_IMAGE" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "build_args"
+    assert "BASE_IMAG" in result.message
+    assert "BASE_IMAGE" in result.message
 
 
 def test_context_size_honours_dockerignore(tmp_path):
@@ -309,14 +316,18 @@ def test_generated_dockerfile_builds_on_the_local_base_with_a_stand_in(
     assert result.status == "pass", result
     ev = result.evidence
     assert (ctx / "Dockerfile").read_text() == dfl.build_dockerfile(spec)
-    assert ev["recorded_version"] == "1.16.0" and ev["recorded_dist"] == "six"
-    assert ev["builder"] in ("buildkit-cli", "sdk-classic") and ev["lint"] == []
-    assert ev["layers"] >= 4 and ev["size"] > 0
+    assert ev["recorded_version"] == "1.16.0"
+    assert ev["recorded_dist"] == "six"
+    assert ev["builder"] in ("buildkit-cli", "sdk-classic")
+    assert ev["lint"] == []
+    assert ev["layers"] >= 4
+    assert ev["size"] > 0
     image = docker_client.images.get(tag)
     assert image.id == ev["image_id"]
     labels = image.labels
     assert labels["org.example.note"] == note  # quoting survived a real build
-    assert labels[LABEL_STEP] == "ch2.docker.build" and labels[LABEL_OBJECT].startswith("image:")
+    assert labels[LABEL_STEP] == "ch2.docker.build"
+    assert labels[LABEL_OBJECT].startswith("image:")
     assert labels[dfl.LABEL_PACKAGES] == "six==1.16.0"
     assert labels["org.opencontainers.image.base.name"] == debian_base
     assert image.attrs["Config"]["User"] == "lab"
@@ -399,7 +410,8 @@ def test_a_missing_base_is_not_pulled_implicitly(tmp_path, docker_client, busybo
     step = ib.BuildImage(tmp_path, "labkit-test/never-built:1", spec=spec, pull=False)
     result = step.execute("auto")
     assert (result.status, result.mode) == ("skipped", "plan")
-    assert "nvidia/cuda:12.8.1-runtime-ubuntu24.04" in result.message and "pull" in result.message
+    assert "nvidia/cuda:12.8.1-runtime-ubuntu24.04" in result.message
+    assert "pull" in result.message
     assert not (tmp_path / "Dockerfile").exists()  # nothing written: the step only planned
     local = ib.BuildImage(
         tmp_path, "labkit-test/never-built:1", {"BASE_IMAGE": busybox_base}, spec=spec, pull=False

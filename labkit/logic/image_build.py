@@ -23,6 +23,7 @@ from typing import Any
 
 from labkit.errors import ConsentRequired, InvalidField
 from labkit.i18n import tr
+from labkit.logic.docker_names import short_id
 from labkit.logic.dockerfile import VERSION_FILE
 from labkit.logic.sizes import human_size
 
@@ -39,8 +40,10 @@ __all__ = [
     "check_context_size",
     "declared_args",
     "failure_excerpt",
+    "first_base",
     "image_id_from_log",
     "image_problems",
+    "pass_message",
     "version_read_argv",
 ]
 
@@ -270,8 +273,8 @@ def image_problems(
                 "{t} 指向 {a}，不是刚构建的 {b}",
                 "{t} points at {a}, not the image just built ({b})",
                 t=tag,
-                a=str(found).split(":", 1)[-1][:12],
-                b=str(built).split(":", 1)[-1][:12],
+                a=short_id(str(found)),
+                b=short_id(str(built)),
             )
         )
     labels = evidence.get("labels") or {}
@@ -300,3 +303,34 @@ def image_problems(
             )
         )
     return problems
+
+
+def first_base(text: str) -> str | None:
+    """The image of a Dockerfile's first ``FROM`` without variables (``None``: none such)."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].upper() == "FROM" and "$" not in parts[1]:
+            return parts[1]
+    return None
+
+
+def pass_message(tag: str, ev: Mapping[str, Any]) -> str:
+    """The passing check's message: the image, its layers and size, the recorded version."""
+    recorded, dist = ev["recorded_version"], ev["recorded_dist"]
+    what = (
+        tr("记录的 {d} 版本 {v}", "recorded {d} {v}", d=dist, v=recorded)
+        if recorded
+        else tr("（此 Dockerfile 不记录版本）", "(this Dockerfile records no version)")
+    )
+    lint = ev.get("lint") or []
+    return tr(
+        "镜像 {t}（{i}）：{l} 层，{s}，{w}{x}{n}",
+        "image {t} ({i}): {l} layers, {s}, {w}{x}{n}",
+        t=tag,
+        i=short_id(str(ev["image_id"])),
+        l=ev["layers"],
+        s=ev["size_human"],
+        w=what,
+        x=tr("（替身包，代替 torch）", " (a stand-in for torch)") if dist != "torch" and recorded else "",
+        n=tr("；lint 提示 {k} 条", "; {k} lint findings", k=len(lint)) if lint else "",
+    )

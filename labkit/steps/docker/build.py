@@ -26,10 +26,15 @@ from labkit.findings import Finding
 from labkit.i18n import tr
 from labkit.logic import dockerfile as dfl
 from labkit.logic import image_build as ib
-from labkit.logic.docker_names import labkit_labels, short_id, validate_reference
+from labkit.logic.docker_names import labkit_labels, validate_reference
 from labkit.logic.sizes import human_size
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.docker.build_context import context_size, host_extra_ca_files, write_generated
+from labkit.steps.docker.build_context import (
+    context_size,
+    host_extra_ca_files,
+    read_dockerfile,
+    write_generated,
+)
 from labkit.steps.docker.builders import build_with_cli, build_with_sdk, buildkit_cli, docker_clis
 
 __all__ = ["BUILDERS", "BuildImage", "context_size", "host_extra_ca_files"]
@@ -131,7 +136,11 @@ class BuildImage(Step):
                 ),
             )
         ib.check_build_args(self.build_args)
-        text = self._generated_text() if self.spec is not None else self._read_dockerfile()
+        text = (
+            self._generated_text()
+            if self.spec is not None
+            else read_dockerfile(self.dockerfile_path, self.context_dir)
+        )
         ib.check_build_args(self.build_args, text)
         return text
 
@@ -153,38 +162,6 @@ class BuildImage(Step):
             )
         return text
 
-    def _read_dockerfile(self) -> str:
-        path = self.dockerfile_path
-        if path.is_file():
-            return path.read_text(encoding="utf-8", errors="replace")
-        near = sorted(
-            p.name
-            for p in self.context_dir.iterdir()
-            if p.name.lower().startswith("dockerfile") and p.name != path.name
-        )
-        fix = tr(
-            "文件名必须正好是 Dockerfile（没有扩展名），放在构建上下文目录里；或用 dockerfile= 指定文件",
-            "the file must be named exactly Dockerfile (no extension) in the context directory, or "
-            "name it with dockerfile=",
-        )
-        if near:
-            fix += tr(
-                "。这里有 {n}：是编辑器加了扩展名吗？",
-                ". Found {n} here: did an editor add an extension?",
-                n=", ".join(near),
-            )
-        fix += tr(
-            "；也可以传 spec=ImageSpec() 让 labkit 生成一个",
-            "; or pass spec=ImageSpec() to have labkit generate one",
-        )
-        missing = not path.exists()
-        raise InvalidField(
-            "dockerfile",
-            str(path),
-            tr("不存在" if missing else "不是普通文件", "not found" if missing else "is not a file"),
-            fix,
-        )
-
     def base_image(self) -> str | None:
         """The image the build starts ``FROM`` (build arg, spec, or the Dockerfile's first FROM)."""
         if "BASE_IMAGE" in self.build_args:
@@ -192,12 +169,7 @@ class BuildImage(Step):
         if self.spec is not None:
             return self.spec.base_image
         path = self.dockerfile_path
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                parts = line.split()
-                if len(parts) >= 2 and parts[0].upper() == "FROM" and "$" not in parts[1]:
-                    return parts[1]
-        return None
+        return ib.first_base(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else None
 
     def _check_probes(self, text: str) -> list[list[str]]:
         """What ``check`` reads: the image, and the recorded version when the Dockerfile writes one."""
@@ -357,7 +329,7 @@ class BuildImage(Step):
         problems = ib.image_problems(self.tag, judged, self.image_labels, asked)
         if problems:
             return CheckResult.failed(self.check_id, "; ".join(problems), **ev)
-        return CheckResult.passed(self.check_id, self._pass_message(ev), **ev)
+        return CheckResult.passed(self.check_id, ib.pass_message(self.tag, ev), **ev)
 
     def _inspect(self, ctx: RunContext, records_version: bool) -> dict[str, Any]:
         """The image the tag names now, and the version its build recorded (read in a container)."""
@@ -389,23 +361,3 @@ class BuildImage(Step):
         if read is not None:
             ev["version_container"] = {k: read[k] for k in ("container_id", "exit_code", "stderr", "removed")}
         return ev
-
-    def _pass_message(self, ev: dict[str, Any]) -> str:
-        recorded, dist = ev["recorded_version"], ev["recorded_dist"]
-        what = (
-            tr("记录的 {d} 版本 {v}", "recorded {d} {v}", d=dist, v=recorded)
-            if recorded
-            else tr("（此 Dockerfile 不记录版本）", "(this Dockerfile records no version)")
-        )
-        lint = ev.get("lint") or []
-        return tr(
-            "镜像 {t}（{i}）：{l} 层，{s}，{w}{x}{n}",
-            "image {t} ({i}): {l} layers, {s}, {w}{x}{n}",
-            t=self.tag,
-            i=short_id(ev["image_id"]),
-            l=ev["layers"],
-            s=ev["size_human"],
-            w=what,
-            x=tr("（替身包，代替 torch）", " (a stand-in for torch)") if dist != "torch" and recorded else "",
-            n=tr("；lint 提示 {k} 条", "; {k} lint findings", k=len(lint)) if lint else "",
-        )

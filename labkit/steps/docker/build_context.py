@@ -1,7 +1,7 @@
-"""Preparing a build context (run time only): measure it, write the generated Dockerfile, copy CAs.
+"""The build context on disk: read the Dockerfile, measure the context, write the generated one.
 
-Everything here touches the filesystem, so :class:`~labkit.steps.docker.build.BuildImage` calls it
-from ``run``, never from ``plan`` (panels re-plan on every keystroke). The context is measured
+Everything here touches the filesystem. Only :func:`read_dockerfile` (one small file) is called from
+``plan``; the rest runs in ``run`` (panels re-plan on every keystroke). The context is measured
 with the SDK's own ``.dockerignore`` matcher, i.e. exactly the files the engine would receive,
 *before* they are sent: a student who builds in their home directory otherwise uploads gigabytes.
 """
@@ -19,7 +19,14 @@ from labkit.errors import InvalidField
 from labkit.i18n import tr
 from labkit.logic import dockerfile as dfl
 
-__all__ = ["HOST_CA_DIR", "ContextSize", "context_size", "host_extra_ca_files", "write_generated"]
+__all__ = [
+    "HOST_CA_DIR",
+    "ContextSize",
+    "context_size",
+    "host_extra_ca_files",
+    "read_dockerfile",
+    "write_generated",
+]
 
 #: Where Debian / Ubuntu keep locally added CA certificates (the TLS-inspection ones live here).
 HOST_CA_DIR = "/usr/local/share/ca-certificates"
@@ -103,3 +110,34 @@ def write_generated(
         name = src.name if src.name.endswith(".crt") else src.name + ".crt"
         shutil.copyfile(src, ca_dir / name)
     return done
+
+
+def read_dockerfile(path: Path, context: Path) -> str:
+    """The Dockerfile's text; a missing one names the path and spots ``Dockerfile.txt`` & co."""
+    if path.is_file():
+        return path.read_text(encoding="utf-8", errors="replace")
+    near = sorted(
+        p.name for p in context.iterdir() if p.name.lower().startswith("dockerfile") and p.name != path.name
+    )
+    fix = tr(
+        "文件名必须正好是 Dockerfile（没有扩展名），放在构建上下文目录里；或用 dockerfile= 指定文件",
+        "the file must be named exactly Dockerfile (no extension) in the context directory, or "
+        "name it with dockerfile=",
+    )
+    if near:
+        fix += tr(
+            "。这里有 {n}：是编辑器加了扩展名吗？",
+            ". Found {n} here: did an editor add an extension?",
+            n=", ".join(near),
+        )
+    fix += tr(
+        "；也可以传 spec=ImageSpec() 让 labkit 生成一个",
+        "; or pass spec=ImageSpec() to have labkit generate one",
+    )
+    missing = not path.exists()
+    raise InvalidField(
+        "dockerfile",
+        str(path),
+        tr("不存在" if missing else "不是普通文件", "not found" if missing else "is not a file"),
+        fix,
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import InvalidField
+from labkit.findings import Finding
 from labkit.logic import cuda_images as ci
 
 SEED_TAG = "nvidia/cuda:12.5.0-runtime-ubuntu22.04"  # course 2.4.7
@@ -26,7 +29,8 @@ def test_every_image_version_has_a_driver_and_every_wheel_cuda_an_image():
         assert any(v.startswith(minor + ".") for v in ci.TOOLKIT_DRIVER), version
     for wheel in ci.WHEEL_INDEXES.values():
         pair = ci.matched_pair(index=wheel.name)
-        assert pair.image.cuda == wheel.cuda and pair.image.known, wheel
+        assert pair.image.cuda == wheel.cuda, wheel
+        assert pair.image.known, wheel
         assert ci.TORCH_LATEST[wheel.torch[-1]] == pair.torch
     for minor in ci.TORCH_LATEST:
         assert any(minor in w.torch for w in ci.WHEEL_INDEXES.values()), minor
@@ -54,16 +58,20 @@ def test_default_pair_is_matched_and_clean():
 
 def test_a_torch_minor_resolves_to_its_newest_patch_on_the_newest_cuda12_index():
     pair = ci.matched_pair("2.6")
-    assert pair.torch == "2.6.0" and pair.index.name == "cu126"
+    assert pair.torch == "2.6.0"
+    assert pair.index.name == "cu126"
     # 2.4 has no Ubuntu 24.04 image for its CUDA (12.4): the distro falls back instead of failing
     pair = ci.matched_pair("2.4")
-    assert pair.index.name == "cu124" and pair.image.distro == "ubuntu22.04" and pair.image.known
+    assert pair.index.name == "cu124"
+    assert pair.image.distro == "ubuntu22.04"
+    assert pair.image.known
 
 
 def test_impossible_requests_name_the_field():
     with pytest.raises(InvalidField) as exc:
         ci.matched_pair("2.9.1", "cu124")
-    assert exc.value.field == "torch" and "cu126" in exc.value.fix
+    assert exc.value.field == "torch"
+    assert "cu126" in exc.value.fix
     with pytest.raises(InvalidField) as exc:
         ci.matched_pair(index="cu124", distro="ubuntu24.04")
     assert exc.value.field == "distro"
@@ -78,7 +86,9 @@ def test_seed_pair_is_a_cuda_mismatch_on_nightly_wheels():
     findings = ci.check_pair(SEED_TAG, SEED_INDEX)
     assert {f.code for f in findings} == {"cuda-mismatch", "nightly"}
     mismatch = next(f for f in findings if f.code == "cuda-mismatch")
-    assert "driver" in mismatch.message and "12.5" in mismatch.message and "12.4" in mismatch.message
+    assert "driver" in mismatch.message
+    assert "12.5" in mismatch.message
+    assert "12.4" in mismatch.message
     assert "nvidia/cuda:12.4.1-runtime-ubuntu22.04" in mismatch.fix
 
 
@@ -132,7 +142,8 @@ def test_seed_conda_route_becomes_a_pinned_pip_route():
 def test_conda_route_keeps_an_explicit_pin_and_defaults_the_index():
     findings, argv = ci.pip_route("conda install pytorch==2.5.1 -c pytorch")
     assert [f.code for f in findings] == ["conda-route"]
-    assert argv[-1] == "torch==2.5.1" and ci.DEFAULT_INDEX in argv[-2]
+    assert argv[-1] == "torch==2.5.1"
+    assert ci.DEFAULT_INDEX in argv[-2]
 
 
 @pytest.mark.parametrize("cmd", ["pip install torch", "conda install numpy", "conda install 'pytorch"])
@@ -158,7 +169,8 @@ def test_pip_route_refuses_other_commands(cmd):
 def test_driver_supports(driver, cuda, mode):
     target = ci.parse_cuda_tag(cuda) if cuda.startswith("nvidia/") else cuda
     verdict = ci.driver_supports(driver, target)
-    assert verdict.mode == mode and verdict.ok == (mode != "no")
+    assert verdict.mode == mode
+    assert verdict.ok == (mode != "no")
     assert driver in verdict.message
 
 
@@ -194,3 +206,23 @@ def test_any_matched_pair_checks_clean(torch, index, distro):
         return
     assert ci.check_pair(pair.image.tag, pair.index.name, pair.torch) == []
     assert ci.driver_supports(pair.min_driver, pair.index).mode == "full"
+
+
+# -- one diagnostic vocabulary ----------------------------------------------------------------------
+def test_pairing_advice_is_the_shared_finding_naming_what_the_student_sees():
+    findings = ci.check_pair(SEED_TAG, SEED_INDEX)
+    assert all(isinstance(f, Finding) for f in findings)
+    by_code = {f.code: f for f in findings}
+    assert by_code["cuda-mismatch"].field == "base image"
+    assert by_code["nightly"].field == "wheel index"
+    data = by_code["cuda-mismatch"].to_dict()
+    assert data["code"] == "cuda-mismatch"
+    assert data["severity"] == "warning"
+    assert "line" not in data
+
+
+def test_the_pip_route_shows_the_argv_it_returns():
+    findings, argv = ci.pip_route(SEED_CONDA)
+    assert argv == ci.pip_argv(ci.WHEEL_INDEXES["cu124"], argv[7:])
+    assert findings[0].fix.endswith(shlex.join(argv))
+    assert findings[0].field == "install command"

@@ -48,7 +48,8 @@ def _parse(text: str) -> DockerfileParser:
 
 def _docker_unquote(word: str) -> str:
     r"""What the Docker builder makes of a double-quoted LABEL value (\\ \" \$ are escapes)."""
-    assert word.startswith('"') and word.endswith('"'), word
+    assert word.startswith('"'), word
+    assert word.endswith('"'), word
     return re.sub(r"\\(.)", r"\1", word[1:-1])
 
 
@@ -71,10 +72,21 @@ def test_seed_dockerfile_findings():
             "root-user",
         ]
     )
-    assert by_code["apt-no-recommends"].line == 8 and by_code["pip-cache"].line == 11
-    assert by_code["cuda-mismatch"].line == 11 and "12.4.1" in by_code["cuda-mismatch"].fix
+    assert by_code["apt-no-recommends"].line == 8
+    assert by_code["pip-cache"].line == 11
+    assert by_code["cuda-mismatch"].line == 11
+    assert "12.4.1" in by_code["cuda-mismatch"].fix
     assert by_code["debian-frontend-env"].severity == "info"
     assert by_code["root-user"].line is None
+    assert {f.field for f in findings} == {"Dockerfile"}
+    assert by_code["pip-cache"].to_dict() == {
+        "field": "Dockerfile",
+        "severity": "warning",
+        "code": "pip-cache",
+        "message": by_code["pip-cache"].message,
+        "fix": "add --no-cache-dir",
+        "line": 11,
+    }
     assert "root-user" not in _codes(SEED_DOCKERFILE, require_user=False)
 
 
@@ -84,7 +96,8 @@ def test_seed_dockerfile_with_the_course_conda_line():
         "RUN conda install pytorch torchvision torchaudio pytorch-cuda=12.4 -c pytorch-nightly -c nvidia",
     )
     finding = next(f for f in d.lint_dockerfile(text) if f.code == "conda-pytorch")
-    assert finding.severity == "error" and "download.pytorch.org/whl/cu124" in finding.fix
+    assert finding.severity == "error"
+    assert "download.pytorch.org/whl/cu124" in finding.fix
 
 
 # -- single rules ----------------------------------------------------------------------------------
@@ -145,7 +158,8 @@ def test_generated_dockerfile_is_clean_and_matched():
     parsed = _parse(text)
     pair = ci.matched_pair()
     assert parsed.baseimage == pair.image.tag
-    assert parsed.labels[d.LABEL_TORCH] == pair.torch and parsed.labels[d.LABEL_INDEX] == pair.index.name
+    assert parsed.labels[d.LABEL_TORCH] == pair.torch
+    assert parsed.labels[d.LABEL_INDEX] == pair.index.name
     assert parsed.labels["org.labkit.created"] == "true"
     runs = [i["value"] for i in parsed.structure if i["instruction"] == "RUN"]
     assert sum("apt-get update" in r for r in runs) == 1
@@ -167,7 +181,8 @@ def test_build_args_swap_the_base_and_the_packages():
 def test_extra_ca_certs_and_root_option():
     text = d.build_dockerfile(d.ImageSpec(extra_ca_certs=True, user=None))
     assert f"COPY {d.CA_DIR}/ /usr/local/share/ca-certificates/labkit/" in text
-    assert "update-ca-certificates" in text and "\nUSER " not in text
+    assert "update-ca-certificates" in text
+    assert "\nUSER " not in text
     assert _codes(text) == ["root-user"]
     assert _codes(text, require_user=False) == []
 
@@ -253,7 +268,8 @@ def test_any_valid_spec_generates_a_clean_parseable_dockerfile(
     args = dict(
         i["value"].split("=", 1) for i in structure if i["instruction"] == "ARG" and "=" in i["value"]
     )
-    assert args["TORCH_PACKAGES"].strip('"') == pkgs and args["USER_UID"] == str(uid)
+    assert args["TORCH_PACKAGES"].strip('"') == pkgs
+    assert args["USER_UID"] == str(uid)
     for key, value in labels.items():
         line = next(x for x in text.splitlines() if x.strip().startswith(key + "="))
         assert _docker_unquote(line.strip().split("=", 1)[1].rstrip(" \\")) == value

@@ -31,8 +31,8 @@ Sources of the tables (checked when this module was written; extend them with ea
   Toolkit and Minimum Required Driver Version for CUDA Minor Version Compatibility" (11.x ≥
   450.80.02, 12.x ≥ 525.60.13, 13.x ≥ 580).
 
-:class:`Finding` is the shared shape of every advice this module and :mod:`labkit.logic.dockerfile`
-give (code, severity, message, fix, line).
+Advice comes as :class:`labkit.findings.Finding` (the one diagnostic type), each with a stable
+``code`` (``cuda-mismatch``, ``nightly``, ``conda-route`` …) that tests and graders key on.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from labkit.errors import InvalidField
+from labkit.findings import Finding
 from labkit.i18n import tr
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "WHEEL_INDEXES",
     "CudaImage",
     "DriverVerdict",
-    "Finding",
     "Pairing",
     "WheelIndex",
     "check_pair",
@@ -68,25 +68,6 @@ __all__ = [
     "pip_route",
     "version_tuple",
 ]
-
-Severity = Literal["error", "warning", "info"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One piece of advice: ``code`` is stable (tests and graders key on it), the texts are tr()'d."""
-
-    code: str
-    severity: Severity
-    message: str
-    fix: str = ""
-    line: int | None = None  # 1-based line in a Dockerfile, when the finding has one
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line else ""
-        text = f"[{self.severity}] {self.code}: {where}{self.message}"
-        return text + (f" — {self.fix}" if self.fix else "")
-
 
 # ----------------------------------------------------------------------------------------------
 # Tables
@@ -404,23 +385,103 @@ def matched_pair(
     return Pairing(torch, wheel, CudaImage(version, flavour, distro))
 
 
-def pip_argv(pair: Pairing, packages: Sequence[str] | None = None) -> list[str]:
-    """``python3 -m pip install --no-cache-dir --index-url <index> torch==X`` for a pairing."""
-    return [
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--no-cache-dir",
-        "--index-url",
-        pair.index.url,
-        *(packages or [pair.packages]),
-    ]
+def pip_argv(index: WheelIndex, packages: Sequence[str]) -> list[str]:
+    """``python3 -m pip install --no-cache-dir --index-url <index> <packages>``: the pip route.
+
+    The one builder of it: :func:`pip_route` returns it and shows it in its fix."""
+    return ["python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", index.url, *packages]
 
 
 # ----------------------------------------------------------------------------------------------
-# Checks
+# Checks: one rule per concern, each returning findings
 # ----------------------------------------------------------------------------------------------
+def _base_field() -> str:
+    return tr("基础镜像", "base image")
+
+
+def _index_field() -> str:
+    return tr("wheel 索引", "wheel index")
+
+
+def _unknown_tag(image: CudaImage, wheel: WheelIndex) -> list[Finding]:
+    if image.known:
+        return []
+    message = tr(
+        "{t} 不在 labkit 已知存在的标签表中（Docker Hub 上可能没有）",
+        "{t} is not among the tags labkit knows to exist (it may not be on Docker Hub)",
+        t=image.tag,
+    )
+    fix = tr("用匹配的标签：{m}", "use the matched tag: {m}", m=_suggest(wheel, image).tag)
+    return [Finding(_base_field(), "warning", message, fix, code="unknown-tag")]
+
+
+def _cuda_mismatch(image: CudaImage, wheel: WheelIndex) -> list[Finding]:
+    if image.cuda == wheel.cuda:
+        return []
+    message = tr(
+        "基础镜像是 CUDA {i}，而 {w} 的 torch wheel 自带 CUDA {c} 运行库"
+        "（nvidia-*-cu{major} pip 包），根本不用镜像里的 CUDA 库：决定能否运行的是宿主机驱动。"
+        "不匹配的基础镜像白占几 GB，"
+        "还会误导（nvcc 说 {i}，torch.version.cuda 说 {c}）。",
+        "the base image is CUDA {i}, but the {w} torch wheel brings its own CUDA {c} runtime "
+        "(the nvidia-*-cu{major} pip packages) and never loads the image's CUDA libraries: the "
+        "host driver decides whether it runs. A mismatched base wastes gigabytes and misleads "
+        "(nvcc says {i}, torch.version.cuda says {c}).",
+        i=image.cuda,
+        c=wheel.cuda,
+        w=wheel.name,
+        major=wheel.cuda.split(".")[0],
+    )
+    if version_tuple(image.cuda) < version_tuple(wheel.cuda):
+        message += tr(
+            " 而且镜像的 NVIDIA_REQUIRE_CUDA 只保证驱动够 CUDA {i}，不够 {c}。",
+            " Worse, the image's NVIDIA_REQUIRE_CUDA only guarantees a driver for CUDA {i}, not {c}.",
+            i=image.cuda,
+            c=wheel.cuda,
+        )
+    fix = tr("用匹配的基础镜像 {m}", "use the matched base image {m}", m=_suggest(wheel, image).tag)
+    return [Finding(_base_field(), "warning", message, fix, code="cuda-mismatch")]
+
+
+def _nightly_index(wheel: WheelIndex, nightly: bool) -> list[Finding]:
+    if not nightly:
+        return []
+    message = tr(
+        "nightly（--pre）构建每天都变，今天能装的明天可能就没了，镜像无法复现",
+        "nightly (--pre) builds change every day: what installs today may be gone tomorrow, "
+        "so the image cannot be rebuilt reproducibly",
+    )
+    fix = tr(
+        "改用正式版：--index-url {u} torch=={t}",
+        "use a release: --index-url {u} torch=={t}",
+        u=wheel.url,
+        t=TORCH_LATEST[wheel.torch[-1]],
+    )
+    return [Finding(_index_field(), "warning", message, fix, code="nightly")]
+
+
+def _torch_not_on_index(wheel: WheelIndex, torch: str | None) -> list[Finding]:
+    if torch is None or _torch_minor(torch) in wheel.torch:
+        return []
+    minor = _torch_minor(torch)
+    others = [w.name for w in WHEEL_INDEXES.values() if minor in w.torch]
+    message = tr("torch {t} 没有发布在 {w} 上", "torch {t} is not published on {w}", t=torch, w=wheel.name)
+    fix = tr("可用的索引：{o}", "indexes that have it: {o}", o=", ".join(others) or "-")
+    return [Finding("torch", "error", message, fix, code="torch-not-on-index")]
+
+
+def _devel_image(image: CudaImage) -> list[Finding]:
+    if not image.flavour.endswith("devel"):
+        return []
+    message = tr(
+        "devel 镜像带 nvcc 和头文件，体积约为 runtime 的 2-3 倍；只有要编译 CUDA 扩展时才需要",
+        "devel images add nvcc and headers (2-3x the size of runtime); you only need them to "
+        "compile CUDA extensions",
+    )
+    fix = tr("用 {m}", "use {m}", m=CudaImage(image.version, "runtime", image.distro).tag)
+    return [Finding(_base_field(), "info", message, fix, code="devel-image")]
+
+
 def check_pair(
     cuda_tag: str,
     wheel_index: str,
@@ -431,110 +492,16 @@ def check_pair(
     The course's pair (``nvidia/cuda:12.5.0-runtime-ubuntu22.04`` with ``…/whl/nightly/cu124``)
     gives ``cuda-mismatch`` and ``nightly``.
     """
-    findings: list[Finding] = []
     image = parse_cuda_tag(cuda_tag)
     name, nightly = parse_wheel_index(wheel_index)
     wheel = WHEEL_INDEXES[name]
-    if not image.known:
-        findings.append(
-            Finding(
-                "unknown-tag",
-                "warning",
-                tr(
-                    "{t} 不在 labkit 已知存在的标签表中（Docker Hub 上可能没有）",
-                    "{t} is not among the tags labkit knows to exist (it may not be on Docker Hub)",
-                    t=image.tag,
-                ),
-                tr("用匹配的标签：{m}", "use the matched tag: {m}", m=_suggest(wheel, image).tag),
-            )
-        )
-    if image.cuda != wheel.cuda:
-        newer = version_tuple(image.cuda) > version_tuple(wheel.cuda)
-        findings.append(
-            Finding(
-                "cuda-mismatch",
-                "warning",
-                tr(
-                    "基础镜像是 CUDA {i}，而 {w} 的 torch wheel 自带 CUDA {c} 运行库"
-                    "（nvidia-*-cu{major} pip 包），根本不用镜像里的 CUDA 库：决定能否运行的是宿主机驱动。"
-                    "不匹配的基础镜像白占几 GB，"
-                    "还会误导（nvcc 说 {i}，torch.version.cuda 说 {c}）。",
-                    "the base image is CUDA {i}, but the {w} torch wheel brings its own CUDA {c} runtime "
-                    "(the nvidia-*-cu{major} pip packages) and never loads the image's CUDA libraries: the "
-                    "host driver decides whether it runs. A mismatched base wastes gigabytes and misleads "
-                    "(nvcc says {i}, torch.version.cuda says {c}).",
-                    i=image.cuda,
-                    c=wheel.cuda,
-                    w=wheel.name,
-                    major=wheel.cuda.split(".")[0],
-                )
-                + (
-                    ""
-                    if newer
-                    else tr(
-                        " 而且镜像的 NVIDIA_REQUIRE_CUDA 只保证驱动够 CUDA {i}，不够 {c}。",
-                        " Worse, the image's NVIDIA_REQUIRE_CUDA only guarantees a driver for CUDA {i}, "
-                        "not {c}.",
-                        i=image.cuda,
-                        c=wheel.cuda,
-                    )
-                ),
-                tr(
-                    "用匹配的基础镜像 {m}",
-                    "use the matched base image {m}",
-                    m=_suggest(wheel, image).tag,
-                ),
-            )
-        )
-    if nightly:
-        findings.append(
-            Finding(
-                "nightly",
-                "warning",
-                tr(
-                    "nightly（--pre）构建每天都变，今天能装的明天可能就没了，镜像无法复现",
-                    "nightly (--pre) builds change every day: what installs today may be gone tomorrow, "
-                    "so the image cannot be rebuilt reproducibly",
-                ),
-                tr(
-                    "改用正式版：--index-url {u} torch=={t}",
-                    "use a release: --index-url {u} torch=={t}",
-                    u=wheel.url,
-                    t=TORCH_LATEST[wheel.torch[-1]],
-                ),
-            )
-        )
-    if torch is not None:
-        minor = _torch_minor(torch)
-        if minor not in wheel.torch:
-            others = [w.name for w in WHEEL_INDEXES.values() if minor in w.torch]
-            findings.append(
-                Finding(
-                    "torch-not-on-index",
-                    "error",
-                    tr(
-                        "torch {t} 没有发布在 {w} 上",
-                        "torch {t} is not published on {w}",
-                        t=torch,
-                        w=wheel.name,
-                    ),
-                    tr("可用的索引：{o}", "indexes that have it: {o}", o=", ".join(others) or "-"),
-                )
-            )
-    if image.flavour.endswith("devel"):
-        findings.append(
-            Finding(
-                "devel-image",
-                "info",
-                tr(
-                    "devel 镜像带 nvcc 和头文件，体积约为 runtime 的 2-3 倍；只有要编译 CUDA 扩展时才需要",
-                    "devel images add nvcc and headers (2-3x the size of runtime); you only need them to "
-                    "compile CUDA extensions",
-                ),
-                tr("用 {m}", "use {m}", m=CudaImage(image.version, "runtime", image.distro).tag),
-            )
-        )
-    return findings
+    return [
+        *_unknown_tag(image, wheel),
+        *_cuda_mismatch(image, wheel),
+        *_nightly_index(wheel, nightly),
+        *_torch_not_on_index(wheel, torch),
+        *_devel_image(image),
+    ]
 
 
 def _suggest(wheel: WheelIndex, image: CudaImage) -> CudaImage:
@@ -559,6 +526,69 @@ class DriverVerdict:
     message: str
 
 
+def _cuda_version(cuda: str | CudaImage | WheelIndex) -> str:
+    """The toolkit version ``"12.8.0"`` that ``cuda`` names (a version, an index, an image)."""
+    if isinstance(cuda, CudaImage):
+        version = cuda.version
+    elif isinstance(cuda, WheelIndex):
+        version = cuda.cuda
+    elif str(cuda) in WHEEL_INDEXES:
+        version = WHEEL_INDEXES[str(cuda)].cuda
+    else:
+        version = str(cuda).strip()
+    try:
+        parts = version_tuple(version)
+    except ValueError as exc:
+        raise InvalidField(
+            "cuda", cuda, tr("不是 CUDA 版本", "is not a CUDA version"), tr("例如 12.8", "e.g. 12.8")
+        ) from exc
+    return f"{version}.0" if len(parts) == 2 else version
+
+
+def _needed_drivers(version: str, cuda: object) -> tuple[str, str]:
+    """(driver for full support, minimum driver under minor version compatibility) for a toolkit."""
+    minimum = MINOR_COMPAT_DRIVER.get(version.split(".")[0])
+    full = TOOLKIT_DRIVER.get(version)
+    if full is None:  # an update labkit's table lacks: fall back to the newest known of that minor
+        same = [v for v in TOOLKIT_DRIVER if _minor(v) == _minor(version)]
+        full = TOOLKIT_DRIVER[max(same, key=version_tuple)] if same else None
+    if minimum is None or full is None:
+        raise InvalidField(
+            "cuda",
+            cuda,
+            tr("不在 labkit 的驱动表中", "is not in labkit's driver table"),
+            tr("支持 CUDA 11.8 到 13.0", "CUDA 11.8 to 13.0 are known"),
+        )
+    return full, minimum
+
+
+def _verdict_message(mode: str, driver: str, version: str, full: str, minimum: str) -> str:
+    if mode == "full":
+        return tr("驱动 {d} 完全支持 CUDA {c}", "driver {d} fully supports CUDA {c}", d=driver, c=version)
+    if mode == "minor-compat":
+        return tr(
+            "驱动 {d} 低于 CUDA {c} 自带的 {f}，但满足 CUDA {m}.x 的次版本兼容（≥ {n}）：能运行，"
+            "但用不了新驱动的功能，也不能 JIT 编译更新的 PTX",
+            "driver {d} is older than CUDA {c}'s own {f} but meets CUDA {m}.x minor version "
+            "compatibility (≥ {n}): it runs, without the newer driver's features and without JIT of "
+            "newer PTX",
+            d=driver,
+            c=version,
+            f=full,
+            m=version.split(".")[0],
+            n=minimum,
+        )
+    return tr(
+        "驱动 {d} 太旧：CUDA {c} 至少需要 {n}（完整支持需要 {f}）；请升级宿主机的 NVIDIA 驱动",
+        "driver {d} is too old: CUDA {c} needs at least {n} ({f} for full support); upgrade the "
+        "host's NVIDIA driver",
+        d=driver,
+        c=version,
+        n=minimum,
+        f=full,
+    )
+
+
 def driver_supports(driver_version: str, cuda: str | CudaImage | WheelIndex) -> DriverVerdict:
     """Can a host with NVIDIA driver ``driver_version`` run CUDA ``cuda``?
 
@@ -576,66 +606,13 @@ def driver_supports(driver_version: str, cuda: str | CudaImage | WheelIndex) -> 
             tr("不是驱动版本号", "is not a driver version"),
             tr("用 nvidia-smi 查看，例如 550.54.15", "read it from nvidia-smi, e.g. 550.54.15"),
         ) from exc
-    if isinstance(cuda, CudaImage):
-        version = cuda.version
-    elif isinstance(cuda, WheelIndex):
-        version = cuda.cuda
-    elif str(cuda) in WHEEL_INDEXES:
-        version = WHEEL_INDEXES[str(cuda)].cuda
-    else:
-        version = str(cuda).strip()
-    try:
-        parts = version_tuple(version)
-    except ValueError as exc:
-        raise InvalidField(
-            "cuda", cuda, tr("不是 CUDA 版本", "is not a CUDA version"), tr("例如 12.8", "e.g. 12.8")
-        ) from exc
-    if len(parts) == 2:
-        version = f"{version}.0"
-    major = version.split(".")[0]
-    minimum = MINOR_COMPAT_DRIVER.get(major)
-    full = TOOLKIT_DRIVER.get(version)
-    if full is None:  # an update labkit's table lacks: fall back to the newest known of that minor
-        same = [v for v in TOOLKIT_DRIVER if _minor(v) == _minor(version)]
-        full = TOOLKIT_DRIVER[max(same, key=version_tuple)] if same else None
-    if minimum is None or full is None:
-        raise InvalidField(
-            "cuda",
-            cuda,
-            tr("不在 labkit 的驱动表中", "is not in labkit's driver table"),
-            tr("支持 CUDA 11.8 到 13.0", "CUDA 11.8 to 13.0 are known"),
-        )
-    if drv >= version_tuple(full):
-        mode: Literal["full", "minor-compat", "no"] = "full"
-        msg = tr(
-            "驱动 {d} 完全支持 CUDA {c}", "driver {d} fully supports CUDA {c}", d=driver_version, c=version
-        )
-    elif drv >= version_tuple(minimum):
-        mode = "minor-compat"
-        msg = tr(
-            "驱动 {d} 低于 CUDA {c} 自带的 {f}，但满足 CUDA {m}.x 的次版本兼容（≥ {n}）：能运行，"
-            "但用不了新驱动的功能，也不能 JIT 编译更新的 PTX",
-            "driver {d} is older than CUDA {c}'s own {f} but meets CUDA {m}.x minor version "
-            "compatibility (≥ {n}): it runs, without the newer driver's features and without JIT of "
-            "newer PTX",
-            d=driver_version,
-            c=version,
-            f=full,
-            m=major,
-            n=minimum,
-        )
-    else:
-        mode = "no"
-        msg = tr(
-            "驱动 {d} 太旧：CUDA {c} 至少需要 {n}（完整支持需要 {f}）；请升级宿主机的 NVIDIA 驱动",
-            "driver {d} is too old: CUDA {c} needs at least {n} ({f} for full support); upgrade the "
-            "host's NVIDIA driver",
-            d=driver_version,
-            c=version,
-            n=minimum,
-            f=full,
-        )
-    return DriverVerdict(mode != "no", mode, str(driver_version), version, full, minimum, msg)
+    version = _cuda_version(cuda)
+    full, minimum = _needed_drivers(version, cuda)
+    mode: Literal["full", "minor-compat", "no"] = (
+        "full" if drv >= version_tuple(full) else "minor-compat" if drv >= version_tuple(minimum) else "no"
+    )
+    message = _verdict_message(mode, str(driver_version), version, full, minimum)
+    return DriverVerdict(mode != "no", mode, str(driver_version), version, full, minimum, message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -644,13 +621,8 @@ def driver_supports(driver_version: str, cuda: str | CudaImage | WheelIndex) -> 
 _CONDA_TORCH = {"pytorch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio"}
 
 
-def pip_route(command: str, *, torch: str | None = None) -> tuple[list[Finding], list[str]]:
-    """Turn the course's ``conda install pytorch … pytorch-cuda=12.4 -c pytorch-nightly -c nvidia``
-    into ``pip install torch … --index-url https://download.pytorch.org/whl/cu124`` (argv).
-
-    Returns the findings (``conda-route`` always, ``nightly`` for ``-c pytorch-nightly``) and the pip
-    argv. A command that is not a conda install of PyTorch raises :class:`InvalidField`.
-    """
+def _conda_words(command: str) -> list[str]:
+    """The words of a ``conda install`` command; refuses anything else."""
     try:
         words = shlex.split(command)
     except ValueError as exc:
@@ -662,18 +634,23 @@ def pip_route(command: str, *, torch: str | None = None) -> tuple[list[Finding],
             tr("不是 conda install 命令", "is not a conda install command"),
             tr("给出课程里的 conda install pytorch … 命令", "give the course's conda install pytorch … line"),
         )
+    return words
+
+
+def _parse_conda_install(words: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
+    """(pip package names with pins, the ``pytorch-cuda=`` version, the ``-c`` channels)."""
     packages: list[str] = []
     cuda: str | None = None
     channels: list[str] = []
-    i = words.index("install") + 1
+    i = list(words).index("install") + 1
     while i < len(words):
         w = words[i]
         if w in ("-c", "--channel") and i + 1 < len(words):
             channels.append(words[i + 1])
             i += 2
             continue
+        i += 1
         if w.startswith("-"):
-            i += 1
             continue
         name, _, ver = w.partition("=")
         name = name.rstrip("=<>!")
@@ -682,28 +659,14 @@ def pip_route(command: str, *, torch: str | None = None) -> tuple[list[Finding],
         elif name in _CONDA_TORCH:
             pin = ver.lstrip("=")
             packages.append(_CONDA_TORCH[name] + (f"=={pin}" if pin else ""))
-        i += 1
-    if not any(p.startswith("torch") and not p.startswith(("torchvision", "torchaudio")) for p in packages):
-        raise InvalidField(
-            "command",
-            command,
-            tr("没有安装 pytorch", "does not install pytorch"),
-            tr("这里只转换 PyTorch 的安装命令", "only PyTorch install commands are converted"),
-        )
-    nightly = any("nightly" in c for c in channels)
-    name = f"cu{cuda.replace('.', '')}" if cuda else DEFAULT_INDEX
-    if name not in WHEEL_INDEXES:
-        name = DEFAULT_INDEX
-    wheel = WHEEL_INDEXES[name]
-    # Pin torch (to ``torch`` or the index's newest release) so the image can be rebuilt; pip then
-    # picks the torchvision / torchaudio that match it.
-    pin = torch or TORCH_LATEST[wheel.torch[-1]]
-    packages = [
-        f"torch=={pin}" if p == "torch" or (torch and p.startswith("torch==")) else p for p in packages
-    ]
+    return packages, cuda, channels
+
+
+def _conda_route_findings(argv: Sequence[str], wheel: WheelIndex, nightly: bool) -> list[Finding]:
+    field = tr("安装命令", "install command")
     findings = [
         Finding(
-            "conda-route",
+            field,
             "error",
             tr(
                 "PyTorch 已不再发布 conda 包：官方 pytorch / pytorch-nightly 频道自 2.6 起停止更新"
@@ -711,24 +674,49 @@ def pip_route(command: str, *, torch: str | None = None) -> tuple[list[Finding],
                 "PyTorch no longer publishes conda packages: the official pytorch / pytorch-nightly "
                 "channels stopped with 2.6 (pytorch/pytorch#138506; 2.5 was the last release there)",
             ),
-            tr(
-                "改用 pip：{c}",
-                "use pip instead: {c}",
-                c=shlex.join(["pip", "install", *packages, "--index-url", wheel.url]),
-            ),
+            tr("改用 pip：{c}", "use pip instead: {c}", c=shlex.join(argv)),
+            code="conda-route",
         )
     ]
     if nightly:
         findings.append(
             Finding(
-                "nightly",
+                field,
                 "warning",
                 tr(
                     "nightly 构建每天都变，镜像无法复现",
                     "nightly builds change daily; the image cannot be rebuilt",
                 ),
                 tr("用正式版 torch=={t}", "pin a release, torch=={t}", t=TORCH_LATEST[wheel.torch[-1]]),
+                code="nightly",
             )
         )
-    argv = ["python3", "-m", "pip", "install", "--no-cache-dir", "--index-url", wheel.url, *packages]
-    return findings, argv
+    return findings
+
+
+def pip_route(command: str, *, torch: str | None = None) -> tuple[list[Finding], list[str]]:
+    """Turn the course's ``conda install pytorch … pytorch-cuda=12.4 -c pytorch-nightly -c nvidia``
+    into ``pip install torch … --index-url https://download.pytorch.org/whl/cu124`` (argv).
+
+    Returns the findings (``conda-route`` always, ``nightly`` for ``-c pytorch-nightly``) and the pip
+    argv (:func:`pip_argv`). A command that is not a conda install of PyTorch raises
+    :class:`InvalidField`.
+    """
+    packages, cuda, channels = _parse_conda_install(_conda_words(command))
+    if not any(p.startswith("torch") and not p.startswith(("torchvision", "torchaudio")) for p in packages):
+        raise InvalidField(
+            "command",
+            command,
+            tr("没有安装 pytorch", "does not install pytorch"),
+            tr("这里只转换 PyTorch 的安装命令", "only PyTorch install commands are converted"),
+        )
+    name = f"cu{cuda.replace('.', '')}" if cuda else DEFAULT_INDEX
+    wheel = WHEEL_INDEXES.get(name, WHEEL_INDEXES[DEFAULT_INDEX])
+    # Pin torch (to ``torch`` or the index's newest release) so the image can be rebuilt; pip then
+    # picks the torchvision / torchaudio that match it.
+    pin = torch or TORCH_LATEST[wheel.torch[-1]]
+    packages = [
+        f"torch=={pin}" if p == "torch" or (torch and p.startswith("torch==")) else p for p in packages
+    ]
+    argv = pip_argv(wheel, packages)
+    return _conda_route_findings(argv, wheel, any("nightly" in c for c in channels)), argv

@@ -245,17 +245,39 @@ def parse_zerotier_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def parse_nvidia_smi(text: str) -> tuple[GpuInfo, ...]:
-    """``nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader`` → GPUs.
+_SMI_DRIVER = re.compile(r"Driver Version:\s*([\d.]+)")
+_SMI_ROW = re.compile(r"^\|\s+\d+\s+(.+?)\s{2,}(?:On|Off)\s+\|")
+_SMI_MEMORY = re.compile(r"/\s*(\d+)\s*MiB")
 
-    Lines look like ``NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB``; GPU names contain no comma.
+
+def parse_nvidia_smi(text: str) -> tuple[GpuInfo, ...]:
+    """The GPUs ``nvidia-smi`` lists, from either of its two outputs.
+
+    * ``--query-gpu=name,driver_version,memory.total --format=csv,noheader`` (what ``labkit doctor``
+      runs): lines like ``NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB``; GPU names contain no comma.
+    * the default table (what the course's ``docker run --gpus all … nvidia-smi`` prints): the
+      driver from the ``Driver Version:`` header, one ``|   0  NVIDIA A10G   On  |`` row per GPU,
+      the total memory from the ``1MiB /  23028MiB`` cell of the row below (when there is one).
     """
-    gpus = []
-    for line in (text or "").splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) >= 3 and parts[0] and not parts[0].lower().startswith(("name", "no devices")):
-            gpus.append(GpuInfo(parts[0], parts[1], ", ".join(parts[2:])))
-    return tuple(gpus)
+    text = text or ""
+    header = _SMI_DRIVER.search(text)
+    if header is None:
+        gpus = []
+        for line in text.splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) >= 3 and parts[0] and not parts[0].lower().startswith(("name", "no devices")):
+                gpus.append(GpuInfo(parts[0], parts[1], ", ".join(parts[2:])))
+        return tuple(gpus)
+    lines = text.splitlines()
+    table = []
+    for i, line in enumerate(lines):
+        row = _SMI_ROW.match(line)
+        if row:
+            memory = _SMI_MEMORY.search(lines[i + 1]) if i + 1 < len(lines) else None
+            table.append(
+                GpuInfo(row.group(1).strip(), header.group(1), f"{memory.group(1)} MiB" if memory else "")
+            )
+    return tuple(table)
 
 
 # ---------------------------------------------------------------------------------------------

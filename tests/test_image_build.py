@@ -179,15 +179,15 @@ def test_plan_shows_the_dockerfile_the_command_and_the_lint(tmp_path):
 
 def test_plan_lists_every_route_auto_may_take(tmp_path, monkeypatch):
     """The builder is chosen at run time: the plan shows the first route as the command and the
-    others (BuildKit through the other CLIs, the SDK classic builder) and their probes below."""
+    others (BuildKit through the other CLIs, the SDK classic builder) (alternatives) and their probes."""
     a, b = _fake_cli(tmp_path / "a"), _fake_cli(tmp_path / "b")
     monkeypatch.setattr(ib, "docker_clis", lambda: [str(a), str(b)])
     step = ib.BuildImage(_context(tmp_path), "labkit-test/x:1")
     plan = step.plan()
     call = step.call()
     assert plan.commands == [call.buildkit_argv(str(a))]
-    assert call.buildkit_argv(str(b)) in plan.probes
-    assert call.classic_argv() in plan.probes
+    assert call.buildkit_argv(str(b)) in plan.alternatives
+    assert call.classic_argv() in plan.alternatives
     assert [str(b), "buildx", "version"] in plan.probes
     assert ["docker", "image", "inspect", "labkit-test/x:1"] in plan.probes
 

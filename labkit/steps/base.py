@@ -63,14 +63,17 @@ class Plan:
     #: Read-only commands the step may run to read the state before and after (``qemu-img info``,
     #: ``qemu-img compare``): shown too, so nothing runs that the student was not shown.
     probes: list[list[str]] = field(default_factory=list)
+    #: Commands ``run`` executes *instead of* the first ones when what it finds says so (e.g. the
+    #: classic builder where no docker CLI supports BuildKit); the notes say when.
+    alternatives: list[list[str]] = field(default_factory=list)
 
     def shell(self) -> str:
         """The commands as a copy-pasteable shell snippet (quoted with ``shlex.join``)."""
         return "\n".join(shlex.join(c) for c in self.commands)
 
     def planned_argv(self) -> list[list[str]]:
-        """Every argv this plan allows to run: the commands, then the read-only probes."""
-        return [list(c) for c in self.commands] + [list(c) for c in self.probes]
+        """Every argv this plan allows to run: the commands, the probes, then the alternatives."""
+        return [list(c) for c in (*self.commands, *self.probes, *self.alternatives)]
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class Plan:
             "files": dict(self.files),
             "notes": list(self.notes),
             "probes": [list(c) for c in self.probes],
+            "alternatives": [list(c) for c in self.alternatives],
         }
 
     def __str__(self) -> str:
@@ -88,6 +92,7 @@ class Plan:
         for path, content in self.files.items():
             parts.append(f"# {tr('写入文件', 'write file')} {path}:\n{content}")
         parts += [f"# {tr('注意', 'note')}: {n}" for n in self.notes]
+        parts += [f"# {tr('或者', 'or instead')}: {shlex.join(c)}" for c in self.alternatives]
         parts += [f"# {tr('检查', 'check')}: {shlex.join(c)}" for c in self.probes]
         return "\n".join(parts)
 
@@ -100,12 +105,18 @@ class Plan:
         )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         probes = html.escape("\n".join(shlex.join(c) for c in self.probes))
+        alternatives = html.escape("\n".join(shlex.join(c) for c in self.alternatives))
         return (
             f"<div class='labkit-plan'><b>{tr('计划', 'Plan')}</b> <code>{html.escape(self.step)}</code>"
             f" — {html.escape(self.reason)}"
             + (f"<pre>{body}</pre>" if body else "")
             + files
             + (f"<ul>{notes}</ul>" if notes else "")
+            + (
+                f"<div>{tr('或者改为运行', 'or instead')}<pre>{alternatives}</pre></div>"
+                if self.alternatives
+                else ""
+            )
             + (
                 f"<div>{tr('只读检查命令', 'read-only checks')}<pre>{probes}</pre></div>"
                 if self.probes

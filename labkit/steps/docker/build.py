@@ -184,7 +184,6 @@ class BuildImage(Step):
         clis = docker_clis() if self.buildkit != "sdk" else []
         routes = ib.build_routes(self.call(), self.buildkit, clis)
         probes = [p for cli in clis for p in ib.builder_probes(cli)]
-        probes += [r.argv for r in routes[1:]]
         base = None if self.pull else self.base_image()
         if base is not None:
             probes.append(["docker", "image", "inspect", base])
@@ -206,6 +205,7 @@ class BuildImage(Step):
                 *(_lint_note(f) for f in dfl.lint_dockerfile(text)),
             ],
             probes=[*probes, *self._check_probes(text)],
+            alternatives=[r.argv for r in routes[1:]],
         )
 
     def _route_note(self, routes: list[ib.BuildRoute]) -> str:

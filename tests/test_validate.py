@@ -455,8 +455,24 @@ def test_first_error_maps_to_source_index_and_skips_clean_exit():
     assert first_error({"cells": [_cell(exit0)]}) is None
 
 
-def test_strip_ansi_and_load_rejects_non_notebooks(tmp_path):
-    assert strip_ansi("\x1b[0;31mValueError\x1b[0m: x") == "ValueError: x"
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\x1b[0;31mValueError\x1b[0m: x", "ValueError: x"),  # IPython's coloured error value
+        (  # the UEFI firmware painting its screen (private-mode CSI, cursor moves, attributes)
+            "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 "
+            "\x1b[1m\x1b[33m\x1b[40mx\x1b[0m",
+            "BdsDxe: loading Boot0001 x",
+        ),
+        ("\x1b]0;title\x07\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ done", "link done"),  # OSC: BEL or ST
+        ("\x1b(B\x1bcplain\x1b[?25l text\x1b[K", "plain text"),  # charset, reset, hidden cursor, erase
+    ],
+)
+def test_strip_ansi_covers_kernel_errors_and_consoles(raw, clean):
+    assert strip_ansi(raw) == clean
+
+
+def test_load_rejects_non_notebooks(tmp_path):
     bad = tmp_path / "bad.ipynb"
     bad.write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a Jupyter notebook"):

@@ -358,17 +358,17 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path):
 
 def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
     from labkit.errors import ConsentRequired
-    from labkit.validate import WORKDIR_MARK, _fresh_workdir
+    from labkit.validate.inputs import WORKDIR_MARK, fresh_workdir
 
-    mine = _fresh_workdir(tmp_path / "w")
+    mine = fresh_workdir(tmp_path / "w")
     (mine / "stale.img").write_text("old")
-    assert _fresh_workdir(mine) == mine and not (mine / "stale.img").exists()
+    assert fresh_workdir(mine) == mine and not (mine / "stale.img").exists()
     assert (mine / WORKDIR_MARK).is_file()
     foreign = tmp_path / "f"
     foreign.mkdir()
     (foreign / "precious").write_text("keep")
     with pytest.raises(ConsentRequired):
-        _fresh_workdir(foreign)
+        fresh_workdir(foreign)
     assert (foreign / "precious").read_text() == "keep"
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import lang, tr, use_lang
 from labkit.identity import STUDENT_ID_RE
 
 from .classify import Submission, classify_notebook, clean
@@ -265,22 +265,24 @@ def _grade_safely(
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(manifest: Manifest, id_pattern: re.Pattern[str] | None, max_bytes: int, lang: str) -> None:
-    os.environ["LABKIT_LANG"] = lang
+def _init_worker(manifest: Manifest, id_pattern: re.Pattern[str] | None, max_bytes: int) -> None:
+    """Per worker *process*: what every chunk needs, sent once instead of with each chunk."""
     _WORKER.update(manifest=manifest, id_pattern=id_pattern, max_bytes=max_bytes)
 
 
-def _grade_in_worker(chunk: list[Source]) -> list[Submission]:
+def _grade_in_worker(chunk: list[Source], language: str) -> list[Submission]:
+    """Runs in a worker process; ``language`` is the parent's, passed with the work."""
     try:
-        return [
-            _grade_safely(
-                src,
-                _WORKER["manifest"],  # type: ignore[arg-type]
-                _WORKER["id_pattern"],  # type: ignore[arg-type]
-                _WORKER["max_bytes"],  # type: ignore[arg-type]
-            )
-            for src in chunk
-        ]
+        with use_lang(language):
+            return [
+                _grade_safely(
+                    src,
+                    _WORKER["manifest"],  # type: ignore[arg-type]
+                    _WORKER["id_pattern"],  # type: ignore[arg-type]
+                    _WORKER["max_bytes"],  # type: ignore[arg-type]
+                )
+                for src in chunk
+            ]
     finally:
         close_archives()
 
@@ -311,8 +313,6 @@ def grade_sources(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from labkit.i18n import lang
-
     # fork: workers start in milliseconds and inherit the imported modules; elsewhere spawn.
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     results: dict[int, Submission] = {}
@@ -320,10 +320,13 @@ def grade_sources(
     size = max(1, min(_CHUNK, len(sources) // (workers * 4)))
     chunks = [list(range(i, min(i + size, len(sources)))) for i in range(0, len(sources), size)]
     retry: list[int] = []
+    language = lang()
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(manifest, id_pattern, max_bytes, lang())
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(manifest, id_pattern, max_bytes)
     ) as pool:
-        futures = {pool.submit(_grade_in_worker, [sources[n] for n in chunk]): chunk for chunk in chunks}
+        futures = {
+            pool.submit(_grade_in_worker, [sources[n] for n in chunk], language): chunk for chunk in chunks
+        }
         for fut in as_completed(futures):
             chunk = futures[fut]
             try:

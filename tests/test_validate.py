@@ -372,6 +372,46 @@ def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
     assert (foreign / "precious").read_text() == "keep"
 
 
+def _in_threads(*calls: Any) -> list[Any]:
+    """Run each call on its own thread, all at once (a barrier lines them up); their results."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(n: int) -> None:
+        barrier.wait(10)
+        try:
+            results[n] = calls[n]()
+        except BaseException as exc:  # reported by the assertion below, not lost in the thread
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_two_validators_in_two_threads_keep_their_own_language(tmp_path, monkeypatch):
+    """The language is a context variable: each run (and its worker threads) keeps its own, and
+    nothing is written into the process environment."""
+    from labkit import validate
+
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    before = dict(os.environ)
+
+    def run(lang: str) -> Any:  # a kernelspec that does not exist: the worker reports it, no kernel starts
+        out = tmp_path / lang
+        return validate.main(notebooks=[_nb("pass")], out_dir=out, kernel_name="labkit-no-such", lang=lang)
+
+    zh, en = _in_threads(lambda: run("zh"), lambda: run("en"))
+    assert zh.notebooks[0].error["message"].startswith("内核无法启动"), zh.notebooks[0].error
+    assert en.notebooks[0].error["message"].startswith("the kernel could not start"), en.notebooks[0].error
+    assert dict(os.environ) == before
+
+
 def test_module_import_stays_light():
     heavy = ("papermill", "nbformat", "nbclient", "jupyter_client")
     code = f"import sys, labkit.validate; print(sorted(m for m in {heavy!r} if m in sys.modules))"

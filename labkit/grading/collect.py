@@ -33,6 +33,7 @@ import json
 import os
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,11 +50,13 @@ __all__ = [
     "DEFAULT_ID_PATTERN",
     "DEFAULT_MAX_BYTES",
     "Source",
+    "close_archives",
     "compile_id_pattern",
     "find_sources",
     "grade_source",
     "grade_sources",
     "id_from_path",
+    "open_archive",
     "read_source",
 ]
 
@@ -166,20 +169,31 @@ def id_from_path(rel: str, manifest: Manifest, pattern: re.Pattern[str] | None =
 
 
 # -- reading -------------------------------------------------------------------------------------
-_ZIPS: dict[str, zipfile.ZipFile] = {}
+#: Archives open while a batch is read, *per thread*: two graders running at once in one process
+#: must never close each other's archive.
+_OPEN = threading.local()
 
 
-def _open_zip(path: str) -> zipfile.ZipFile:
-    zf = _ZIPS.get(path)
+def _archives() -> dict[str, zipfile.ZipFile]:
+    if not hasattr(_OPEN, "zips"):
+        _OPEN.zips = {}
+    return _OPEN.zips  # type: ignore[no-any-return]
+
+
+def open_archive(path: str) -> zipfile.ZipFile:
+    """The zip archive ``path``, opened once per batch (and thread) until :func:`close_archives`."""
+    zips = _archives()
+    zf = zips.get(path)
     if zf is None:
-        zf = _ZIPS[path] = zipfile.ZipFile(path)
+        zf = zips[path] = zipfile.ZipFile(path)
     return zf
 
 
 def close_archives() -> None:
-    """Close the archives this process opened while reading."""
-    while _ZIPS:
-        _, zf = _ZIPS.popitem()
+    """Close the archives this thread opened while reading."""
+    zips = _archives()
+    while zips:
+        _, zf = zips.popitem()
         zf.close()
 
 
@@ -196,10 +210,10 @@ def read_source(src: Source, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[object
         if src.member is None:
             with open(src.path, encoding="utf-8-sig") as fh:
                 return json.load(fh), None
-        info = _open_zip(src.path).getinfo(src.member)
+        info = open_archive(src.path).getinfo(src.member)
         if info.file_size > max_bytes:
             return None, tr("文件太大", "too large")
-        with _open_zip(src.path).open(info) as raw:
+        with open_archive(src.path).open(info) as raw:
             return json.load(io.TextIOWrapper(raw, encoding="utf-8-sig")), None
     except json.JSONDecodeError as exc:
         return None, tr(

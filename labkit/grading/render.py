@@ -19,6 +19,7 @@ CSV shapes:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import html
 import io
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from labkit._version import __version__
-from labkit.i18n import lang, tr
+from labkit.i18n import lang, tr, use_lang
 
 from .gradebook import UNGRADED, Gradebook, NotebookEntry, StudentGrade
 
@@ -54,15 +55,16 @@ _COLOURS = {
 }
 
 
-_LABELS: dict[str, dict[str, str]] = {}
-
-
 def status_label(status: str) -> str:
     """The status in the course language (``pass`` → 通过)."""
-    language = lang()
-    labels = _LABELS.get(language)
-    if labels is None:  # built once per language: a class has thousands of badges
-        labels = _LABELS[language] = {
+    return _labels(lang()).get(status, status)
+
+
+@functools.cache
+def _labels(language: str) -> dict[str, str]:
+    """Built once per language: a class has thousands of badges."""
+    with use_lang(language):
+        return {
             "pass": tr("通过", "pass"),
             "fail": tr("未通过", "fail"),
             "missing": tr("缺失", "missing"),
@@ -74,7 +76,6 @@ def status_label(status: str) -> str:
             "foreign": tr("不属于本作业", "foreign"),
             "duplicate": tr("重复提交", "duplicate"),
         }
-    return labels.get(status, status)
 
 
 def _esc(value: object) -> str:

@@ -30,7 +30,7 @@ from labkit.i18n import tr
 from labkit.notebooks import load_notebook_json
 
 from .classify import CheckGrade, Submission, classify_notebook
-from .collect import Source, _open_zip, close_archives
+from .collect import Source, close_archives, open_archive
 from .manifest import Manifest
 
 __all__ = ["rerun_submissions"]
@@ -41,7 +41,7 @@ def _copy(src: Source, dest: Path) -> None:
     if src.member is None:
         shutil.copyfile(src.path, dest)
         return
-    with _open_zip(src.path).open(src.member) as fin, open(dest, "wb") as fout:
+    with open_archive(src.path).open(src.member) as fin, open(dest, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
 
 

@@ -1,49 +1,14 @@
 """One submitted notebook (a dict from :func:`json.load`) → one explicit status per check (pure).
 
-Nothing here executes, imports or evaluates anything from the notebook: cells are data.
-
-Notebook status (before the gradebook compares submissions):
-
-=============  ==========================================================================
-``ok``         a readable nbformat-4 notebook of this course and assignment
-``unreadable`` not a JSON object, no ``cells`` list, or ``nbformat`` ≠ 4 (nbformat 3 included);
-               truncated / invalid JSON is caught by :mod:`labkit.grading.collect`
-``foreign``    ``metadata.labkit`` names another course or assignment, or there is no
-               ``metadata.labkit`` and none of the manifest's check cells is present
-=============  ==========================================================================
-
-(:mod:`labkit.grading.gradebook` adds ``duplicate`` – a second file of the same student – and
-``missing`` – nothing submitted for a notebook of the assignment.)
-
-A check cell is found by its ``metadata.labkit.check`` (students insert, move and copy cells, so
-neither the index nor the cell ``id`` is reliable); a cell that lost its metadata is found by the
-SHA-256 of its normalized source. Check status, first matching rule wins:
-
-=============  ==========================================================================
-``missing``    no cell with that check id or source (``deleted``); the cell has no check output
-               (``not-run``: never run, or interrupted before its result was shown)
-``tampered``   the cell source differs from the manifest's checksum (``source-changed``);
-               ``metadata.labkit.points`` differs from the manifest (``points-changed``);
-               a check output in the cell names another check (``foreign-output``: copied
-               from another cell); a check output whose digest does not match its content,
-               or has none (``edited-output``: JSON edited by hand); an impossible status
-               (``invalid-output``); and, decided by the gradebook across submissions, the
-               same ``session`` + ``at`` + ``check`` in two students' notebooks (``copied``)
-``error``      the last result is ``error`` (``check-error``), or the cell raised before it
-               showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
-``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``: only planned
-               (``plan-only``) or the host could not run it (``skipped``) – the reason is in
-               the message, it is not ``missing``
-``pass``       the last result is ``pass``: the check's points
-=============  ==========================================================================
+Nothing here executes, imports or evaluates anything from the notebook: cells are data. The
+notebook statuses are listed at :func:`classify_notebook`, the check statuses and their reasons
+(the tamper rules) at :func:`_classify_check`, each beside the code that decides them.
 
 Not tampering: cells run in any order, several times, or after kernel restarts (execution
 counts out of order, several ``session`` ids in one notebook); a check cell copied unchanged
 (the copy that carries a result counts); re-saving with another editor (sources are normalized);
-text added to other cells.
-
-The result that counts in a cell is the *last* check output in it (Jupyter replaces a
-``display_id`` output on update, so that is the final state the student left).
+text added to other cells. The result that counts in a cell is the *last* check output in it
+(Jupyter replaces a ``display_id`` output on update, so that is the final state the student left).
 """
 
 from __future__ import annotations
@@ -404,7 +369,30 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
 
 
 def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
-    """One check of the manifest: find its cell, apply the tamper rules, then judge its result."""
+    """One check of the manifest: find its cell, apply the tamper rules, then judge its result.
+
+    A check cell is found by its ``metadata.labkit.check`` (students insert, move and copy cells,
+    so neither the index nor the cell ``id`` is reliable); a cell that lost its metadata is found
+    by the SHA-256 of its normalized source. Check status, first matching rule wins:
+
+    =============  ======================================================================
+    ``missing``    no cell with that check id or source (``deleted``); the cell has no check
+                   output (``not-run``: never run, or interrupted before its result was shown)
+    ``tampered``   the cell source differs from the manifest's checksum (``source-changed``);
+                   ``metadata.labkit.points`` differs from the manifest (``points-changed``);
+                   a check output in the cell names another check (``foreign-output``: copied
+                   from another cell); a check output whose digest does not match its content,
+                   or has none (``edited-output``: JSON edited by hand); an impossible status
+                   (``invalid-output``); and, decided by the gradebook across submissions, the
+                   same ``session`` + ``at`` + ``check`` in two students' notebooks (``copied``)
+    ``error``      the last result is ``error`` (``check-error``), or the cell raised before
+                   it showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
+    ``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``: only planned
+                   (``plan-only``) or the host could not run it (``skipped``) – the reason is
+                   in the message, it is not ``missing``
+    ``pass``       the last result is ``pass``: the check's points
+    =============  ======================================================================
+    """
     located = _locate(spec, scan)
     if isinstance(located, CheckGrade):
         return located
@@ -563,10 +551,21 @@ def _metadata_note(lk: Mapping[str, Any] | None, spec: NotebookSpec) -> str | No
 
 
 def classify_notebook(nb: Any, manifest: Manifest, *, source: str = "") -> Submission:
-    """Grade one parsed notebook against ``manifest`` (see the module docstring for the rules).
+    """Grade one parsed notebook against ``manifest``.
 
     ``source`` is the file's display path (also a hint for which notebook it is when its
-    metadata is gone).
+    metadata is gone). Notebook status (before the gradebook compares submissions):
+
+    ==============  =====================================================================
+    ``ok``          a readable nbformat-4 notebook of this course and assignment
+    ``unreadable``  not a JSON object, no ``cells`` list, or ``nbformat`` ≠ 4 (nbformat 3
+                    included); truncated / invalid JSON is caught by :mod:`~.collect`
+    ``foreign``     ``metadata.labkit`` names another course or assignment, or there is no
+                    ``metadata.labkit`` and none of the manifest's check cells is present
+    ==============  =====================================================================
+
+    (:mod:`labkit.grading.gradebook` adds ``duplicate`` – a second file of the same student –
+    and ``missing`` – nothing submitted for a notebook of the assignment.)
     """
     sub = Submission(source=source, status="ok")
     problem = _unreadable(nb)

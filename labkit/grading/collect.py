@@ -12,18 +12,6 @@ Reading rules, because the files come from students and LMS downloads:
 * **Never a silent zero.** Every failure to read becomes an ``unreadable`` submission with the
   reason (invalid / truncated JSON with its position, not UTF-8, too large, bad zip member).
 * Checkpoint folders (``.ipynb_checkpoints``), hidden files and ``__MACOSX`` are skipped.
-
-Parallel reading (``jobs > 1``) uses worker *processes* (``json.load`` holds the GIL, so threads
-would not help); each worker runs only :func:`grade_source` – labkit's own parsing – and returns a
-compact :class:`~labkit.grading.classify.Submission` (trimmed evidence, no notebook). Small batches
-are read in this process, where a pool would cost more than it saves.
-
-Student ids from file names: by default the notebook's own name is removed from the file name and
-what remains must start with the id followed by ``_``, ``-``, ``.`` or a space
-(``2023123456_zhangsan_01-virtualization.ipynb`` → ``2023123456``; ``01-virtualization.ipynb`` →
-none). ``id_pattern`` (a regex with a group named ``id``) is instead searched in the path relative
-to the input folder or archive, e.g. ``_(?P<id>\\d+)_assignsubmission`` (Moodle) or
-``^(?P<id>[^/]+)/`` (a folder per student).
 """
 
 from __future__ import annotations
@@ -151,7 +139,14 @@ def compile_id_pattern(pattern: str | None) -> re.Pattern[str] | None:
 
 
 def id_from_path(rel: str, manifest: Manifest, pattern: re.Pattern[str] | None = None) -> str | None:
-    """The student id in a submission's path, or ``None`` (see the module docstring)."""
+    """The student id in a submission's path, or ``None``.
+
+    By default the notebook's own name is removed from the file name and what remains must start
+    with the id followed by ``_``, ``-``, ``.`` or a space (``2023123456_zhangsan_01-virtualization
+    .ipynb`` → ``2023123456``; ``01-virtualization.ipynb`` → none). ``pattern`` (a regex with a
+    group named ``id``) is instead searched in the path relative to the input folder or archive,
+    e.g. ``_(?P<id>\\d+)_assignsubmission`` (Moodle) or ``^(?P<id>[^/]+)/`` (a folder per student).
+    """
     if pattern is not None:
         m = pattern.search(rel)
     else:
@@ -310,7 +305,12 @@ def grade_sources(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_done: Callable[[Submission], None] | None = None,
 ) -> list[Submission]:
-    """Grade every source, in input order; ``jobs`` worker processes when the batch is big enough."""
+    """Grade every source, in input order; ``jobs`` worker processes when the batch is big enough.
+
+    Worker *processes*, because ``json.load`` holds the GIL; each runs only :func:`grade_source`
+    and returns a compact :class:`~labkit.grading.classify.Submission` (trimmed evidence, no
+    notebook). Small batches are read in this process, where a pool would cost more than it saves.
+    """
     done = on_done or (lambda _s: None)
     total = sum(min(s.size, max_bytes) for s in sources)
     workers = min(jobs, len(sources))

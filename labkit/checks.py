@@ -40,6 +40,7 @@ __all__ = [
     "CheckResult",
     "Status",
     "canonical",
+    "now_iso",
     "payload_digest",
     "session_id",
     "verify_payload",
@@ -55,7 +56,8 @@ _COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700", "skipped":
 _ICONS = {"pass": "✔", "fail": "✘", "error": "⚠", "skipped": "○"}
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The current UTC time as ``2026-03-01T12:00:00Z`` (one-second resolution, sorts as text)."""
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -125,7 +127,7 @@ class CheckResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     mode: str = "run"
     labkit_version: str = __version__
-    at: str = field(default_factory=_now)
+    at: str = field(default_factory=now_iso)
     session: str = field(default_factory=session_id)
 
     def __post_init__(self) -> None:

@@ -1,8 +1,11 @@
 """The ``labkit`` command. Thin: each verb lives in its own module, imported only when used.
 
 A verb module exposes ``add_arguments(parser)`` and ``cli(args) -> int`` (its exit status), and
-forwards to a keyword-only ``main(*, ...)`` that the Python API exposes too. The CLI never imports
-the widget layer.
+forwards to a keyword-only ``main(*, ...)`` that the Python API exposes too. Building the parser
+(and ``labkit --help``) imports no verb module: a verb's sub-parser adds its options from the
+verb module the first time it parses or prints help (``labkit VERB ...``, ``labkit VERB
+--help``), so the options stay next to the code that reads them. Bad arguments exit with
+status 2. The CLI never imports the widget layer.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from labkit._version import __version__
 
@@ -24,15 +28,40 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+class _VerbParser(argparse.ArgumentParser):
+    """A sub-parser whose options come from ``verb_module.add_arguments``, imported on first use."""
+
+    def __init__(self, *, verb_module: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._verb_module = verb_module
+
+    def _load(self) -> None:
+        module, self._verb_module = self._verb_module, None
+        if module is not None:
+            importlib.import_module(module).add_arguments(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._load()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``labkit`` parser; no verb module is imported until its verb is parsed or helped."""
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_VerbParser)
     sub.required = True
     for verb, (module, help_text) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
+        p = sub.add_parser(verb, help=help_text, description=help_text, verb_module=module)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
     return parser
 
 

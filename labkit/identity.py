@@ -19,14 +19,13 @@ the grader then falls back to the submission's file name. A non-empty id must lo
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from labkit._version import __version__
-from labkit.checks import payload_digest, session_id
+from labkit.checks import now_iso, payload_digest, session_id
 from labkit.errors import InvalidField
 from labkit.i18n import tr
 
@@ -56,10 +55,6 @@ def check_student_id(student_id: object) -> str:
     return value
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class StudentIdentity:
     """Who executed this notebook, as the student declared it."""
@@ -67,7 +62,7 @@ class StudentIdentity:
     student_id: str
     name: str = ""
     session: str = field(default_factory=session_id)
-    at: str = field(default_factory=_now)
+    at: str = field(default_factory=now_iso)
 
     @property
     def is_set(self) -> bool:

@@ -1,18 +1,15 @@
-"""Read labkit evidence back out of saved ``.ipynb`` files (no execution, no nbformat).
+"""Every helper that reads a notebook's cells: JSON loading, tags, check metadata, outputs, payloads.
 
-Shared by ``labkit validate`` (which executes notebooks and then reads them) and the grader
-(which reads what students saved). A notebook is read with plain :func:`json.load`: nbformat's
-schema validation costs tens of milliseconds per notebook and its import up to a second, and a
-grader must still read a notebook that a student's editor saved slightly off-schema.
+Shared by ``labkit validate`` (executes notebooks, then reads them), ``labkit release`` (check
+cells) and the grader (reads what students saved): the one place that knows the cell format, so
+grading modules import it and never each other for cell details. A notebook is read with plain
+:func:`json.load`: nbformat's import and schema validation cost up to a second, and a grader must
+still read a file a student's editor saved slightly off-schema.
 
 What counts is the *stored* output: a step displays a :class:`~labkit.checks.CheckResult` whose
-MIME bundle carries :data:`~labkit.checks.CHECK_MIME`; if it was displayed with a ``display_id``
-and later updated, Jupyter / nbclient / papermill have already replaced the stored output with the
-update, so reading the file gives the final state.
-
-Cell indices returned here are positions in the notebook *as given* (for an executed notebook that
-includes the cell papermill injected). :func:`source_cell_index` maps them back to the author's
-notebook.
+MIME bundle carries :data:`~labkit.checks.CHECK_MIME`; an updated ``display_id`` output has
+already replaced the original in the file. Cell indices are positions in the notebook as given
+(an executed one includes papermill's cells); :func:`source_cell_index` maps them back.
 """
 
 from __future__ import annotations
@@ -26,23 +23,36 @@ from typing import Any
 from labkit.checks import CHECK_MIME
 
 __all__ = [
+    "PAPERMILL_ERROR_TAG",
     "PAPERMILL_TAGS",
+    "cell_labkit",
+    "cell_outputs",
     "cell_source",
+    "cell_tags",
     "check_payload",
     "count_results",
+    "error_output",
     "first_error",
     "head_lines",
     "iter_check_payloads",
     "last_results_by_check",
     "load_notebook_json",
+    "mime_payload",
     "source_cell_index",
     "strip_ansi",
 ]
 
+#: The banner cell papermill puts at the top of a saved notebook whose execution failed.
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 #: Tags of cells papermill adds to an executed notebook; they are not part of the author's notebook.
-PAPERMILL_TAGS = frozenset({"injected-parameters", "papermill-error-cell-tag"})
+PAPERMILL_TAGS = frozenset({"injected-parameters", PAPERMILL_ERROR_TAG})
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+#: Terminal escape sequences: CSI (colours, cursor moves, private modes such as ``ESC[=3h``),
+#: OSC (titles, hyperlinks; ended by BEL or ``ESC \``), character-set selection (``ESC ( B``) and
+#: two-character escapes (``ESC c``). IPython colours tracebacks with them, UEFI paints its screen.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-9;?=<>]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][A-Za-z0-9]|[A-Za-z=>])"
+)
 
 
 def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -55,7 +65,7 @@ def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def strip_ansi(text: str) -> str:
-    """Remove terminal colour codes (IPython colours tracebacks and error values)."""
+    """``text`` without terminal escape sequences (colour codes, cursor moves, titles)."""
     return _ANSI.sub("", text)
 
 
@@ -65,31 +75,68 @@ def cell_source(cell: Mapping[str, Any]) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
-def _tags(cell: Mapping[str, Any]) -> set[str]:
-    tags = (cell.get("metadata") or {}).get("tags") or []
-    return {t for t in tags if isinstance(t, str)}
+def cell_tags(cell: Mapping[str, Any]) -> list[str]:
+    """The cell's ``metadata.tags`` (only the strings; ``[]`` when absent or malformed)."""
+    meta = cell.get("metadata")
+    tags = meta.get("tags") if isinstance(meta, Mapping) else None
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
-def check_payload(output: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The check payload of one stored output, or ``None`` if it carries none.
+def cell_labkit(cell: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The cell's ``metadata.labkit`` mapping (a graded cell's check id and points), or ``None``."""
+    meta = cell.get("metadata")
+    value = meta.get("labkit") if isinstance(meta, Mapping) else None
+    return value if isinstance(value, Mapping) else None
 
-    Only ``display_data`` and ``execute_result`` outputs count. A payload stored as a JSON string
-    (some front ends do that for ``+json`` types) is decoded; anything that is not a JSON object
-    with a string ``check`` and ``status`` is ignored.
+
+def cell_outputs(cell: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The cell's stored outputs that are JSON objects (anything else in the list is skipped)."""
+    outs = cell.get("outputs")
+    return [o for o in outs if isinstance(o, Mapping)] if isinstance(outs, list) else []
+
+
+def mime_payload(output: Mapping[str, Any], mime: str) -> dict[str, Any] | None:
+    """The JSON object stored under ``mime`` in a ``display_data`` / ``execute_result`` output.
+
+    A payload stored as a JSON string (some front ends do that for ``+json`` types) is decoded;
+    anything that is not a JSON object gives ``None``.
     """
     if output.get("output_type") not in ("display_data", "execute_result"):
         return None
-    payload = (output.get("data") or {}).get(CHECK_MIME)
+    data = output.get("data")
+    payload = data.get(mime) if isinstance(data, Mapping) else None
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
         except ValueError:
             return None
-    if not isinstance(payload, dict):
+    return payload if isinstance(payload, dict) else None
+
+
+def check_payload(output: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The check payload of one stored output: a :func:`mime_payload` of :data:`CHECK_MIME` with a
+    string ``check`` and ``status``, else ``None``."""
+    payload = mime_payload(output, CHECK_MIME)
+    if payload is None:
         return None
     if not isinstance(payload.get("check"), str) or not isinstance(payload.get("status"), str):
         return None
     return payload
+
+
+def error_output(cell: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(ename, evalue)`` of the first error the cell stored (ANSI codes stripped), or ``None``.
+
+    A ``SystemExit`` with status 0 is not an error, as in papermill.
+    """
+    for output in cell_outputs(cell):
+        if output.get("output_type") != "error":
+            continue
+        ename, evalue = str(output.get("ename", "")), strip_ansi(str(output.get("evalue", "")))
+        if ename == "SystemExit" and evalue in ("", "0"):
+            continue
+        return ename, evalue
+    return None
 
 
 def iter_check_payloads(nb: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -98,11 +145,10 @@ def iter_check_payloads(nb: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]
     for index, cell in enumerate(nb.get("cells") or []):
         if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
             continue
-        for output in cell.get("outputs") or []:
-            if isinstance(output, Mapping):
-                payload = check_payload(output)
-                if payload is not None:
-                    found.append((index, payload))
+        for output in cell_outputs(cell):
+            payload = check_payload(output)
+            if payload is not None:
+                found.append((index, payload))
     return found
 
 
@@ -152,7 +198,7 @@ def count_results(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def source_cell_index(nb: Mapping[str, Any], index: int) -> int:
     """Map a cell index of an executed notebook to the author's notebook (papermill cells removed)."""
     cells = nb.get("cells") or []
-    return sum(1 for cell in cells[:index] if not (_tags(cell) & PAPERMILL_TAGS))
+    return sum(1 for cell in cells[:index] if not PAPERMILL_TAGS.intersection(cell_tags(cell)))
 
 
 def first_error(nb: Mapping[str, Any], *, source_lines: int = 6) -> dict[str, Any] | None:
@@ -164,20 +210,16 @@ def first_error(nb: Mapping[str, Any], *, source_lines: int = 6) -> dict[str, An
     papermill.
     """
     for index, cell in enumerate(nb.get("cells") or []):
-        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code" or _tags(cell) & PAPERMILL_TAGS:
+        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
             continue
-        for output in cell.get("outputs") or []:
-            if not isinstance(output, Mapping) or output.get("output_type") != "error":
-                continue
-            ename, evalue = str(output.get("ename", "")), strip_ansi(str(output.get("evalue", "")))
-            if ename == "SystemExit" and evalue in ("", "0"):
-                continue
+        found = None if PAPERMILL_TAGS.intersection(cell_tags(cell)) else error_output(cell)
+        if found is not None:
             return {
                 "cell_index": source_cell_index(nb, index),
                 "output_cell_index": index,
                 "execution_count": cell.get("execution_count"),
-                "ename": ename,
-                "evalue": evalue,
+                "ename": found[0],
+                "evalue": found[1],
                 "source": head_lines(cell_source(cell), source_lines),
             }
     return None

@@ -462,6 +462,72 @@ def test_validate_refuses_a_bad_notebook_timeout(tmp_path):
         validate.main(notebooks=[COURSE], out_dir=tmp_path, notebook_timeout=0)
 
 
+@pytest.mark.parametrize("pool", [False, True], ids=["in-process", "worker-processes"])
+def test_two_graders_in_two_threads_keep_their_own_language(released, tmp_path, monkeypatch, pool):
+    """Each grader speaks its own ``lang`` (in feedback, summary and the reasons its worker
+    processes write), whatever runs beside it; the process environment is never written."""
+    import threading
+
+    from labkit.grading import collect, grade
+
+    if pool:  # read even this small batch in worker processes: the language must travel with the work
+        monkeypatch.setattr(collect, "_POOL_MIN_BYTES", 0)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "2023000041_01-lab.ipynb").write_text(json.dumps(_all_pass(released)), encoding="utf-8")
+    (subs / "2023000042_01-lab.ipynb").write_text('{"cells": [', encoding="utf-8")  # truncated
+    before = dict(os.environ)
+    barrier = threading.Barrier(2)
+    runs: dict[str, Any] = {}
+
+    def run(lang: str) -> None:
+        try:
+            runs[lang] = grade.main(
+                submissions=[subs],
+                manifest=released[1],
+                out_dir=tmp_path / lang,
+                plot=False,
+                jobs=2,
+                lang=lang,
+                on_start=lambda _n: barrier.wait(10),  # both graders are reading at the same time
+            )
+        except BaseException as exc:
+            runs[lang] = exc
+
+    threads = [threading.Thread(target=run, args=(lang,)) for lang in ("zh", "en")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert isinstance(runs["zh"], grade.GradeRun), runs["zh"]
+    assert isinstance(runs["en"], grade.GradeRun), runs["en"]
+    (zh_reason,) = {s.reason for s in runs["zh"].gradebook.submissions} - {""}
+    (en_reason,) = {s.reason for s in runs["en"].gradebook.submissions} - {""}
+    assert zh_reason.startswith("不是有效的 JSON"), zh_reason
+    assert en_reason.startswith("not valid JSON"), en_reason
+    assert "成绩汇总" in (tmp_path / "zh" / "summary.html").read_text(encoding="utf-8")
+    assert "Class summary" in (tmp_path / "en" / "summary.html").read_text(encoding="utf-8")
+    assert "总分" in (tmp_path / "zh" / "feedback" / "2023000041.html").read_text(encoding="utf-8")
+    assert "Total" in (tmp_path / "en" / "feedback" / "2023000041.html").read_text(encoding="utf-8")
+    assert dict(os.environ) == before
+
+
+def test_a_worker_process_speaks_the_language_it_is_given(released, tmp_path, monkeypatch):
+    """Forked workers inherit the caller's context, spawned ones (macOS, Windows) do not: the
+    language travels with each chunk of work."""
+    from labkit.grading import collect
+    from labkit.i18n import use_lang
+
+    bad = tmp_path / "2023000042_01-lab.ipynb"
+    bad.write_text('{"cells": [', encoding="utf-8")
+    monkeypatch.setattr(collect, "_WORKER", {})  # what a worker process holds, here only for this test
+    collect._init_worker(released[1], None, collect.DEFAULT_MAX_BYTES)
+    (src,) = collect.find_sources([bad])
+    with use_lang("en"):
+        (sub,) = collect._grade_in_worker([src], "zh")
+    assert sub.reason.startswith("不是有效的 JSON"), sub.reason
+
+
 def test_lone_surrogates_and_undecodable_file_names_do_not_break_grading(released, tmp_path):
     from labkit.grading import grade
 

@@ -3,8 +3,10 @@
 * logic/ is pure: no process or socket modules, and imports only shared data types and logic.
 * steps/ never imports the widget layer or the CLI.
 * Only labkit/steps/runner.py imports subprocess; nothing uses ``shell=True`` or ``os.system``.
-* The CLI verbs and the grader never import the widget layer.
-* ``import labkit`` (and building the CLI parser) loads no heavy third-party module.
+* The CLI verbs and the grader never import the widget layer; grading and validation never import
+  the steps layer either (file helpers are :mod:`labkit.files`, cell helpers :mod:`labkit.notebooks`).
+* ``import labkit`` (and building the CLI parser) loads no heavy third-party module, and
+  ``labkit --help`` imports no verb module: a verb loads when it is used.
 """
 
 from __future__ import annotations
@@ -77,6 +79,55 @@ def test_only_the_runner_spawns_processes():
 def test_cli_and_top_level_modules_never_import_widgets(name):
     imports = _imports(MODULES[name])
     assert not {i for i in imports if i.startswith("labkit.ui") or i == "ipywidgets"}, name
+
+
+GRADING_SIDE = ("labkit.grading", "labkit.validate", "labkit.notebooks", "labkit.identity")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith(GRADING_SIDE)))
+def test_grading_and_validation_never_import_steps_or_widgets(name):
+    bad = {i for i in _imports(MODULES[name]) if i.startswith(("labkit.steps", "labkit.ui"))}
+    assert not bad, f"{name} imports {bad}"
+
+
+VERB_MODULES = ("labkit.validate", "labkit.grading", "labkit.doctor", "labkit.guestcli")
+
+
+def test_cli_parser_and_top_level_help_import_no_verb_module():
+    code = (
+        "import sys, json, contextlib, io, labkit.cli\n"
+        "parser = labkit.cli.build_parser()\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    parser.parse_args(['--help'])\n"
+        "assert 'validate' in out.getvalue()\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({VERB_MODULES!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("verb", "option"),
+    [("validate", "NOTEBOOK"), ("validate", "--mode"), ("grade", "--id-pattern"), ("release", "--course")],
+)
+def test_verb_help_shows_the_verb_options(verb, option, capsys):
+    """A verb's options load from its module on first use, so its help is complete."""
+    from labkit import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([verb, "--help"])
+    assert exit_info.value.code == 0
+    assert option in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["bogus"], ["grade"], ["validate", "--bogus"], ["release", "--overwrite"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    from labkit import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_import_labkit_and_cli_parser_stay_light():

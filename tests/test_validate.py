@@ -358,18 +358,58 @@ def test_bad_arguments_exit_2_naming_the_field(tmp_path):
 
 def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
     from labkit.errors import ConsentRequired
-    from labkit.validate import WORKDIR_MARK, _fresh_workdir
+    from labkit.validate.inputs import WORKDIR_MARK, fresh_workdir
 
-    mine = _fresh_workdir(tmp_path / "w")
+    mine = fresh_workdir(tmp_path / "w")
     (mine / "stale.img").write_text("old")
-    assert _fresh_workdir(mine) == mine and not (mine / "stale.img").exists()
+    assert fresh_workdir(mine) == mine and not (mine / "stale.img").exists()
     assert (mine / WORKDIR_MARK).is_file()
     foreign = tmp_path / "f"
     foreign.mkdir()
     (foreign / "precious").write_text("keep")
     with pytest.raises(ConsentRequired):
-        _fresh_workdir(foreign)
+        fresh_workdir(foreign)
     assert (foreign / "precious").read_text() == "keep"
+
+
+def _in_threads(*calls: Any) -> list[Any]:
+    """Run each call on its own thread, all at once (a barrier lines them up); their results."""
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(n: int) -> None:
+        barrier.wait(10)
+        try:
+            results[n] = calls[n]()
+        except BaseException as exc:  # reported by the assertion below, not lost in the thread
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_two_validators_in_two_threads_keep_their_own_language(tmp_path, monkeypatch):
+    """The language is a context variable: each run (and its worker threads) keeps its own, and
+    nothing is written into the process environment."""
+    from labkit import validate
+
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    before = dict(os.environ)
+
+    def run(lang: str) -> Any:  # a kernelspec that does not exist: the worker reports it, no kernel starts
+        out = tmp_path / lang
+        return validate.main(notebooks=[_nb("pass")], out_dir=out, kernel_name="labkit-no-such", lang=lang)
+
+    zh, en = _in_threads(lambda: run("zh"), lambda: run("en"))
+    assert zh.notebooks[0].error["message"].startswith("内核无法启动"), zh.notebooks[0].error
+    assert en.notebooks[0].error["message"].startswith("the kernel could not start"), en.notebooks[0].error
+    assert dict(os.environ) == before
 
 
 def test_module_import_stays_light():
@@ -455,8 +495,24 @@ def test_first_error_maps_to_source_index_and_skips_clean_exit():
     assert first_error({"cells": [_cell(exit0)]}) is None
 
 
-def test_strip_ansi_and_load_rejects_non_notebooks(tmp_path):
-    assert strip_ansi("\x1b[0;31mValueError\x1b[0m: x") == "ValueError: x"
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\x1b[0;31mValueError\x1b[0m: x", "ValueError: x"),  # IPython's coloured error value
+        (  # the UEFI firmware painting its screen (private-mode CSI, cursor moves, attributes)
+            "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 "
+            "\x1b[1m\x1b[33m\x1b[40mx\x1b[0m",
+            "BdsDxe: loading Boot0001 x",
+        ),
+        ("\x1b]0;title\x07\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ done", "link done"),  # OSC: BEL or ST
+        ("\x1b(B\x1bcplain\x1b[?25l text\x1b[K", "plain text"),  # charset, reset, hidden cursor, erase
+    ],
+)
+def test_strip_ansi_covers_kernel_errors_and_consoles(raw, clean):
+    assert strip_ansi(raw) == clean
+
+
+def test_load_rejects_non_notebooks(tmp_path):
     bad = tmp_path / "bad.ipynb"
     bad.write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a Jupyter notebook"):

@@ -1,49 +1,14 @@
 """One submitted notebook (a dict from :func:`json.load`) → one explicit status per check (pure).
 
-Nothing here executes, imports or evaluates anything from the notebook: cells are data.
-
-Notebook status (before the gradebook compares submissions):
-
-=============  ==========================================================================
-``ok``         a readable nbformat-4 notebook of this course and assignment
-``unreadable`` not a JSON object, no ``cells`` list, or ``nbformat`` ≠ 4 (nbformat 3 included);
-               truncated / invalid JSON is caught by :mod:`labkit.grading.collect`
-``foreign``    ``metadata.labkit`` names another course or assignment, or there is no
-               ``metadata.labkit`` and none of the manifest's check cells is present
-=============  ==========================================================================
-
-(:mod:`labkit.grading.gradebook` adds ``duplicate`` – a second file of the same student – and
-``missing`` – nothing submitted for a notebook of the assignment.)
-
-A check cell is found by its ``metadata.labkit.check`` (students insert, move and copy cells, so
-neither the index nor the cell ``id`` is reliable); a cell that lost its metadata is found by the
-SHA-256 of its normalized source. Check status, first matching rule wins:
-
-=============  ==========================================================================
-``missing``    no cell with that check id or source (``deleted``); the cell has no check output
-               (``not-run``: never run, or interrupted before its result was shown)
-``tampered``   the cell source differs from the manifest's checksum (``source-changed``);
-               ``metadata.labkit.points`` differs from the manifest (``points-changed``);
-               a check output in the cell names another check (``foreign-output``: copied
-               from another cell); a check output whose digest does not match its content,
-               or has none (``edited-output``: JSON edited by hand); an impossible status
-               (``invalid-output``); and, decided by the gradebook across submissions, the
-               same ``session`` + ``at`` + ``check`` in two students' notebooks (``copied``)
-``error``      the last result is ``error`` (``check-error``), or the cell raised before it
-               showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
-``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``: only planned
-               (``plan-only``) or the host could not run it (``skipped``) – the reason is in
-               the message, it is not ``missing``
-``pass``       the last result is ``pass``: the check's points
-=============  ==========================================================================
+Nothing here executes, imports or evaluates anything from the notebook: cells are data. The
+notebook statuses are listed at :func:`classify_notebook`, the check statuses and their reasons
+(the tamper rules) at :func:`_classify_check`, each beside the code that decides them.
 
 Not tampering: cells run in any order, several times, or after kernel restarts (execution
 counts out of order, several ``session`` ids in one notebook); a check cell copied unchanged
 (the copy that carries a result counts); re-saving with another editor (sources are normalized);
-text added to other cells.
-
-The result that counts in a cell is the *last* check output in it (Jupyter replaces a
-``display_id`` output on update, so that is the final state the student left).
+text added to other cells. The result that counts in a cell is the *last* check output in it
+(Jupyter replaces a ``display_id`` output on update, so that is the final state the student left).
 """
 
 from __future__ import annotations
@@ -56,13 +21,12 @@ from typing import Any
 from labkit.checks import STATUSES, verify_payload
 from labkit.i18n import tr
 from labkit.identity import STUDENT_ID_RE, STUDENT_MIME
-from labkit.notebooks import check_payload, strip_ansi
+from labkit.notebooks import cell_labkit, cell_outputs, check_payload, error_output, mime_payload
 
-from .manifest import CheckSpec, Manifest, NotebookSpec, cell_labkit, source_sha256
+from .manifest import CheckSpec, Manifest, NotebookSpec, source_sha256
 
 __all__ = [
     "CHECK_STATUSES",
-    "NOTEBOOK_STATUSES",
     "CheckGrade",
     "Submission",
     "classify_notebook",
@@ -71,7 +35,6 @@ __all__ = [
 ]
 
 CHECK_STATUSES = ("pass", "fail", "missing", "tampered", "error")
-NOTEBOOK_STATUSES = ("ok", "unreadable", "foreign", "duplicate", "missing")
 _MESSAGE_CHARS = 600
 _EVIDENCE_KEYS = 16
 _EVIDENCE_CHARS = 1500
@@ -209,22 +172,12 @@ def trim_evidence(evidence: object) -> dict[str, str]:
     return out
 
 
-def _outputs(cell: Mapping[str, Any]) -> list[Any]:
-    outs = cell.get("outputs")
-    return outs if isinstance(outs, list) else []
-
-
 def _error_output(cell: Mapping[str, Any]) -> dict[str, str] | None:
-    for out in _outputs(cell):
-        if isinstance(out, Mapping) and out.get("output_type") == "error":
-            ename, evalue = str(out.get("ename", "")), strip_ansi(str(out.get("evalue", "")))
-            if ename == "SystemExit" and evalue in ("", "0"):
-                continue
-            return {
-                "ename": _short(ename, 120),
-                "evalue": _short(evalue.strip().splitlines()[0] if evalue else ""),
-            }
-    return None
+    found = error_output(cell)
+    if found is None:
+        return None
+    ename, evalue = found
+    return {"ename": _short(ename, 120), "evalue": _short(evalue.strip().splitlines()[0] if evalue else "")}
 
 
 def _grade(spec: CheckSpec, status: str, reason: str, message: str, **kw: Any) -> CheckGrade:
@@ -233,23 +186,33 @@ def _grade(spec: CheckSpec, status: str, reason: str, message: str, **kw: Any) -
 
 
 # -- one check -----------------------------------------------------------------------------------
-def _classify_check(
-    spec: CheckSpec,
-    cells: list[Any],
-    marked: dict[str, list[int]],
-    unmarked_hashes: dict[str, list[int]],
-    hashes: dict[int, str],
-    found: dict[int, list[dict[str, Any]]],
-) -> CheckGrade:
-    def sha(i: int) -> str:
-        if i not in hashes:
-            hashes[i] = source_sha256(cells[i].get("source"))
-        return hashes[i]
+@dataclass
+class _Cells:
+    """What one pass over a notebook's code cells found; indices are positions in ``cells``."""
 
-    def payloads(i: int) -> list[dict[str, Any]]:
-        return found.get(i, [])
+    cells: list[Any]
+    marked: dict[str, list[int]] = field(default_factory=dict)  # check id → cells whose metadata names it
+    unmarked: list[int] = field(default_factory=list)  # code cells without a check id
+    found: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # cell → its check payloads
+    student_outputs: list[Mapping[str, Any]] = field(default_factory=list)
+    latest: str = ""
+    sessions: dict[str, None] = field(default_factory=dict)
+    hashes: dict[int, str] = field(default_factory=dict)  # cell → source SHA-256, computed on demand
+    unmarked_hashes: dict[str, list[int]] = field(default_factory=dict)  # wanted SHA-256 → unmarked cells
 
-    candidates = marked.get(spec.check) or unmarked_hashes.get(spec.source_sha256, [])
+    def sha(self, i: int) -> str:
+        if i not in self.hashes:
+            self.hashes[i] = source_sha256(self.cells[i].get("source"))
+        return self.hashes[i]
+
+    def payloads(self, i: int) -> list[dict[str, Any]]:
+        return self.found.get(i, [])
+
+
+def _locate(spec: CheckSpec, scan: _Cells) -> CheckGrade | int:
+    """The cell that counts for ``spec`` (the last unchanged one, preferring one with a result),
+    or the grade when there is none: ``missing`` (deleted) or ``tampered`` (source changed)."""
+    candidates = scan.marked.get(spec.check) or scan.unmarked_hashes.get(spec.source_sha256, [])
     if not candidates:
         return _grade(
             spec,
@@ -257,9 +220,9 @@ def _classify_check(
             "deleted",
             tr("找不到这个检查单元格（被删除了？）", "this check cell is not in the notebook (deleted?)"),
         )
-    good = [i for i in candidates if sha(i) == spec.source_sha256]
-    bad_run = [i for i in candidates if i not in good and payloads(i)]
-    good_run = [i for i in good if payloads(i)]
+    good = [i for i in candidates if scan.sha(i) == spec.source_sha256]
+    bad_run = [i for i in candidates if i not in good and scan.payloads(i)]
+    good_run = [i for i in good if scan.payloads(i)]
     if not good_run and bad_run:
         return _grade(
             spec,
@@ -279,69 +242,90 @@ def _classify_check(
             tr("检查单元格的代码被改动过", "the check cell's code was changed"),
             cell_index=candidates[-1],
         )
-    index = (good_run or good)[-1]
-    cell = cells[index]
-    meta = cell_labkit(cell)
-    if meta is not None and "points" in meta and meta.get("points") != spec.points:
+    return (good_run or good)[-1]
+
+
+def _points_changed(spec: CheckSpec, scan: _Cells, index: int) -> CheckGrade | None:
+    meta = cell_labkit(scan.cells[index])
+    if meta is None or "points" not in meta or meta.get("points") == spec.points:
+        return None
+    return _grade(
+        spec,
+        "tampered",
+        "points-changed",
+        tr(
+            "单元格元数据里的分值被改成了 {p}（应为 {q}）",
+            "the points in the cell metadata were changed to {p} (should be {q})",
+            p=_short(meta.get("points"), 40),
+            q=spec.points,
+        ),
+        cell_index=index,
+    )
+
+
+def _no_result(spec: CheckSpec, scan: _Cells, index: int) -> CheckGrade | None:
+    if scan.payloads(index):
+        return None
+    err = _error_output(scan.cells[index])
+    if err is not None:
         return _grade(
             spec,
-            "tampered",
-            "points-changed",
+            "error",
+            "raised",
             tr(
-                "单元格元数据里的分值被改成了 {p}（应为 {q}）",
-                "the points in the cell metadata were changed to {p} (should be {q})",
-                p=_short(meta.get("points"), 40),
-                q=spec.points,
+                "单元格抛出 {ename}：{evalue}（没有得到检查结果）",
+                "the cell raised {ename}: {evalue} (no check result)",
+                **err,
             ),
             cell_index=index,
         )
-    results = payloads(index)
-    if not results:
-        err = _error_output(cell)
-        if err is not None:
-            return _grade(
-                spec,
-                "error",
-                "raised",
-                tr(
-                    "单元格抛出 {ename}：{evalue}（没有得到检查结果）",
-                    "the cell raised {ename}: {evalue} (no check result)",
-                    **err,
-                ),
-                cell_index=index,
-            )
-        return _grade(
-            spec,
-            "missing",
-            "not-run",
-            tr("这个检查单元格没有运行（或没有运行完）", "this check cell was not run (or did not finish)"),
-            cell_index=index,
-        )
-    foreign = sorted({str(p["check"]) for p in results if p["check"] != spec.check})
-    if foreign:
-        return _grade(
-            spec,
-            "tampered",
-            "foreign-output",
-            tr(
-                "单元格里有别的检查（{other}）的结果：这个单元格不可能产生它，是复制来的",
-                "the cell holds a result of another check ({other}); this cell cannot have produced it",
-                other=", ".join(_short(f, 80) for f in foreign[:3]),
-            ),
-            cell_index=index,
-        )
-    if not all(_verified(p) for p in results):
-        return _grade(
-            spec,
-            "tampered",
-            "edited-output",
-            tr(
-                "检查结果的 JSON 与其校验值不符（输出被手工编辑过）",
-                "the check result's JSON does not match its digest (the output was edited by hand)",
-            ),
-            cell_index=index,
-        )
-    last = results[-1]
+    return _grade(
+        spec,
+        "missing",
+        "not-run",
+        tr("这个检查单元格没有运行（或没有运行完）", "this check cell was not run (or did not finish)"),
+        cell_index=index,
+    )
+
+
+def _foreign_output(spec: CheckSpec, scan: _Cells, index: int) -> CheckGrade | None:
+    foreign = sorted({str(p["check"]) for p in scan.payloads(index) if p["check"] != spec.check})
+    if not foreign:
+        return None
+    return _grade(
+        spec,
+        "tampered",
+        "foreign-output",
+        tr(
+            "单元格里有别的检查（{other}）的结果：这个单元格不可能产生它，是复制来的",
+            "the cell holds a result of another check ({other}); this cell cannot have produced it",
+            other=", ".join(_short(f, 80) for f in foreign[:3]),
+        ),
+        cell_index=index,
+    )
+
+
+def _edited_output(spec: CheckSpec, scan: _Cells, index: int) -> CheckGrade | None:
+    if all(_verified(p) for p in scan.payloads(index)):
+        return None
+    return _grade(
+        spec,
+        "tampered",
+        "edited-output",
+        tr(
+            "检查结果的 JSON 与其校验值不符（输出被手工编辑过）",
+            "the check result's JSON does not match its digest (the output was edited by hand)",
+        ),
+        cell_index=index,
+    )
+
+
+#: Checked in this order on the cell that counts; the first that returns a grade decides.
+_CELL_RULES = (_points_changed, _no_result, _foreign_output, _edited_output)
+
+
+def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> CheckGrade:
+    """The grade the cell's last (verified) check result earns."""
     status, mode = last.get("status"), last.get("mode", "run")
     kw = {
         "result_message": _short(last.get("message", "")),
@@ -384,7 +368,41 @@ def _classify_check(
     )
 
 
-# -- one notebook --------------------------------------------------------------------------------
+def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
+    """One check of the manifest: find its cell, apply the tamper rules, then judge its result.
+
+    A check cell is found by its ``metadata.labkit.check`` (students insert, move and copy cells,
+    so neither the index nor the cell ``id`` is reliable); a cell that lost its metadata is found
+    by the SHA-256 of its normalized source. Check status, first matching rule wins:
+
+    =============  ======================================================================
+    ``missing``    no cell with that check id or source (``deleted``); the cell has no check
+                   output (``not-run``: never run, or interrupted before its result was shown)
+    ``tampered``   the cell source differs from the manifest's checksum (``source-changed``);
+                   ``metadata.labkit.points`` differs from the manifest (``points-changed``);
+                   a check output in the cell names another check (``foreign-output``: copied
+                   from another cell); a check output whose digest does not match its content,
+                   or has none (``edited-output``: JSON edited by hand); an impossible status
+                   (``invalid-output``); and, decided by the gradebook across submissions, the
+                   same ``session`` + ``at`` + ``check`` in two students' notebooks (``copied``)
+    ``error``      the last result is ``error`` (``check-error``), or the cell raised before
+                   it showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
+    ``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``: only planned
+                   (``plan-only``) or the host could not run it (``skipped``) – the reason is
+                   in the message, it is not ``missing``
+    ``pass``       the last result is ``pass``: the check's points
+    =============  ======================================================================
+    """
+    located = _locate(spec, scan)
+    if isinstance(located, CheckGrade):
+        return located
+    for rule in _CELL_RULES:
+        grade = rule(spec, scan, located)
+        if grade is not None:
+            return grade
+    return _judge_result(spec, scan.payloads(located)[-1], located)
+
+
 def _pick_notebook(
     manifest: Manifest, lk: Mapping[str, Any] | None, marked: dict[str, list[int]], name_hint: str
 ) -> NotebookSpec | None:
@@ -432,120 +450,146 @@ def _identity(sub: Submission, student_outputs: list[Mapping[str, Any]]) -> None
         )
 
 
-def classify_notebook(nb: Any, manifest: Manifest, *, source: str = "") -> Submission:
-    """Grade one parsed notebook against ``manifest`` (see the module docstring for the rules).
-
-    ``source`` is the file's display path (also a hint for which notebook it is when its
-    metadata is gone).
-    """
-    sub = Submission(source=source, status="ok")
+def _unreadable(nb: Any) -> str | None:
+    """Why ``nb`` is not a notebook labkit can grade, or ``None``."""
     if not isinstance(nb, dict):
-        sub.status, sub.reason = "unreadable", tr("不是 JSON 对象", "not a JSON object")
-        return sub
+        return tr("不是 JSON 对象", "not a JSON object")
     if nb.get("nbformat") != 4:
-        sub.status = "unreadable"
-        sub.reason = tr(
+        return tr(
             "nbformat {v}：不是 Jupyter 4 笔记本，请用 Jupyter 打开并另存",
             "nbformat {v}: not a Jupyter 4 notebook; open it in Jupyter and save it again",
             v=_short(nb.get("nbformat"), 20),
         )
-        return sub
-    cells = nb.get("cells")
-    if not isinstance(cells, list):
-        sub.status, sub.reason = "unreadable", tr("没有 cells 列表", "no 'cells' list")
-        return sub
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
-    lk = meta.get("labkit") if isinstance(meta.get("labkit"), dict) else None
+    if not isinstance(nb.get("cells"), list):
+        return tr("没有 cells 列表", "no 'cells' list")
+    return None
 
-    marked: dict[str, list[int]] = {}
-    unmarked: list[int] = []
-    student_outputs: list[Mapping[str, Any]] = []
-    latest = ""
-    sessions: dict[str, None] = {}
-    found: dict[int, list[dict[str, Any]]] = {}  # cell index → its check payloads, in order
+
+def _scan(cells: list[Any]) -> _Cells:
+    """One pass over the code cells: check ids, check payloads, "who am I" outputs, sessions."""
+    scan = _Cells(cells)
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         cm = cell_labkit(cell)
         if cm is not None and isinstance(cm.get("check"), str):
-            marked.setdefault(cm["check"], []).append(i)
+            scan.marked.setdefault(cm["check"], []).append(i)
         else:
-            unmarked.append(i)
-        for out in _outputs(cell):
-            if not isinstance(out, dict):
-                continue
-            data = out.get("data")
-            if not isinstance(data, dict):
-                continue
-            if STUDENT_MIME in data and isinstance(data[STUDENT_MIME], dict):
-                student_outputs.append(data[STUDENT_MIME])
+            scan.unmarked.append(i)
+        for out in cell_outputs(cell):
+            student = mime_payload(out, STUDENT_MIME)
+            if student is not None:
+                scan.student_outputs.append(student)
             payload = check_payload(out)
-            if payload is not None:
-                found.setdefault(i, []).append(payload)
-                at = payload.get("at")
-                if isinstance(at, str) and at > latest:
-                    latest = at
-                if isinstance(payload.get("session"), str):
-                    sessions[payload["session"]] = None
-    sub.latest_at = latest
-    sub.sessions = list(sessions)
-    _identity(sub, student_outputs)
+            if payload is None:
+                continue
+            scan.found.setdefault(i, []).append(payload)
+            at = payload.get("at")
+            if isinstance(at, str) and at > scan.latest:
+                scan.latest = at
+            if isinstance(payload.get("session"), str):
+                scan.sessions[payload["session"]] = None
+    return scan
 
-    if lk is not None and (lk.get("course"), lk.get("assignment")) != (manifest.course, manifest.assignment):
-        sub.status = "foreign"
-        sub.reason = tr(
-            "属于另一门课程或作业（{c} / {a}），应为 {mc} / {ma}",
-            "belongs to another course or assignment ({c} / {a}); expected {mc} / {ma}",
-            c=_short(lk.get("course"), 64),
-            a=_short(lk.get("assignment"), 64),
-            mc=manifest.course,
-            ma=manifest.assignment,
-        )
-        return sub
 
-    hashes: dict[int, str] = {}
-    unmarked_hashes: dict[str, list[int]] = {}
-    wanted = {c.source_sha256 for nb_spec in manifest.notebooks for c in nb_spec.checks}
-    if any(c.check not in marked for nb_spec in manifest.notebooks for c in nb_spec.checks):
-        for i in unmarked:  # only when some check lost its metadata: hashing is the slow path
-            h = hashes[i] = source_sha256(cells[i].get("source"))
-            if h in wanted:
-                unmarked_hashes.setdefault(h, []).append(i)
+def _hash_unmarked(scan: _Cells, manifest: Manifest) -> None:
+    """Find check cells that lost their metadata by source checksum (only when some check id is
+    absent: hashing every cell is the slow path)."""
+    specs = [c for nb_spec in manifest.notebooks for c in nb_spec.checks]
+    if all(c.check in scan.marked for c in specs):
+        return
+    wanted = {c.source_sha256 for c in specs}
+    for i in scan.unmarked:
+        h = scan.sha(i)
+        if h in wanted:
+            scan.unmarked_hashes.setdefault(h, []).append(i)
 
-    spec = _pick_notebook(manifest, lk, marked, source)
+
+def _other_assignment(lk: Mapping[str, Any] | None, manifest: Manifest) -> str | None:
+    if lk is None or (lk.get("course"), lk.get("assignment")) == (manifest.course, manifest.assignment):
+        return None
+    return tr(
+        "属于另一门课程或作业（{c} / {a}），应为 {mc} / {ma}",
+        "belongs to another course or assignment ({c} / {a}); expected {mc} / {ma}",
+        c=_short(lk.get("course"), 64),
+        a=_short(lk.get("assignment"), 64),
+        mc=manifest.course,
+        ma=manifest.assignment,
+    )
+
+
+def _unrecognised(lk: Mapping[str, Any] | None, scan: _Cells, spec: NotebookSpec | None) -> str | None:
+    """Why the notebook cannot be matched to a notebook of the assignment, or ``None``."""
     if (
         lk is None
-        and not unmarked_hashes
-        and (spec is None or not any(c.check in marked for c in spec.checks))
+        and not scan.unmarked_hashes
+        and (spec is None or not any(c.check in scan.marked for c in spec.checks))
     ):
-        sub.status = "foreign"
-        sub.reason = tr(
+        return tr(
             "没有 labkit 元数据，也没有本作业的任何检查单元格",
             "no labkit metadata and none of this assignment's check cells",
         )
-        return sub
     if spec is None:
-        sub.status = "foreign"
-        sub.reason = tr(
-            "无法判断是本作业的哪一个笔记本", "cannot tell which notebook of the assignment this is"
-        )
-        return sub
-    sub.notebook = spec.name
+        return tr("无法判断是本作业的哪一个笔记本", "cannot tell which notebook of the assignment this is")
+    return None
+
+
+def _metadata_note(lk: Mapping[str, Any] | None, spec: NotebookSpec) -> str | None:
     if lk is None:
-        sub.notes.append(
-            tr(
-                "笔记本缺少 labkit 元数据（单元格被复制到了新笔记本？），按检查单元格识别",
-                "the notebook has no labkit metadata (cells copied into a new notebook?); "
-                "identified by its check cells",
-            )
+        return tr(
+            "笔记本缺少 labkit 元数据（单元格被复制到了新笔记本？），按检查单元格识别",
+            "the notebook has no labkit metadata (cells copied into a new notebook?); "
+            "identified by its check cells",
         )
-    elif lk.get("release") != spec.release:
-        sub.notes.append(
-            tr(
-                "发布编号 {r} 不在清单中（旧版本？），按检查单元格识别",
-                "release id {r} is not in the manifest (an older release?); identified by its check cells",
-                r=_short(lk.get("release"), 40),
-            )
+    if lk.get("release") != spec.release:
+        return tr(
+            "发布编号 {r} 不在清单中（旧版本？），按检查单元格识别",
+            "release id {r} is not in the manifest (an older release?); identified by its check cells",
+            r=_short(lk.get("release"), 40),
         )
-    sub.checks = [_classify_check(c, cells, marked, unmarked_hashes, hashes, found) for c in spec.checks]
+    return None
+
+
+def classify_notebook(nb: Any, manifest: Manifest, *, source: str = "") -> Submission:
+    """Grade one parsed notebook against ``manifest``.
+
+    ``source`` is the file's display path (also a hint for which notebook it is when its
+    metadata is gone). Notebook status (before the gradebook compares submissions):
+
+    ==============  =====================================================================
+    ``ok``          a readable nbformat-4 notebook of this course and assignment
+    ``unreadable``  not a JSON object, no ``cells`` list, or ``nbformat`` ≠ 4 (nbformat 3
+                    included); truncated / invalid JSON is caught by :mod:`~.collect`
+    ``foreign``     ``metadata.labkit`` names another course or assignment, or there is no
+                    ``metadata.labkit`` and none of the manifest's check cells is present
+    ==============  =====================================================================
+
+    (:mod:`labkit.grading.gradebook` adds ``duplicate`` – a second file of the same student –
+    and ``missing`` – nothing submitted for a notebook of the assignment.)
+    """
+    sub = Submission(source=source, status="ok")
+    problem = _unreadable(nb)
+    if problem is not None:
+        sub.status, sub.reason = "unreadable", problem
+        return sub
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    lk = meta.get("labkit") if isinstance(meta.get("labkit"), dict) else None
+    scan = _scan(nb["cells"])
+    sub.latest_at = scan.latest
+    sub.sessions = list(scan.sessions)
+    _identity(sub, scan.student_outputs)
+    problem = _other_assignment(lk, manifest)
+    if problem is None:
+        _hash_unmarked(scan, manifest)
+        spec = _pick_notebook(manifest, lk, scan.marked, source)
+        problem = _unrecognised(lk, scan, spec)
+    if problem is not None:
+        sub.status, sub.reason = "foreign", problem
+        return sub
+    assert spec is not None
+    sub.notebook = spec.name
+    note = _metadata_note(lk, spec)
+    if note is not None:
+        sub.notes.append(note)
+    sub.checks = [_classify_check(c, scan) for c in spec.checks]
     return sub

@@ -12,18 +12,6 @@ Reading rules, because the files come from students and LMS downloads:
 * **Never a silent zero.** Every failure to read becomes an ``unreadable`` submission with the
   reason (invalid / truncated JSON with its position, not UTF-8, too large, bad zip member).
 * Checkpoint folders (``.ipynb_checkpoints``), hidden files and ``__MACOSX`` are skipped.
-
-Parallel reading (``jobs > 1``) uses worker *processes* (``json.load`` holds the GIL, so threads
-would not help); each worker runs only :func:`grade_source` – labkit's own parsing – and returns a
-compact :class:`~labkit.grading.classify.Submission` (trimmed evidence, no notebook). Small batches
-are read in this process, where a pool would cost more than it saves.
-
-Student ids from file names: by default the notebook's own name is removed from the file name and
-what remains must start with the id followed by ``_``, ``-``, ``.`` or a space
-(``2023123456_zhangsan_01-virtualization.ipynb`` → ``2023123456``; ``01-virtualization.ipynb`` →
-none). ``id_pattern`` (a regex with a group named ``id``) is instead searched in the path relative
-to the input folder or archive, e.g. ``_(?P<id>\\d+)_assignsubmission`` (Moodle) or
-``^(?P<id>[^/]+)/`` (a folder per student).
 """
 
 from __future__ import annotations
@@ -33,13 +21,14 @@ import json
 import os
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import lang, tr, use_lang
 from labkit.identity import STUDENT_ID_RE
 
 from .classify import Submission, classify_notebook, clean
@@ -49,11 +38,13 @@ __all__ = [
     "DEFAULT_ID_PATTERN",
     "DEFAULT_MAX_BYTES",
     "Source",
+    "close_archives",
     "compile_id_pattern",
     "find_sources",
     "grade_source",
     "grade_sources",
     "id_from_path",
+    "open_archive",
     "read_source",
 ]
 
@@ -148,7 +139,14 @@ def compile_id_pattern(pattern: str | None) -> re.Pattern[str] | None:
 
 
 def id_from_path(rel: str, manifest: Manifest, pattern: re.Pattern[str] | None = None) -> str | None:
-    """The student id in a submission's path, or ``None`` (see the module docstring)."""
+    """The student id in a submission's path, or ``None``.
+
+    By default the notebook's own name is removed from the file name and what remains must start
+    with the id followed by ``_``, ``-``, ``.`` or a space (``2023123456_zhangsan_01-virtualization
+    .ipynb`` → ``2023123456``; ``01-virtualization.ipynb`` → none). ``pattern`` (a regex with a
+    group named ``id``) is instead searched in the path relative to the input folder or archive,
+    e.g. ``_(?P<id>\\d+)_assignsubmission`` (Moodle) or ``^(?P<id>[^/]+)/`` (a folder per student).
+    """
     if pattern is not None:
         m = pattern.search(rel)
     else:
@@ -166,20 +164,31 @@ def id_from_path(rel: str, manifest: Manifest, pattern: re.Pattern[str] | None =
 
 
 # -- reading -------------------------------------------------------------------------------------
-_ZIPS: dict[str, zipfile.ZipFile] = {}
+#: Archives open while a batch is read, *per thread*: two graders running at once in one process
+#: must never close each other's archive.
+_OPEN = threading.local()
 
 
-def _open_zip(path: str) -> zipfile.ZipFile:
-    zf = _ZIPS.get(path)
+def _archives() -> dict[str, zipfile.ZipFile]:
+    if not hasattr(_OPEN, "zips"):
+        _OPEN.zips = {}
+    return _OPEN.zips  # type: ignore[no-any-return]
+
+
+def open_archive(path: str) -> zipfile.ZipFile:
+    """The zip archive ``path``, opened once per batch (and thread) until :func:`close_archives`."""
+    zips = _archives()
+    zf = zips.get(path)
     if zf is None:
-        zf = _ZIPS[path] = zipfile.ZipFile(path)
+        zf = zips[path] = zipfile.ZipFile(path)
     return zf
 
 
 def close_archives() -> None:
-    """Close the archives this process opened while reading."""
-    while _ZIPS:
-        _, zf = _ZIPS.popitem()
+    """Close the archives this thread opened while reading."""
+    zips = _archives()
+    while zips:
+        _, zf = zips.popitem()
         zf.close()
 
 
@@ -196,10 +205,10 @@ def read_source(src: Source, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[object
         if src.member is None:
             with open(src.path, encoding="utf-8-sig") as fh:
                 return json.load(fh), None
-        info = _open_zip(src.path).getinfo(src.member)
+        info = open_archive(src.path).getinfo(src.member)
         if info.file_size > max_bytes:
             return None, tr("文件太大", "too large")
-        with _open_zip(src.path).open(info) as raw:
+        with open_archive(src.path).open(info) as raw:
             return json.load(io.TextIOWrapper(raw, encoding="utf-8-sig")), None
     except json.JSONDecodeError as exc:
         return None, tr(
@@ -265,22 +274,24 @@ def _grade_safely(
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(manifest: Manifest, id_pattern: re.Pattern[str] | None, max_bytes: int, lang: str) -> None:
-    os.environ["LABKIT_LANG"] = lang
+def _init_worker(manifest: Manifest, id_pattern: re.Pattern[str] | None, max_bytes: int) -> None:
+    """Per worker *process*: what every chunk needs, sent once instead of with each chunk."""
     _WORKER.update(manifest=manifest, id_pattern=id_pattern, max_bytes=max_bytes)
 
 
-def _grade_in_worker(chunk: list[Source]) -> list[Submission]:
+def _grade_in_worker(chunk: list[Source], language: str) -> list[Submission]:
+    """Runs in a worker process; ``language`` is the parent's, passed with the work."""
     try:
-        return [
-            _grade_safely(
-                src,
-                _WORKER["manifest"],  # type: ignore[arg-type]
-                _WORKER["id_pattern"],  # type: ignore[arg-type]
-                _WORKER["max_bytes"],  # type: ignore[arg-type]
-            )
-            for src in chunk
-        ]
+        with use_lang(language):
+            return [
+                _grade_safely(
+                    src,
+                    _WORKER["manifest"],  # type: ignore[arg-type]
+                    _WORKER["id_pattern"],  # type: ignore[arg-type]
+                    _WORKER["max_bytes"],  # type: ignore[arg-type]
+                )
+                for src in chunk
+            ]
     finally:
         close_archives()
 
@@ -294,7 +305,12 @@ def grade_sources(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_done: Callable[[Submission], None] | None = None,
 ) -> list[Submission]:
-    """Grade every source, in input order; ``jobs`` worker processes when the batch is big enough."""
+    """Grade every source, in input order; ``jobs`` worker processes when the batch is big enough.
+
+    Worker *processes*, because ``json.load`` holds the GIL; each runs only :func:`grade_source`
+    and returns a compact :class:`~labkit.grading.classify.Submission` (trimmed evidence, no
+    notebook). Small batches are read in this process, where a pool would cost more than it saves.
+    """
     done = on_done or (lambda _s: None)
     total = sum(min(s.size, max_bytes) for s in sources)
     workers = min(jobs, len(sources))
@@ -311,8 +327,6 @@ def grade_sources(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from labkit.i18n import lang
-
     # fork: workers start in milliseconds and inherit the imported modules; elsewhere spawn.
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     results: dict[int, Submission] = {}
@@ -320,10 +334,13 @@ def grade_sources(
     size = max(1, min(_CHUNK, len(sources) // (workers * 4)))
     chunks = [list(range(i, min(i + size, len(sources)))) for i in range(0, len(sources), size)]
     retry: list[int] = []
+    language = lang()
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(manifest, id_pattern, max_bytes, lang())
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(manifest, id_pattern, max_bytes)
     ) as pool:
-        futures = {pool.submit(_grade_in_worker, [sources[n] for n in chunk]): chunk for chunk in chunks}
+        futures = {
+            pool.submit(_grade_in_worker, [sources[n] for n in chunk], language): chunk for chunk in chunks
+        }
         for fut in as_completed(futures):
             chunk = futures[fut]
             try:

@@ -24,7 +24,6 @@ foreign, tampered, unidentified or disagrees about its identity (see report.json
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import shutil
@@ -35,11 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.checks import now_iso
 from labkit.errors import ConsentRequired, InvalidField, LabkitError
-from labkit.i18n import tr
+from labkit.i18n import tr, use_lang
 
 from .classify import Submission
-from .collect import DEFAULT_MAX_BYTES, compile_id_pattern, find_sources, grade_sources
+from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_sources, grade_sources
 from .gradebook import Gradebook, assemble, pick_graded
 from .manifest import Manifest
 from .render import (
@@ -177,79 +177,98 @@ def main(
     plot: bool = True,
     on_file: Callable[[Submission], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    fast_import: bool = False,
 ) -> GradeRun:
     """Grade ``submissions`` against ``manifest`` and write everything into ``out_dir``.
 
     ``jobs`` worker processes read files (default: one per CPU; small batches are read in this
     process); ``id_pattern`` is a regex with a group ``id`` searched in each file's relative path
     (default: the file name before the notebook's name); ``rerun`` re-executes notebooks with
-    rerun checks (``cell_timeout`` / ``notebook_timeout`` seconds); files above ``max_bytes`` are
-    ``unreadable``; ``lang`` (``zh`` / ``en``) is the feedback language; ``on_start(n)`` and
-    ``on_file(submission)`` report progress. Raises :class:`InvalidField` / :class:`ConsentRequired`
-    for bad arguments; problems with submissions are in the results, never exceptions.
+    rerun checks (``cell_timeout`` / ``notebook_timeout`` seconds; ``fast_import`` as in
+    :func:`labkit.validate.main`); files above ``max_bytes`` are ``unreadable``; ``lang``
+    (``zh`` / ``en``; default: the caller's language) is the feedback language; ``on_start(n)``
+    and ``on_file(submission)`` report progress. Raises :class:`InvalidField` /
+    :class:`ConsentRequired` for bad arguments; problems with submissions are in the results,
+    never exceptions.
     """
     t0 = time.perf_counter()
-    if lang is not None:
-        if lang not in ("zh", "en"):
-            raise InvalidField("lang", lang, "is not a course language", "use zh or en")
-        os.environ["LABKIT_LANG"] = lang
-    if jobs is None:
-        jobs = os.cpu_count() or 1
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvalidField("jobs", jobs, "must be a whole number of at least 1", "e.g. --jobs 2")
-    if not isinstance(max_bytes, int) or max_bytes < 1:
-        raise InvalidField("max_bytes", max_bytes, "must be a positive number of bytes", "e.g. --max-mb 256")
-    man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    pattern = compile_id_pattern(id_pattern)
-    out = Path(out_dir).resolve()
-    _check_out(out)
-    sources = find_sources(submissions)
-    if not sources:
-        raise InvalidField(
-            "submissions", ", ".join(map(str, submissions)), "hold no .ipynb file", "check the paths"
+    jobs = _check_args(lang, jobs, max_bytes)
+    with use_lang(lang):
+        man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+        pattern = compile_id_pattern(id_pattern)
+        out = Path(out_dir).resolve()
+        _check_out(out)
+        sources = find_sources(submissions)
+        if not sources:
+            raise InvalidField(
+                "submissions", ", ".join(map(str, submissions)), "hold no .ipynb file", "check the paths"
+            )
+        if on_start is not None:
+            on_start(len(sources))
+        subs = grade_sources(
+            sources, man, jobs=jobs, id_pattern=pattern, max_bytes=max_bytes, on_done=on_file
         )
-    timings: dict[str, float] = {}
-    if on_start is not None:
-        on_start(len(sources))
-    subs = grade_sources(sources, man, jobs=jobs, id_pattern=pattern, max_bytes=max_bytes, on_done=on_file)
-    timings["read"] = time.perf_counter() - t0
-    if rerun:
-        from .rerun import rerun_submissions
-
-        src_of = {id(s): src for s, src in zip(subs, sources, strict=True)}
-        todo = [
-            (s, src_of[id(s)])
-            for s in pick_graded(subs)
-            if (nb := man.by_name(s.notebook or "")) and nb.has_rerun
-        ]
-        t1 = time.perf_counter()
-        rerun_submissions(
-            todo,
-            man,
-            jobs=min(jobs, os.cpu_count() or 1),
-            cell_timeout=cell_timeout,
-            notebook_timeout=notebook_timeout,
-            lang=lang,
-        )
-        timings["rerun"] = time.perf_counter() - t1
-    gb = assemble(subs, man)
-    t2 = time.perf_counter()
-    outputs = _write_outputs(
-        gb,
-        out,
-        plot=plot,
-        run={
-            "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        timings = {"read": time.perf_counter() - t0}
+        if rerun:
+            t1 = time.perf_counter()
+            _rerun(subs, sources, man, jobs, cell_timeout, notebook_timeout, fast_import)
+            timings["rerun"] = time.perf_counter() - t1
+        gb = assemble(subs, man)
+        t2 = time.perf_counter()
+        run = {
+            "started": now_iso(),
             "inputs": [str(p) for p in submissions],
             "manifest": str(manifest) if not isinstance(manifest, Manifest) else "<object>",
             "jobs": jobs,
             "rerun": rerun,
             "id_pattern": id_pattern,
             "files": len(sources),
-        },
-    )
-    timings["write"] = time.perf_counter() - t2
+        }
+        outputs = _write_outputs(gb, out, plot=plot, run=run)
+        timings["write"] = time.perf_counter() - t2
     return GradeRun(gb, out, outputs, time.perf_counter() - t0, timings)
+
+
+def _check_args(lang: str | None, jobs: int | None, max_bytes: int) -> int:
+    """Refuse bad arguments before anything is read; returns ``jobs`` (default: one per CPU)."""
+    if lang is not None and lang not in ("zh", "en"):
+        raise InvalidField("lang", lang, "is not a course language", "use zh or en")
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidField("jobs", jobs, "must be a whole number of at least 1", "e.g. --jobs 2")
+    if not isinstance(max_bytes, int) or max_bytes < 1:
+        raise InvalidField("max_bytes", max_bytes, "must be a positive number of bytes", "e.g. --max-mb 256")
+    return jobs
+
+
+def _has_rerun(man: Manifest, sub: Submission) -> bool:
+    spec = man.by_name(sub.notebook or "")
+    return spec is not None and spec.has_rerun
+
+
+def _rerun(
+    subs: list[Submission],
+    sources: Sequence[Source],
+    man: Manifest,
+    jobs: int,
+    cell_timeout: float,
+    notebook_timeout: float,
+    fast_import: bool,
+) -> None:
+    """``--rerun``: re-execute the graded submissions of notebooks that have rerun checks."""
+    from .rerun import rerun_submissions
+
+    src_of = {id(s): src for s, src in zip(subs, sources, strict=True)}
+    todo = [(s, src_of[id(s)]) for s in pick_graded(subs) if _has_rerun(man, s)]
+    rerun_submissions(
+        todo,
+        man,
+        jobs=min(jobs, os.cpu_count() or 1),
+        cell_timeout=cell_timeout,
+        notebook_timeout=notebook_timeout,
+        fast_import=fast_import,
+    )
 
 
 def _write_outputs(gb: Gradebook, out: Path, *, plot: bool, run: dict[str, Any]) -> dict[str, Any]:
@@ -336,12 +355,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli(args: argparse.Namespace) -> int:
-    if args.lang:
-        os.environ["LABKIT_LANG"] = args.lang
-    if args.rerun:
-        from labkit import validate
+    with use_lang(args.lang):
+        return _cli(args)
 
-        validate._FAST_IMPORT = True  # as under `labkit validate`: papermill without rfc3987_syntax
+
+def _cli(args: argparse.Namespace) -> int:
     bar: Any = None
 
     def on_start(n: int) -> None:
@@ -368,6 +386,7 @@ def cli(args: argparse.Namespace) -> int:
             lang=args.lang,
             on_start=on_start,
             on_file=on_file,
+            fast_import=True,  # as under `labkit validate`: papermill without rfc3987_syntax
         )
     except LabkitError as exc:
         print(f"labkit grade: {exc}", file=sys.stderr)

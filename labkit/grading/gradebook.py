@@ -203,90 +203,109 @@ def _other(s: Submission) -> dict[str, Any]:
     return {"source": s.source, "status": s.status, "reason": s.reason, "duplicate_of": s.duplicate_of}
 
 
+#: A graded notebook: whose, its entry, and the submission it came from (for copy detection).
+_Graded = tuple[StudentGrade, NotebookEntry, Submission]
+
+
 def assemble(submissions: Sequence[Submission], manifest: Manifest) -> Gradebook:
     """Group submissions by student, pick one per notebook, detect copies, total the points."""
-    flags: list[dict[str, Any]] = []
+    flags = _identity_conflicts(submissions)
     by_student: dict[str, list[Submission]] = {}
     for s in submissions:
-        if s.file_id and s.declared_id and s.file_id != s.declared_id:
-            note = tr(
-                "文件名中的学号 {f} 与笔记本中“我是谁”的学号 {d} 不一致；按文件名计",
-                "the id in the file name ({f}) differs from the 'who am I' id ({d}); the file name counts",
-                f=s.file_id,
-                d=s.declared_id,
-            )
-            if note not in s.notes:
-                s.notes.append(note)
-            flags.append(
-                {
-                    "kind": "identity-conflict",
-                    "source": s.source,
-                    "file_id": s.file_id,
-                    "declared_id": s.declared_id,
-                }
-            )
         s.student = s.file_id or s.declared_id or ""
         by_student.setdefault(_student_key(s), []).append(s)
-
     students: list[StudentGrade] = []
-    graded: list[tuple[StudentGrade, NotebookEntry, Submission]] = []
+    graded: list[_Graded] = []
     for key in sorted(by_student):
-        subs = by_student[key]
-        identified = not key.startswith("?")
-        student = StudentGrade(key, "", identified, [])
-        if not identified:
-            student.flags.append("unidentified")
-            flags.append({"kind": "unidentified", "source": subs[0].source})
-        for nb in manifest.notebooks:
-            ok = [s for s in subs if s.status == "ok" and s.notebook == nb.name]
-            bad = [s for s in subs if s.status in ("unreadable", "foreign") and s.notebook in (nb.name, None)]
-            if ok:
-                chosen = _newest(ok)
-                for s in ok:
-                    if s is not chosen:
-                        s.status, s.duplicate_of = "duplicate", chosen.source
-                entry = NotebookEntry(
-                    nb.name, "ok", nb.total_points, chosen.source, "", chosen.checks, list(chosen.notes)
-                )
-                if chosen.rerun is not None:
-                    entry.notes.append(str(chosen.rerun.get("message", "")))
-                graded.append((student, entry, chosen))
-                if len(ok) > 1:
-                    student.flags.append("duplicate")
-            elif bad:
-                chosen = max(bad, key=lambda s: (s.mtime, s.source))
-                entry = NotebookEntry(nb.name, chosen.status, nb.total_points, chosen.source, chosen.reason)
-                entry.checks = [
-                    CheckGrade(c.check, UNGRADED, 0, c.points, chosen.status, chosen.reason)
-                    for c in nb.checks
-                ]
-                student.flags.append(chosen.status)
-            else:
-                entry = _not_submitted(nb)
-            entry.others = [
-                _other(s) for s in subs if s.source != entry.source and s.notebook in (nb.name, None)
-            ]
-            student.notebooks.append(entry)
-            if not student.name:
-                names = [s.declared_name for s in subs if s.declared_name and s.declared_id == s.student]
-                student.name = names[-1] if names else ""
-        students.append(student)
-
+        students.append(_student(key, by_student[key], manifest, flags, graded))
     _detect_copies(graded, flags)
     for student, entry, _sub in graded:
         if any(c.status == "tampered" for c in entry.checks) and "tampered" not in student.flags:
             student.flags.append("tampered")
-    for s in submissions:
-        if s.file_id and s.declared_id and s.file_id != s.declared_id:
-            for st in students:
-                if st.student_id == s.student and "identity-conflict" not in st.flags:
-                    st.flags.append("identity-conflict")
+    conflicted = {f["file_id"] for f in flags if f["kind"] == "identity-conflict"}
+    for st in students:
+        if st.student_id in conflicted and "identity-conflict" not in st.flags:
+            st.flags.append("identity-conflict")
     return Gradebook(manifest, students, list(submissions), flags)
 
 
-def _detect_copies(
-    graded: Sequence[tuple[StudentGrade, NotebookEntry, Submission]], flags: list[dict[str, Any]]
-) -> None:
+def _identity_conflicts(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
+    """Note and flag every submission whose file-name id differs from its "who am I" id."""
+    flags: list[dict[str, Any]] = []
+    for s in submissions:
+        if not (s.file_id and s.declared_id and s.file_id != s.declared_id):
+            continue
+        note = tr(
+            "文件名中的学号 {f} 与笔记本中“我是谁”的学号 {d} 不一致；按文件名计",
+            "the id in the file name ({f}) differs from the 'who am I' id ({d}); the file name counts",
+            f=s.file_id,
+            d=s.declared_id,
+        )
+        if note not in s.notes:
+            s.notes.append(note)
+        flags.append(
+            {
+                "kind": "identity-conflict",
+                "source": s.source,
+                "file_id": s.file_id,
+                "declared_id": s.declared_id,
+            }
+        )
+    return flags
+
+
+def _student(
+    key: str, subs: list[Submission], manifest: Manifest, flags: list[dict[str, Any]], graded: list[_Graded]
+) -> StudentGrade:
+    """One student's grade: an entry per notebook of the assignment (graded ones added to ``graded``)."""
+    identified = not key.startswith("?")
+    student = StudentGrade(key, "", identified, [])
+    if not identified:
+        student.flags.append("unidentified")
+        flags.append({"kind": "unidentified", "source": subs[0].source})
+    for nb in manifest.notebooks:
+        entry = _entry(nb, subs, student, graded)
+        entry.others = [_other(s) for s in subs if s.source != entry.source and s.notebook in (nb.name, None)]
+        student.notebooks.append(entry)
+        if not student.name:
+            names = [s.declared_name for s in subs if s.declared_name and s.declared_id == s.student]
+            student.name = names[-1] if names else ""
+    return student
+
+
+def _entry(
+    nb: NotebookSpec, subs: list[Submission], student: StudentGrade, graded: list[_Graded]
+) -> NotebookEntry:
+    """The student's entry for notebook ``nb``: the newest readable file (others become
+    ``duplicate``), else the newest unreadable / foreign one (ungraded), else not submitted."""
+    ok = [s for s in subs if s.status == "ok" and s.notebook == nb.name]
+    bad = [s for s in subs if s.status in ("unreadable", "foreign") and s.notebook in (nb.name, None)]
+    if ok:
+        chosen = _newest(ok)
+        for s in ok:
+            if s is not chosen:
+                s.status, s.duplicate_of = "duplicate", chosen.source
+        entry = NotebookEntry(
+            nb.name, "ok", nb.total_points, chosen.source, "", chosen.checks, list(chosen.notes)
+        )
+        if chosen.rerun is not None:
+            entry.notes.append(str(chosen.rerun.get("message", "")))
+        graded.append((student, entry, chosen))
+        if len(ok) > 1:
+            student.flags.append("duplicate")
+        return entry
+    if bad:
+        chosen = max(bad, key=lambda s: (s.mtime, s.source))
+        entry = NotebookEntry(nb.name, chosen.status, nb.total_points, chosen.source, chosen.reason)
+        entry.checks = [
+            CheckGrade(c.check, UNGRADED, 0, c.points, chosen.status, chosen.reason) for c in nb.checks
+        ]
+        student.flags.append(chosen.status)
+        return entry
+    return _not_submitted(nb)
+
+
+def _detect_copies(graded: Sequence[_Graded], flags: list[dict[str, Any]]) -> None:
     owners: dict[tuple[str, str, str], dict[str, tuple[CheckGrade, Submission]]] = {}
     sessions: dict[str, dict[str, str]] = {}
     for student, entry, sub in graded:

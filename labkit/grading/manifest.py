@@ -24,7 +24,6 @@ reads or writes files.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import hashlib
 import re
 import uuid
@@ -33,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkit._version import __version__
+from labkit.checks import now_iso
 from labkit.errors import InvalidField
+from labkit.notebooks import cell_labkit, cell_tags
 
 __all__ = [
     "CHECK_ID_RE",
@@ -45,7 +46,6 @@ __all__ = [
     "Manifest",
     "NotebookSpec",
     "build_release",
-    "cell_labkit",
     "course_check_cells",
     "new_release_id",
     "normalize_source",
@@ -92,10 +92,6 @@ def source_sha256(source: str | Sequence[str] | None) -> str:
 def new_release_id() -> str:
     """A random id for one notebook of one release run."""
     return uuid.uuid4().hex[:16]
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- manifest data -------------------------------------------------------------------------------
@@ -157,7 +153,7 @@ class Manifest:
     course: str
     assignment: str
     notebooks: tuple[NotebookSpec, ...]
-    created: str = field(default_factory=_now)
+    created: str = field(default_factory=now_iso)
     labkit_version: str = __version__
 
     @property
@@ -228,19 +224,6 @@ def _points(value: object, where: str) -> int:
 
 
 # -- course notebooks ----------------------------------------------------------------------------
-def cell_labkit(cell: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The cell's ``metadata.labkit`` mapping, or ``None``."""
-    meta = cell.get("metadata")
-    value = meta.get("labkit") if isinstance(meta, Mapping) else None
-    return value if isinstance(value, Mapping) else None
-
-
-def _tags(cell: Mapping[str, Any]) -> list[str]:
-    meta = cell.get("metadata")
-    tags = meta.get("tags") if isinstance(meta, Mapping) else None
-    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
-
-
 def course_check_cells(nb: Mapping[str, Any], *, where: str = "notebook") -> list[tuple[int, dict[str, Any]]]:
     """``(index, cell)`` of every graded check cell of a course notebook, validated.
 
@@ -256,7 +239,7 @@ def course_check_cells(nb: Mapping[str, Any], *, where: str = "notebook") -> lis
         if not isinstance(cell, dict):
             continue
         meta = cell_labkit(cell)
-        tagged = CHECK_TAG in _tags(cell)
+        tagged = CHECK_TAG in cell_tags(cell)
         marked = meta is not None and "check" in meta
         if not tagged and not marked:
             continue
@@ -322,7 +305,8 @@ def build_release(
         )
     course_check_cells(nb, where=name)  # validates every mark before anything is built
     release = release or new_release_id()
-    cells = [_student_cell(c) for c in nb["cells"] if isinstance(c, dict) and INSTRUCTOR_TAG not in _tags(c)]
+    kept = [c for c in nb["cells"] if isinstance(c, dict) and INSTRUCTOR_TAG not in cell_tags(c)]
+    cells = [_student_cell(c) for c in kept]
     student: dict[str, Any] = {k: copy.deepcopy(v) for k, v in nb.items() if k != "cells"}
     student["cells"] = cells
     meta = student.setdefault("metadata", {})

@@ -19,6 +19,7 @@ CSV shapes:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import html
 import io
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from labkit._version import __version__
-from labkit.i18n import lang, tr
+from labkit.i18n import lang, tr, use_lang
 
 from .gradebook import UNGRADED, Gradebook, NotebookEntry, StudentGrade
 
@@ -54,15 +55,16 @@ _COLOURS = {
 }
 
 
-_LABELS: dict[str, dict[str, str]] = {}
-
-
 def status_label(status: str) -> str:
     """The status in the course language (``pass`` → 通过)."""
-    language = lang()
-    labels = _LABELS.get(language)
-    if labels is None:  # built once per language: a class has thousands of badges
-        labels = _LABELS[language] = {
+    return _labels(lang()).get(status, status)
+
+
+@functools.cache
+def _labels(language: str) -> dict[str, str]:
+    """Built once per language: a class has thousands of badges."""
+    with use_lang(language):
+        return {
             "pass": tr("通过", "pass"),
             "fail": tr("未通过", "fail"),
             "missing": tr("缺失", "missing"),
@@ -74,7 +76,6 @@ def status_label(status: str) -> str:
             "foreign": tr("不属于本作业", "foreign"),
             "duplicate": tr("重复提交", "duplicate"),
         }
-    return labels.get(status, status)
 
 
 def _esc(value: object) -> str:
@@ -343,55 +344,52 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-def summary_html(gb: Gradebook, *, plot_name: str | None, feedback: dict[str, str]) -> str:
-    """The class summary: file statuses, score statistics, pass rate per check, flags, students."""
-    m = gb.manifest
-    title = tr("成绩汇总", "Class summary") + f" · {m.course} / {m.assignment}"
-    totals = [st.total for st in gb.students if st.identified and st.total is not None]
+def _p(text: str) -> str:
+    return f"<p>{_esc(text)}</p>"
+
+
+def _counts_section(gb: Gradebook, graded: int) -> str:
     files = gb.file_counts()
-    body = [f"<h1>{_esc(title)}</h1>"]
-    body.append(
-        "<p>"
-        + _esc(
-            tr(
-                "文件 {n} 个：正常 {ok}，无法读取 {u}，不属于本作业 {f}，重复 {d}。"
-                "学生 {s} 人，已评分 {g} 人。",
-                "{n} file(s): {ok} ok, {u} unreadable, {f} foreign, {d} duplicate. "
-                "{s} student(s), {g} graded.",
-                n=len(gb.submissions),
-                ok=files.get("ok", 0),
-                u=files.get("unreadable", 0),
-                f=files.get("foreign", 0),
-                d=files.get("duplicate", 0),
-                s=sum(st.identified for st in gb.students),
-                g=len(totals),
-            )
+    return _p(
+        tr(
+            "文件 {n} 个：正常 {ok}，无法读取 {u}，不属于本作业 {f}，重复 {d}。学生 {s} 人，已评分 {g} 人。",
+            "{n} file(s): {ok} ok, {u} unreadable, {f} foreign, {d} duplicate. {s} student(s), {g} graded.",
+            n=len(gb.submissions),
+            ok=files.get("ok", 0),
+            u=files.get("unreadable", 0),
+            f=files.get("foreign", 0),
+            d=files.get("duplicate", 0),
+            s=sum(st.identified for st in gb.students),
+            g=graded,
         )
-        + "</p>"
     )
-    if totals:
-        ordered = sorted(totals)
-        median = ordered[len(ordered) // 2]
-        body.append(
-            "<p>"
-            + _esc(
-                tr(
-                    "满分 {m}；平均 {a:.1f}；中位数 {med}；最低 {lo}；最高 {hi}",
-                    "max {m}; mean {a:.1f}; median {med}; min {lo}; max scored {hi}",
-                    m=m.total_points,
-                    a=sum(totals) / len(totals),
-                    med=median,
-                    lo=ordered[0],
-                    hi=ordered[-1],
-                )
-            )
-            + "</p>"
+
+
+def _score_section(totals: list[int], max_points: int) -> str:
+    if not totals:
+        return ""
+    ordered = sorted(totals)
+    return _p(
+        tr(
+            "满分 {m}；平均 {a:.1f}；中位数 {med}；最低 {lo}；最高 {hi}",
+            "max {m}; mean {a:.1f}; median {med}; min {lo}; max scored {hi}",
+            m=max_points,
+            a=sum(totals) / len(totals),
+            med=ordered[len(ordered) // 2],
+            lo=ordered[0],
+            hi=ordered[-1],
         )
-    if plot_name:
-        body.append(f"<p><img src='{_esc(quote(plot_name))}' alt='summary plot' style='max-width:100%'></p>")
+    )
+
+
+def _head(*titles: str) -> str:
+    return "".join(f"<th>{_esc(h)}</th>" for h in titles)
+
+
+def _checks_section(gb: Gradebook) -> str:
     statuses = ("pass", "fail", "missing", "tampered", "error")
-    titles = [tr("检查", "check"), tr("分值", "points"), tr("通过率", "pass rate")]
-    head = "".join(f"<th>{_esc(h)}</th>" for h in [*titles, *map(status_label, statuses)])
+    titles = (tr("检查", "check"), tr("分值", "points"), tr("通过率", "pass rate"))
+    head = _head(*titles, *map(status_label, statuses))
     rows = []
     for c in gb.check_stats():
         counts = c["counts"]
@@ -401,29 +399,48 @@ def summary_html(gb: Gradebook, *, plot_name: str | None, feedback: dict[str, st
             f"<td>{_pct(c['pass_rate'])}</td>{cells}</tr>"
         )
     heading = _esc(tr("各检查通过率", "Pass rate per check"))
-    body.append(f"<h2>{heading}</h2><table><tr>{head}</tr>{''.join(rows)}</table>")
-    if gb.flags:
-        items = "".join(f"<li>{_esc(flag_text(f))}</li>" for f in gb.flags)
-        body.append(f"<h2>{_esc(tr('需要查看', 'Needs a look'))}</h2><ul>{items}</ul>")
-    shead = "".join(
-        f"<th>{_esc(h)}</th>"
-        for h in (
-            tr("学号", "id"),
-            tr("姓名", "name"),
-            tr("总分", "total"),
-            tr("状态", "status"),
-            tr("标记", "flags"),
-        )
+    return f"<h2>{heading}</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _flags_section(gb: Gradebook) -> str:
+    if not gb.flags:
+        return ""
+    items = "".join(f"<li>{_esc(flag_text(f))}</li>" for f in gb.flags)
+    return f"<h2>{_esc(tr('需要查看', 'Needs a look'))}</h2><ul>{items}</ul>"
+
+
+def _students_section(gb: Gradebook, feedback: dict[str, str]) -> str:
+    head = _head(
+        tr("学号", "id"), tr("姓名", "name"), tr("总分", "total"), tr("状态", "status"), tr("标记", "flags")
     )
-    srows = []
+    rows = []
     for st in gb.students:
         link = feedback.get(st.student_id)
         sid = _esc(st.student_id)
         cell = f"<a href='{_esc(quote(link))}'>{sid}</a>" if link else sid
         total = "–" if st.total is None else f"{st.total} / {st.max_points}"
-        srows.append(
+        rows.append(
             f"<tr><td>{cell}</td><td>{_esc(st.name)}</td><td>{_esc(total)}</td>"
             f"<td>{_badge(st.status)}</td><td>{_esc(', '.join(st.flags))}</td></tr>"
         )
-    body.append(f"<h2>{_esc(tr('学生', 'Students'))}</h2><table><tr>{shead}</tr>{''.join(srows)}</table>")
-    return _page(title, "\n".join(body))
+    return f"<h2>{_esc(tr('学生', 'Students'))}</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def summary_html(gb: Gradebook, *, plot_name: str | None, feedback: dict[str, str]) -> str:
+    """The class summary: file statuses, score statistics, pass rate per check, flags, students."""
+    m = gb.manifest
+    title = tr("成绩汇总", "Class summary") + f" · {m.course} / {m.assignment}"
+    totals = [st.total for st in gb.students if st.identified and st.total is not None]
+    plot = ""
+    if plot_name:
+        plot = f"<p><img src='{_esc(quote(plot_name))}' alt='summary plot' style='max-width:100%'></p>"
+    sections = [
+        f"<h1>{_esc(title)}</h1>",
+        _counts_section(gb, len(totals)),
+        _score_section(totals, m.total_points),
+        plot,
+        _checks_section(gb),
+        _flags_section(gb),
+        _students_section(gb, feedback),
+    ]
+    return _page(title, "\n".join(part for part in sections if part))

@@ -30,7 +30,7 @@ from labkit.i18n import tr
 from labkit.notebooks import load_notebook_json
 
 from .classify import CheckGrade, Submission, classify_notebook
-from .collect import Source, _open_zip, close_archives
+from .collect import Source, close_archives, open_archive
 from .manifest import Manifest
 
 __all__ = ["rerun_submissions"]
@@ -41,7 +41,7 @@ def _copy(src: Source, dest: Path) -> None:
     if src.member is None:
         shutil.copyfile(src.path, dest)
         return
-    with _open_zip(src.path).open(src.member) as fin, open(dest, "wb") as fout:
+    with open_archive(src.path).open(src.member) as fin, open(dest, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
 
 
@@ -84,8 +84,13 @@ def rerun_submissions(
     notebook_timeout: float = 300,
     lang: str | None = None,
     on_done: Callable[[Submission], None] | None = None,
+    fast_import: bool = False,
 ) -> None:
-    """Re-execute each submission and merge the results into its check grades (in place)."""
+    """Re-execute each submission and merge the results into its check grades (in place).
+
+    ``lang`` (default: the caller's language) goes to the kernels and the messages;
+    ``fast_import`` as in :func:`labkit.validate.main`.
+    """
     if not items:
         return
     from labkit import validate
@@ -108,6 +113,7 @@ def rerun_submissions(
             cell_timeout=cell_timeout,
             notebook_timeout=notebook_timeout,
             lang=lang,
+            fast_import=fast_import,
         )
         for (sub, _src), result in zip(items, report.notebooks, strict=True):
             fresh = None

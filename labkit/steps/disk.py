@@ -56,17 +56,10 @@ def _qemu_img_missing() -> str | None:
     return None
 
 
-def read_info(
-    ctx: RunContext, path: str | os.PathLike[str], fmt: str | None = None, *, force_share: bool = False
-) -> qi.ImageInfo:
-    """Run ``qemu-img info --output=json`` through the context's runner and parse it."""
-    done = ctx.run(qi.build_info(path, fmt, force_share=force_share), timeout=60)
-    return qi.parse_info(done.stdout)
-
-
-def _copy_argv(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[str]:
-    """A sparse-preserving copy: holes stay holes, and reflink file systems share the blocks."""
-    return ["cp", "--sparse=always", "--reflink=auto", "--preserve=mode,timestamps", str(src), str(dest)]
+def read_info(ctx: RunContext, argv: list[str]) -> qi.ImageInfo:
+    """Run a ``qemu-img info --output=json`` argv (from :func:`labkit.logic.qemu_img.build_info`,
+    the same one the plan lists as a probe) through the context's runner and parse it."""
+    return qi.parse_info(ctx.run(argv, timeout=60).stdout)
 
 
 def _require_file(path: Path, field: str) -> None:
@@ -142,11 +135,13 @@ def _format_note(fmt: str | None, field: str, path: str | os.PathLike[str]) -> t
     return guessed, notes
 
 
-def _tmp_note() -> str:
+def _tmp_note(final: str | os.PathLike[str]) -> str:
     return tr(
-        "先写到同目录的临时文件（.名字.labkit-tmp-…），完成后再改名；失败或取消不会留下半截文件。",
-        "written to a temporary sibling (.NAME.labkit-tmp-…) and renamed when complete; a failure or "
-        "cancel never leaves a half-written file.",
+        "先写到同目录的临时文件 {t}，完成后再改名为 {p}；失败或取消不会留下半截文件。",
+        "written to the temporary sibling {t}, renamed to {p} when complete; a failure or cancel never "
+        "leaves a half-written file.",
+        t=files.tmp_sibling(final).name,
+        p=os.fspath(final),
     )
 
 
@@ -171,11 +166,33 @@ def _growth_note(fmt: str) -> str | None:
     return None
 
 
+def _convert(ctx: RunContext, argv: list[str], timeout: float) -> float:
+    """Run ``qemu-img convert -p``, turning its ``(12.34/100%)`` lines into progress; the last fraction."""
+    last = [-1.0]
+
+    def on_line(stream: str, line: str) -> None:
+        frac = qi.parse_progress(line)
+        if frac is None:
+            if line.strip() and ctx.on_line is not None:
+                ctx.on_line(stream, line)
+        elif frac > last[0]:
+            last[0] = frac
+            ctx.progress(frac)
+
+    ctx.run(argv, timeout=timeout, on_line=on_line)
+    ctx.check_cancelled()
+    return last[0]
+
+
 # ----------------------------------------------------------------------------------------------
 # Steps
 # ----------------------------------------------------------------------------------------------
 class CreateImage(Step):
-    """``qemu-img create -f FMT PATH SIZE`` – a blank disk image, never overwriting by surprise."""
+    """``qemu-img create -f FMT PATH SIZE`` – a blank disk image, never overwriting by surprise.
+
+    Plan and run share :meth:`_argv`: ``qemu-img create`` into the temporary sibling
+    (:func:`labkit.files.tmp_sibling`), renamed when complete; the check's ``qemu-img info`` is a probe.
+    """
 
     check_id = "ch1.disk.create"
     timeout = 300.0
@@ -203,6 +220,13 @@ class CreateImage(Step):
                 "path", str(path), tr("是目录", "is a directory"), tr("给出文件名", "give a file name")
             )
         return path, fmt, size, notes
+
+    @staticmethod
+    def _argv(path: Path, fmt: str, size: int) -> dict[str, list[str]]:
+        return {
+            "create": qi.build_create(files.tmp_sibling(path), size, fmt),
+            "info": qi.build_info(path, fmt),
+        }
 
     def plan(self) -> Plan:
         path, fmt, size, notes = self._resolve()
@@ -236,7 +260,8 @@ class CreateImage(Step):
                     else tr("不给 overwrite=True 将拒绝运行。", " Without overwrite=True the step refuses.")
                 )
             )
-        notes.append(_tmp_note())
+        notes.append(_tmp_note(path))
+        argv = self._argv(path, fmt, size)
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -246,7 +271,8 @@ class CreateImage(Step):
                 f=fmt,
                 p=os.fspath(path),
             ),
-            commands=[qi.build_create(path, size, fmt), qi.build_info(path, fmt)],
+            commands=[argv["create"]],
+            probes=[argv["info"]],
             notes=notes,
         )
 
@@ -257,8 +283,9 @@ class CreateImage(Step):
         path, fmt, size, _ = self._resolve()
         files.refuse_overwrite(path, self.overwrite, field="path")
         backup: Path | None = None
-        with files.atomic_target(path, overwrite=self.overwrite, backup=False) as tmp:
-            ctx.run(qi.build_create(tmp, size, fmt), timeout=self.timeout)
+        tmp = files.tmp_sibling(path)
+        with files.atomic_target(path, overwrite=self.overwrite, backup=False, tmp=tmp):
+            ctx.run(self._argv(path, fmt, size)["create"], timeout=self.timeout)
             ctx.check_cancelled()
             if path.exists():
                 backup = files.backup_file(path, replacing=True)
@@ -272,8 +299,9 @@ class CreateImage(Step):
         }
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        target, fmt, size, _ = self._resolve()
+        info = read_info(ctx, self._argv(target, fmt, size)["info"])
         path = evidence["path"]
-        info = read_info(ctx, path, evidence["format"])
         st = os.stat(path)
         ev = {
             **evidence,
@@ -314,8 +342,8 @@ class CreateImage(Step):
 class ImageInfo(Step):
     """``qemu-img info``: format, virtual and on-disk size of an existing image.
 
-    (Not to be confused with :class:`labkit.logic.qemu_img.ImageInfo`, the parsed data this step
-    reports as evidence.)
+    Read-only, so its one command is a probe. (Not to be confused with
+    :class:`labkit.logic.qemu_img.ImageInfo`, the parsed data this step reports as evidence.)
     """
 
     check_id = "ch1.disk.info"
@@ -342,7 +370,7 @@ class ImageInfo(Step):
             reason=tr(
                 "查看镜像 {p} 的格式与大小", "show the format and sizes of image {p}", p=os.fspath(self.path)
             ),
-            commands=[qi.build_info(self.path, fmt, force_share=self.force_share)],
+            probes=[qi.build_info(self.path, fmt, force_share=self.force_share)],
             notes=notes,
         )
 
@@ -353,7 +381,7 @@ class ImageInfo(Step):
         fmt, _ = _format_note(self.fmt, "fmt", self.path)
         path = Path(self.path)
         _require_file(path, "path")
-        info = read_info(ctx, path, fmt, force_share=self.force_share)
+        info = read_info(ctx, qi.build_info(self.path, fmt, force_share=self.force_share))
         ev: dict[str, Any] = {"path": str(path.resolve()), "info": info.to_evidence()}
         if fmt is None and info.format == "raw" and _fixed_vhd_tail(path):
             ev["warning"] = tr(
@@ -387,7 +415,9 @@ class ConvertImage(Step):
 
     Run: ``qemu-img info`` of the source, ``qemu-img measure`` to check free space, then the
     conversion into a temporary sibling with ``-p`` progress streamed to ``on_progress``, then the
-    rename. Check: ``qemu-img info`` of the result (format, virtual size) and ``qemu-img compare``.
+    rename. Check: ``qemu-img info`` of the result (format, virtual size), ``qemu-img compare`` and,
+    for qcow2, ``qemu-img check``. Every argv comes from :meth:`_argv`; all but the conversion are
+    read-only probes.
     """
 
     check_id = "ch1.disk.convert"
@@ -420,15 +450,20 @@ class ConvertImage(Step):
         qi.build_convert(self.src, self.dst, src_fmt, dst_fmt, self.compress)  # validates the combination
         return src_fmt, dst_fmt, notes
 
-    def _commands(
-        self, src_fmt: str | None, dst_fmt: str, dst: str | os.PathLike[str]
-    ) -> dict[str, list[str]]:
-        return {
-            "measure": qi.build_measure(self.src, qi.measure_format(dst_fmt), src_fmt),
-            "convert": qi.build_convert(self.src, dst, src_fmt, dst_fmt, self.compress, progress=True),
-            "info": qi.build_info(self.dst, dst_fmt),
-            "compare": qi.build_compare(self.src, self.dst, src_fmt, dst_fmt),
+    def _argv(self, src_fmt: str | None, dst_fmt: str) -> dict[str, list[str]]:
+        src, dst = Path(self.src), Path(self.dst)
+        argv = {
+            "src_info": qi.build_info(src, src_fmt),
+            "measure": qi.build_measure(src, qi.measure_format(dst_fmt), src_fmt),
+            "convert": qi.build_convert(
+                src, files.tmp_sibling(dst), src_fmt, dst_fmt, self.compress, progress=True
+            ),
+            "dst_info": qi.build_info(dst, dst_fmt),
+            "compare": qi.build_compare(src, dst, src_fmt, dst_fmt),
         }
+        if dst_fmt == "qcow2":  # qemu-img check counts the compressed clusters
+            argv["check"] = qi.build_check(dst, dst_fmt)
+        return argv
 
     def plan(self) -> Plan:
         src_fmt, dst_fmt, notes = self._resolve()
@@ -465,8 +500,8 @@ class ConvertImage(Step):
                     "size), so the data to copy is estimated as if the target were qcow2.",
                 )
             )
-        notes.append(_tmp_note())
-        cmds = self._commands(src_fmt, dst_fmt, self.dst)
+        notes.append(_tmp_note(self.dst))
+        argv = self._argv(src_fmt, dst_fmt)
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -477,7 +512,8 @@ class ConvertImage(Step):
                 f=dst_fmt,
                 c=tr("（压缩）", " (compressed)") if self.compress else "",
             ),
-            commands=list(cmds.values()),
+            commands=[argv.pop("convert")],
+            probes=list(argv.values()),
             notes=notes,
         )
 
@@ -486,6 +522,7 @@ class ConvertImage(Step):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         src_fmt, dst_fmt, _ = self._resolve()
+        argv = self._argv(src_fmt, dst_fmt)
         src, dst = Path(self.src), Path(self.dst)
         _require_file(src, "src")
         files.refuse_overwrite(dst, self.overwrite, field="dst")
@@ -496,35 +533,20 @@ class ConvertImage(Step):
                 tr("与源文件相同", "is the source file itself"),
                 tr("换一个目标文件名", "choose another target name"),
             )
-        src_info = read_info(ctx, src, src_fmt)
+        src_info = read_info(ctx, argv["src_info"])
         _refuse_probed_fixed_vhd(src, "src_format", src_fmt, src_info)
-        measure = qi.parse_measure(
-            ctx.run(self._commands(src_fmt, dst_fmt, dst)["measure"], timeout=600).stdout
-        )
+        measure = qi.parse_measure(ctx.run(argv["measure"], timeout=600).stdout)
         free = files.ensure_free_space(dst.resolve().parent, measure.required, what=f"convert to {dst}")
         ctx.check_cancelled()
 
-        last = [-1.0]
-
-        def on_line(stream: str, line: str) -> None:
-            frac = qi.parse_progress(line)
-            if frac is None:
-                if line.strip() and ctx.on_line is not None:
-                    ctx.on_line(stream, line)
-            elif frac > last[0]:
-                last[0] = frac
-                ctx.progress(frac)
-
         backup: Path | None = None
         t0 = time.monotonic()
-        with files.atomic_target(dst, overwrite=self.overwrite, backup=False) as tmp:
-            argv = self._commands(src_fmt, dst_fmt, tmp)["convert"]
-            ctx.run(argv, timeout=self.timeout, on_line=on_line)
-            ctx.check_cancelled()
+        with files.atomic_target(dst, overwrite=self.overwrite, backup=False, tmp=files.tmp_sibling(dst)):
+            last = _convert(ctx, argv["convert"], self.timeout)
             if dst.exists():
                 backup = files.backup_file(dst, replacing=True)
         convert_s = time.monotonic() - t0
-        if last[0] < 1.0:
+        if last < 1.0:
             ctx.progress(1.0)
         return {
             "src": str(src.resolve()),
@@ -546,9 +568,10 @@ class ConvertImage(Step):
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         src, dst = evidence["src"], evidence["dst"]
         src_fmt, dst_fmt = evidence["src_format"], evidence["dst_format"]
+        argv = self._argv(src_fmt, dst_fmt)
         src_info = evidence["src_info"]
-        info = read_info(ctx, dst, dst_fmt)
-        done = ctx.run(qi.build_compare(src, dst, src_fmt, dst_fmt), timeout=self.timeout, check=False)
+        info = read_info(ctx, argv["dst_info"])
+        done = ctx.run(argv["compare"], timeout=self.timeout, check=False)
         verdict = qi.interpret_compare(done.returncode, done.stdout, done.stderr)
         if verdict.identical is None:
             raise CommandFailed(done.argv, done.returncode, done.stdout, done.stderr)
@@ -564,7 +587,7 @@ class ConvertImage(Step):
             "ratio": round(dst_alloc / src_alloc, 4) if src_alloc and dst_alloc is not None else None,
         }
         if dst_fmt == "qcow2":
-            chk = ctx.run(qi.build_check(dst, dst_fmt), timeout=600, check=False)
+            chk = ctx.run(argv["check"], timeout=600, check=False)
             if chk.stdout.strip():
                 report = qi.parse_check(chk.stdout)
                 ev["compressed_clusters"] = report.compressed_clusters or 0
@@ -612,7 +635,9 @@ class ResizeImage(Step):
     """``qemu-img resize``: grow freely; shrink only with ``allow_shrink=True`` and after a backup copy.
 
     Growing the disk does not grow the guest's partition or file system; that happens inside the
-    guest (``growpart``, ``resize2fs``).
+    guest (``growpart``, ``resize2fs``). An image that already has the requested size is left
+    alone (:meth:`satisfied`). The backup before shrinking is a sparse copy made in Python
+    (:func:`labkit.files.backup_file`), so the plan's commands are exactly what runs.
     """
 
     check_id = "ch1.disk.resize"
@@ -629,7 +654,6 @@ class ResizeImage(Step):
         self.size = size
         self.allow_shrink = allow_shrink
         self.fmt = fmt
-        self._backup: Path | None = None
 
     def _resolve(self) -> tuple[str | None, int, list[str]]:
         fmt, notes = _format_note(self.fmt, "fmt", self.path)
@@ -643,21 +667,23 @@ class ResizeImage(Step):
         qi.build_resize(self.path, self.size, fmt, self.allow_shrink)  # validates
         return fmt, qi.validate_size_for(fmt or "raw", self.size), notes
 
-    def _backup_path(self) -> Path:
-        if self._backup is None or self._backup.exists():
-            self._backup = files.backup_path(self.path)
-        return self._backup
+    def _argv(self, fmt: str | None, size: int) -> dict[str, list[str]]:
+        return {
+            "info": qi.build_info(self.path, fmt),
+            "resize": qi.build_resize(self.path, size, fmt, self.allow_shrink),
+        }
 
     def plan(self) -> Plan:
         fmt, size, notes = self._resolve()
-        cmds = [qi.build_info(self.path, fmt)]
         if self.allow_shrink:
-            cmds.append(_copy_argv(self.path, self._backup_path()))
             notes.append(
                 tr(
-                    "缩小会丢弃新末尾之后的数据：仅在确实缩小时先做上面的稀疏备份。先在虚拟机里缩小分区和文件系统！",
-                    "shrinking drops everything past the new end: the sparse backup above is made only "
-                    "when the image really shrinks. Shrink the guest's partition and file system first!",
+                    "缩小会丢弃新末尾之后的数据：仅在确实缩小时先把镜像稀疏备份为 {p}.labkit-bak-<时间>。"
+                    "先在虚拟机里缩小分区和文件系统！",
+                    "shrinking drops everything past the new end: only when the image really shrinks, a "
+                    "sparse backup {p}.labkit-bak-<time> is made first. Shrink the guest's partition and "
+                    "file system first!",
+                    p=os.fspath(self.path),
                 )
             )
         else:
@@ -675,7 +701,7 @@ class ResizeImage(Step):
                 "inside the guest).",
             )
         )
-        cmds += [qi.build_resize(self.path, size, fmt, self.allow_shrink), qi.build_info(self.path, fmt)]
+        argv = self._argv(fmt, size)
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -684,18 +710,20 @@ class ResizeImage(Step):
                 p=os.fspath(self.path),
                 s=format_size(size),
             ),
-            commands=cmds,
+            commands=[argv["resize"]],
+            probes=[argv["info"]],
             notes=notes,
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
         return _qemu_img_missing()
 
-    def run(self, ctx: RunContext) -> dict[str, Any]:
+    def _current(self, ctx: RunContext) -> dict[str, Any]:
+        """Read the image (``qemu-img info``): evidence before resizing; refuses what cannot resize."""
         fmt, size, _ = self._resolve()
         path = Path(self.path)
         _require_file(path, "path")
-        before = read_info(ctx, path, fmt)
+        before = read_info(ctx, self._argv(fmt, size)["info"])
         _refuse_probed_fixed_vhd(path, "fmt", fmt, before)
         real_fmt = fmt or before.format
         if real_fmt not in qi.RESIZABLE:
@@ -709,24 +737,34 @@ class ResizeImage(Step):
                 ),
                 tr("先用 ConvertImage 转成 qcow2", "convert it to qcow2 first (ConvertImage)"),
             )
-        ev: dict[str, Any] = {
+        return {
             "path": str(path.resolve()),
             "format": real_fmt,
             "before": before.virtual_size,
+            "actual_size": before.actual_size,
             "requested": size,
             "backup": None,
         }
-        if size == before.virtual_size:
-            ctx.say(tr("大小未变，无需调整", "size unchanged; nothing to do"))
-            return {**ev, "changed": False}
-        if size < before.virtual_size:
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        ev = self._current(ctx)
+        if ev["requested"] != ev["before"]:
+            return None
+        ctx.say(tr("大小未变，无需调整", "size unchanged; nothing to do"))
+        return {**ev, "changed": False}
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        fmt, size, _ = self._resolve()
+        ev = self._current(ctx)
+        path = Path(self.path)
+        if size < ev["before"]:
             if not self.allow_shrink:
                 raise ConsentRequired(
                     tr(
                         "把 {p} 从 {a} 缩小到 {b}（之后的数据会丢失）",
                         "shrink {p} from {a} to {b} (data past the new end is lost)",
                         p=path,
-                        a=format_size(before.virtual_size),
+                        a=format_size(ev["before"]),
                         b=format_size(size),
                     ),
                     tr(
@@ -734,24 +772,23 @@ class ResizeImage(Step):
                         "pass allow_shrink=True (a backup copy is kept)",
                     ),
                 )
-            if real_fmt not in qi.SHRINKABLE:
+            if ev["format"] not in qi.SHRINKABLE:
                 raise InvalidField(
                     "path",
                     str(path),
                     tr("的格式不支持缩小", "has a format that cannot shrink"),
                     tr("先转成 qcow2", "convert it to qcow2 first"),
                 )
-            files.ensure_free_space(path.resolve().parent, before.actual_size or 0, what="back up the image")
-            backup = self._backup_path()
-            ctx.run(_copy_argv(path, backup), timeout=self.timeout)
-            ev["backup"] = str(backup.resolve())
+            files.ensure_free_space(path.resolve().parent, ev["actual_size"] or 0, what="back up the image")
+            ev["backup"] = str(files.backup_file(path).resolve())
         ctx.check_cancelled()
-        ctx.run(qi.build_resize(path, size, fmt, self.allow_shrink), timeout=self.timeout)
+        ctx.run(self._argv(fmt, size)["resize"], timeout=self.timeout)
         ctx.progress(1.0)
         return {**ev, "changed": True}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        info = read_info(ctx, evidence["path"], evidence["format"])
+        fmt, size, _ = self._resolve()
+        info = read_info(ctx, self._argv(fmt, size)["info"])
         ev = {**evidence, "after": info.virtual_size, "info": info.to_evidence()}
         if info.virtual_size != evidence["requested"]:
             return CheckResult.failed(

@@ -13,7 +13,7 @@ import pytest
 from planmatch import execute_and_match
 
 from labkit.files import TMP_MARK, tmp_sibling
-from labkit.logic import qemu_img as qi
+from labkit.logic import qemu_img_facts as qf
 from labkit.steps.disk import ConvertImage, CreateImage, ImageInfo, ResizeImage
 from labkit.steps.runner import FunctionRunner, SubprocessRunner
 
@@ -40,8 +40,8 @@ def _qemu(*argv: str) -> str:
     return SubprocessRunner().run(["qemu-img", *argv]).stdout
 
 
-def _info(path: Path, fmt: str | None = None) -> qi.ImageInfo:
-    return qi.parse_info(_qemu(*qi.build_info(path, fmt)[1:]))
+def _info(path: Path, fmt: str | None = None) -> qf.ImageInfo:
+    return qf.parse_info(_qemu(*qf.build_info(path, fmt)[1:]))
 
 
 @pytest.fixture(scope="module")

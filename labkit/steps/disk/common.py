@@ -18,6 +18,7 @@ __all__ = [
     "fixed_vhd_tail",
     "format_note",
     "growth_note",
+    "image_summary",
     "qemu_img_missing",
     "read_info",
     "refuse_probed_fixed_vhd",
@@ -145,6 +146,18 @@ def growth_note(fmt: str) -> str | None:
             "a VHD's size is rounded up to a whole CHS (cylinder/head/sector) geometry.",
         )
     return None
+
+
+def image_summary(path: str | os.PathLike[str], fmt: str, virtual: str, actual: str) -> str:
+    """The one-line description a passing image check shows (sizes already human-readable)."""
+    return tr(
+        "{p}：{f} 格式，虚拟大小 {v}，实际占用 {a}",
+        "{p}: {f}, virtual size {v}, using {a} on disk",
+        p=os.fspath(path),
+        f=fmt,
+        v=virtual,
+        a=actual,
+    )
 
 
 def run_convert(ctx: RunContext, argv: list[str], timeout: float) -> float:

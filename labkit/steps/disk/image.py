@@ -18,6 +18,7 @@ from labkit.steps.disk.common import (
     fixed_vhd_tail,
     format_note,
     growth_note,
+    image_summary,
     qemu_img_missing,
     read_info,
     require_file,
@@ -167,13 +168,11 @@ class CreateImage(Step):
             return CheckResult.failed(self.check_id, f"{path}: " + "; ".join(problems), **ev)
         return CheckResult.passed(
             self.check_id,
-            tr(
-                "{p}：{f} 格式，虚拟大小 {v}，实际占用 {a}",
-                "{p}: {f}, virtual size {v}, using {a} on disk",
-                p=path,
-                f=info.format,
-                v=human_size(info.virtual_size),
-                a=human_size(info.actual_size if info.actual_size is not None else ev["allocated"]),
+            image_summary(
+                path,
+                info.format,
+                human_size(info.virtual_size),
+                human_size(info.actual_size if info.actual_size is not None else ev["allocated"]),
             ),
             **ev,
         )
@@ -233,13 +232,8 @@ class ImageInfo(Step):
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         info = evidence["info"]
-        msg = tr(
-            "{p}：{f} 格式，虚拟大小 {v}，实际占用 {a}",
-            "{p}: {f}, virtual size {v}, using {a} on disk",
-            p=evidence["path"],
-            f=info["format"],
-            v=info["virtual_size_human"],
-            a=info["actual_size_human"],
+        msg = image_summary(
+            evidence["path"], info["format"], info["virtual_size_human"], info["actual_size_human"]
         )
         if info.get("corrupt"):
             return CheckResult.failed(

@@ -119,9 +119,10 @@ def step_factory(
     build: Callable[..., Step] | None = None,
     **fixed: Any,
 ) -> StepFactory:
-    """The one way a panel builds its step (see :class:`StepFactory`), e.g.::
+    """The one way a panel builds its step (see :class:`StepFactory`).
 
-    step_factory(CreateImage, work=work, paths=("name",), rename={"name": "path"})
+    E.g. ``step_factory(CreateImage, work=work, paths=("name",), rename={"name": "path"})``: the
+    field ``name`` is a file in the work directory, passed as the step's ``path``.
     """
     if paths and work is None:
         raise TypeError("step_factory: paths need the notebook's work session (work=...)")

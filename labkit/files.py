@@ -24,6 +24,7 @@ __all__ = [
     "backup_path",
     "ensure_free_space",
     "refuse_overwrite",
+    "tmp_sibling",
     "write_atomic",
 ]
 
@@ -43,19 +44,36 @@ def refuse_overwrite(path: str | os.PathLike[str], overwrite: bool, field: str =
         raise InvalidField(field, str(p), "is a directory", "give a file name")
 
 
+def tmp_sibling(path: str | os.PathLike[str]) -> Path:
+    """``.<name>.labkit-tmp-<pid>`` beside ``path``: a temporary name a plan can show in advance.
+
+    Steps whose plan names the command that writes the temporary file (``qemu-img create`` into
+    it) pass this to :func:`atomic_target`; the process id keeps two kernels apart.
+    """
+    final = Path(path)
+    return final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}")
+
+
 @contextlib.contextmanager
 def atomic_target(
-    path: str | os.PathLike[str], *, overwrite: bool = False, backup: bool = True
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    backup: bool = True,
+    tmp: str | os.PathLike[str] | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed.
 
     The temporary file lives in the same directory so the final ``os.replace`` is atomic (same file
     system). If ``path`` exists it must be allowed by ``overwrite``; the old file is kept as a backup.
+    ``tmp`` chooses the temporary name (e.g. :func:`tmp_sibling`, shown in a plan beforehand).
     """
     final = Path(path)
     refuse_overwrite(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}-{time.monotonic_ns()}")
+    if tmp is None:
+        tmp = final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}-{time.monotonic_ns()}")
+    tmp = Path(tmp)
     try:
         yield tmp
         if not tmp.exists():

@@ -243,3 +243,31 @@ def test_clicked_run_saves_the_consolidation_plot(student: dict[str, Any]) -> No
 def test_check_digests_survive_a_save_from_jupyterlab(student: dict[str, Any]) -> None:
     payloads = [p for cell in student["after"] for p in checks_in(cell)]
     assert len(payloads) == 2 and all(verify_payload(p) for p in payloads)
+
+
+# -- the kernel's language -------------------------------------------------------------------
+def test_a_click_runs_in_the_language_the_first_cell_chose(lab: LabServer, browser: Any) -> None:
+    """``session(..., lang="en")`` in the first cell: the panels are labelled in English, and the
+    step a click on Run starts (on a thread, from a widget message) reports in English too."""
+    name = "english.ipynb"
+    nb = code_notebook(
+        'from labkit.ui import ch1, session\n\nwork = session("work-c", mode="plan", lang="en")',
+        'planner = ch1.consolidation()\nplanner.show("plan")',
+    )
+    (lab.root / name).write_text(json.dumps(nb), encoding="utf-8")
+    context, page, errors = _new_page(browser)
+    try:
+        open_notebook(page, lab, name)
+        command(page, "notebook:run-all-cells")
+        wait_idle(page)
+        planner = _cell(page, 1)
+        planner.locator(".labkit-title", has_text="Server consolidation planner").wait_for()
+        planner.get_by_role("button", name="Run").click()
+        planner.locator(CELL_RESULT, has_text="PASS").wait_for()  # the plan-only result said SKIPPED
+        command(page, "docmanager:save")
+    finally:
+        context.close()
+    (result,) = checks_in(_saved_cells(lab, name)[1])
+    assert (result["status"], result["mode"]) == ("pass", "run")
+    assert result["message"] == "2 of 3 hosts used; freed: server-3"
+    assert errors == []

@@ -8,9 +8,18 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from planmatch import execute_and_match
 
 from labkit.errors import InvalidField
-from labkit.logic.consolidation import Host, Workload, plan_placement, plot_placement, seed_example
+from labkit.logic.consolidation import (
+    Host,
+    Workload,
+    identical_hosts,
+    parse_workloads,
+    plan_placement,
+    plot_placement,
+    seed_example,
+)
 from labkit.steps.consolidation import Consolidate
 
 
@@ -145,3 +154,41 @@ def test_consolidate_step_passes_with_table_and_fails_when_something_does_not_fi
     assert Consolidate(hosts, work, target=2).execute().status == "error"
     planned = Consolidate(hosts, work).execute("plan")
     assert planned.status == "skipped" and planned.evidence["plan"]["commands"] == []
+
+
+# -- the planner panel's form ---------------------------------------------------------------------
+def test_parse_workloads_reads_shares_of_the_reference_server():
+    ref = Host("server-1", 8, 32)
+    work = parse_workloads(" mail=30%, web = 25 ,, db=100% ", ref)
+    assert [w.name for w in work] == ["mail", "web", "db"]
+    assert work[0] == Workload("mail", 0.3 * 8, 0.3 * 32)
+    assert work[1].cpu_demand == 2.0
+    assert work[2].memory_gb == 32
+    assert parse_workloads("", ref) == []
+
+
+@pytest.mark.parametrize("text", ["mail", "=30%", "mail=0%", "mail=120%", "mail=lots", "mail=30%, web"])
+def test_parse_workloads_names_the_field_and_the_bad_part(text):
+    with pytest.raises(InvalidField) as err:
+        parse_workloads(text, Host("s", 8, 32), "workloads")
+    assert err.value.field == "workloads"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [((0, 8, 32), "hosts"), ((51, 8, 32), "hosts"), ((True, 8, 32), "hosts"), ((3, 0, 32), "host_cores"),
+     ((3, 8, -1), "host_memory_gb")],
+)  # fmt: skip
+def test_identical_hosts_range_checks_name_the_panel_fields(args, field):
+    with pytest.raises(InvalidField) as err:
+        identical_hosts(*args)
+    assert err.value.field == field
+
+
+def test_from_fields_is_the_seed_example_and_runs_no_command():
+    step = Consolidate.from_fields(3, 8, 32, "mail=30%, web=30%, business=30%", 0.8)
+    assert step.hosts == seed_example()[0]
+    assert step.workloads == seed_example()[1]
+    result, ran = execute_and_match(step)
+    assert result.status == "pass", result.message
+    assert ran == []

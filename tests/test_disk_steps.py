@@ -10,9 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from planmatch import execute_and_match
 
-from labkit.files import TMP_MARK
-from labkit.logic import qemu_img as qi
+from labkit.files import TMP_MARK, tmp_sibling
+from labkit.logic import qemu_img_facts as qf
 from labkit.steps.disk import ConvertImage, CreateImage, ImageInfo, ResizeImage
 from labkit.steps.runner import FunctionRunner, SubprocessRunner
 
@@ -39,8 +40,8 @@ def _qemu(*argv: str) -> str:
     return SubprocessRunner().run(["qemu-img", *argv]).stdout
 
 
-def _info(path: Path, fmt: str | None = None) -> qi.ImageInfo:
-    return qi.parse_info(_qemu(*qi.build_info(path, fmt)[1:]))
+def _info(path: Path, fmt: str | None = None) -> qf.ImageInfo:
+    return qf.parse_info(_qemu(*qf.build_info(path, fmt)[1:]))
 
 
 @pytest.fixture(scope="module")
@@ -50,27 +51,41 @@ def data_raw(tmp_path_factory) -> Path:
 
 # -- plans (pure: no qemu needed) --------------------------------------------------------------
 def test_plans_show_the_course_commands():
+    """The course's lines, writing into the temporary sibling that is renamed when complete."""
     create = CreateImage("ubuntu-arm64.qcow2", "120G", "qcow2").plan()
-    assert create.commands[0] == ["qemu-img", "create", "-f", "qcow2", "ubuntu-arm64.qcow2", "120G"]
+    tmp = str(tmp_sibling("ubuntu-arm64.qcow2"))
+    assert create.commands == [["qemu-img", "create", "-f", "qcow2", tmp, "120G"]]
+    assert create.probes == [["qemu-img", "info", "--output=json", "-f", "qcow2", "ubuntu-arm64.qcow2"]]
+    assert any(Path(tmp).name in n for n in create.notes)
     raw = CreateImage("ubuntu-arm64.img", "120G", fmt=None).plan()
-    assert raw.commands[0] == ["qemu-img", "create", "-f", "raw", "ubuntu-arm64.img", "120G"]
-    conv = ConvertImage("ubuntu-arm64.img", "ubuntu-arm64-compressed.qcow2", compress=True).plan()
-    assert ["qemu-img", "convert", "-p", "-O", "qcow2", "-c", "ubuntu-arm64.img",
-            "ubuntu-arm64-compressed.qcow2"] in conv.commands  # fmt: skip
-    vhd = ConvertImage("/p/disk.vhd", "/p/disk.qcow2", src_format="vhd").plan()
-    assert [
+    assert raw.commands[0] == [
         "qemu-img",
-        "convert",
-        "-p",
+        "create",
         "-f",
-        "vpc",
-        "-O",
-        "qcow2",
-        "/p/disk.vhd",
-        "/p/disk.qcow2",
-    ] in vhd.commands
+        "raw",
+        str(tmp_sibling("ubuntu-arm64.img")),
+        "120G",
+    ]
+    conv = ConvertImage("ubuntu-arm64.img", "ubuntu-arm64-compressed.qcow2", compress=True).plan()
+    dst_tmp = str(tmp_sibling("ubuntu-arm64-compressed.qcow2"))
+    assert conv.commands == [["qemu-img", "convert", "-p", "-O", "qcow2", "-c", "ubuntu-arm64.img", dst_tmp]]
+    assert [p[1] for p in conv.probes] == ["info", "measure", "info", "compare", "check"]
+    vhd = ConvertImage("/p/disk.vhd", "/p/disk.qcow2", src_format="vhd").plan()
+    vhd_tmp = str(tmp_sibling("/p/disk.qcow2"))
+    assert vhd.commands == [["qemu-img", "convert", "-p", "-f", "vpc", "-O", "qcow2", "/p/disk.vhd", vhd_tmp]]
     assert any("vpc" in n and "vhd" in n for n in vhd.notes)
-    assert create.reason and conv.reason and all(isinstance(n, str) and n for n in conv.notes)
+    assert create.reason
+    assert conv.reason
+    assert all(isinstance(n, str) and n for n in conv.notes)
+
+
+def test_read_only_steps_plan_only_probes():
+    info = ImageInfo("disk.qcow2").plan()
+    assert info.commands == []
+    assert info.probes == [["qemu-img", "info", "--output=json", "-f", "qcow2", "disk.qcow2"]]
+    resize = ResizeImage("disk.qcow2", "130G", allow_shrink=True).plan()
+    assert resize.commands == [["qemu-img", "resize", "-f", "qcow2", "--shrink", "disk.qcow2", "130G"]]
+    assert resize.probes == [["qemu-img", "info", "--output=json", "-f", "qcow2", "disk.qcow2"]]
 
 
 def test_plan_mode_runs_nothing(tmp_path):
@@ -375,3 +390,36 @@ def test_convert_verdict_follows_compare_and_size(tmp_path, compare_rc, dst_vsiz
     assert res.status == status, res.message
     assert fractions == [0.0, 0.5, 1.0]
     assert [a[1] for a in runner.history][:5] == ["info", "measure", "convert", "info", "compare"]
+
+
+# -- plan equals execution (the real qemu-img, every argv recorded) -----------------------------
+@qemu
+@needs_qemu_img
+def test_every_disk_step_runs_exactly_what_it_planned(tmp_path, data_raw):
+    disk = tmp_path / "disk.qcow2"
+    created, ran = execute_and_match(CreateImage(disk, "1G"))
+    assert created.status == "pass", created.message
+    assert [a[1] for a in ran] == ["create", "info"]
+    replaced, _ = execute_and_match(CreateImage(disk, "2G", overwrite=True))
+    assert replaced.status == "pass", replaced.message
+
+    info, ran = execute_and_match(ImageInfo(disk))
+    assert info.status == "pass", info.message
+    assert ran == ImageInfo(disk).plan().probes
+
+    grown, _ = execute_and_match(ResizeImage(disk, "3G"))
+    assert grown.status == "pass", grown.message
+    shrunk, _ = execute_and_match(ResizeImage(disk, "2G", allow_shrink=True))
+    assert shrunk.status == "pass", shrunk.message
+    assert shrunk.evidence["backup"] is not None
+    same, ran = execute_and_match(ResizeImage(disk, "2G"))
+    assert same.evidence["already_present"] is True
+    assert [a[1] for a in ran] == ["info", "info"]  # read, judged; nothing resized
+
+    for dst, fmt, compress in (("c.qcow2", "qcow2", True), ("d.vhd", "vpc", False)):
+        conv, ran = execute_and_match(
+            ConvertImage(data_raw, tmp_path / dst, dst_format=fmt, compress=compress)
+        )
+        assert conv.status == "pass", conv.message
+        assert sum(a[1] == "convert" for a in ran) == 1
+    assert _leftovers(tmp_path) == []

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from planmatch import execute_and_match
 
 from labkit.errors import InvalidField
+from labkit.files import tmp_sibling
 from labkit.logic import firmware as fw
 from labkit.steps.firmware import BuildEfiImage, find_firmware, verify_efi_image
 from labkit.steps.runner import SubprocessRunner
@@ -139,9 +141,27 @@ def test_verify_detects_damage(tmp_path):
 
 def test_plan_mode_writes_nothing(tmp_path):
     res = BuildEfiImage(dest=tmp_path / "efi.img").execute("plan")
-    assert res.status == "skipped" and res.mode == "plan"
-    assert res.evidence["plan"]["commands"][1] == ["truncate", "-s", "64M", str(tmp_path / "efi.img")]
+    assert res.status == "skipped"
+    assert res.mode == "plan"
+    tmp = str(tmp_sibling(tmp_path / "efi.img"))
+    assert res.evidence["plan"]["commands"][1] == ["truncate", "-s", "64M", tmp]
     assert not (tmp_path / "efi.img").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_firmware
+def test_build_runs_exactly_the_planned_commands_and_a_correct_image_is_left_alone(tmp_path):
+    dest = tmp_path / "efi.img"
+    built, ran = execute_and_match(BuildEfiImage(dest=dest))
+    assert built.status == "pass", built.message
+    assert [a[0] for a in ran] == ["cp", "truncate"]
+    again, ran = execute_and_match(BuildEfiImage(dest=dest))
+    assert again.status == "pass", again.message
+    assert again.evidence["already_present"] is True
+    assert ran == []
+    replaced, ran = execute_and_match(BuildEfiImage(dest=dest, overwrite=True))
+    assert replaced.evidence["written"] is True
+    assert [a[0] for a in ran] == ["cp", "truncate"]
 
 
 # -- QEMU's verdict -----------------------------------------------------------------------------

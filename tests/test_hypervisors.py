@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labkit.errors import ConsentRequired, InvalidField
+from labkit.i18n import use_lang
 from labkit.logic import hypervisors as hv
 from labkit.steps.base import RunContext
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
@@ -153,19 +154,34 @@ def test_virtualbox_step_is_planned_without_vboxmanage_and_checks_showvminfo():
 @pytest.mark.parametrize(
     ("action", "text"), [("disable", SEED_HYPERV_DISABLE), ("enable", SEED_HYPERV_ENABLE)]
 )
-def test_hyperv_commands_are_the_course_lines(action, text):
-    assert hv.hyperv_commands(action) == [line.split() for line in text.splitlines()]
+def test_the_course_lines_are_kept_verbatim_and_shown_in_the_notes(action, text):
+    assert hv.seed_hyperv_commands(action) == [line.split() for line in text.splitlines()]
+    with use_lang("en"):
+        notes = hv.hyperv_notes(action)
+    assert notes[0] == "the course's lines (administrator PowerShell): " + "; ".join(text.splitlines())
 
 
-def test_hyperv_runnable_wraps_cmdlets_in_powershell_and_notes_warn():
-    cmds = hv.hyperv_runnable("disable")
+def test_hyperv_commands_wrap_cmdlets_in_powershell_and_notes_warn():
+    cmds = hv.hyperv_commands("disable")
     assert cmds[0][:4] == ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command"]
-    assert cmds[0][4].startswith("Disable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V-All")
+    assert (
+        cmds[0][4] == "Disable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V-All -NoRestart"
+    )
     assert cmds[2] == ["bcdedit", "/set", "hypervisorlaunchtype", "off"]
+    assert hv.hyperv_runnable("disable") == cmds  # what the step runs is what it plans
     notes = " ".join(hv.hyperv_notes("disable"))
-    assert "WSL2" in notes and "Sandbox" in notes and ("重启" in notes or "reboot" in notes)
+    assert "WSL2" in notes
+    assert "Sandbox" in notes
     with pytest.raises(InvalidField):
         hv.hyperv_commands("toggle")
+
+
+def test_read_back_commands_are_built_once():
+    assert hv.bcdedit_enum_argv() == ["bcdedit", "/enum", "{current}"]
+    assert hv.vbox_showvminfo_argv("ubuntu") == ["VBoxManage", "showvminfo", "ubuntu", "--machinereadable"]
+    assert hv.libvirt_check_argv("hadoop")["groups"] == ["id", "-nG", "hadoop"]
+    with pytest.raises(InvalidField):
+        hv.vbox_showvminfo_argv("-x")
 
 
 def test_parse_bcdedit():

@@ -9,6 +9,7 @@ import stat
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from planmatch import execute_and_match
 
 from labkit.errors import ConsentRequired, InvalidField
 from labkit.logic import pve
@@ -225,3 +226,55 @@ def test_qm_destroy_is_planned_off_pve_and_needs_the_id_typed_again():
     assert runner.history[1:3] == [["qm", "stop", "100"], ["qm", "destroy", "100"]]
     state["exists"] = True
     assert step.check(ctx, {"vmid": "100"}).status == "fail"
+
+
+# -- plan equals execution -----------------------------------------------------------------------------
+def test_practice_copy_is_planned_written_by_the_run_and_edited(tmp_path):
+    conf = tmp_path / "pve-qemu-server" / "100.conf"
+    step = SetPveOption(conf_path=conf, consent=True, sample=True)
+    plan = step.plan()
+    assert plan.files == {str(conf): CONF}
+    assert not conf.exists()  # planning writes nothing
+    result, ran = execute_and_match(step)
+    assert result.status == "pass", result.message
+    assert ran == []  # a Python edit: no command
+    assert result.evidence["sample_written"] is True
+    assert pve.get_option(conf.read_text(encoding="utf-8"), "kvm") == "no"
+    assert SetPveOption(conf_path=conf, sample=True).plan().files == {}  # exists now: edited in place
+
+
+def test_a_practice_copy_is_never_written_into_a_pve_hosts_configs():
+    step = SetPveOption(conf_path="/etc/pve/qemu-server/999999.conf", consent=True, sample=True)
+    assert step.plan().files == {}
+
+
+FAKE_QM = """#!/bin/sh
+# qm as PVE answers it, with the guest's existence kept in a file beside this script
+state="$(dirname "$0")/exists"
+case "$1" in
+  status) if [ -e "$state" ]; then echo "status: stopped"; else
+            echo "Configuration file 'nodes/pve/qemu-server/$2.conf' does not exist" >&2; exit 2; fi ;;
+  stop) [ -e "$state" ] || exit 2 ;;
+  destroy) rm -f "$state" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def test_qm_destroy_runs_exactly_what_it_planned(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qm = bin_dir / "qm"
+    qm.write_text(FAKE_QM)
+    qm.chmod(0o755)
+    (bin_dir / "exists").touch()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    result, ran = execute_and_match(QmDestroy(100, confirm="100", purge=True))
+    assert result.status == "pass", result.message
+    assert ran == [
+        ["qm", "status", "100"],
+        ["qm", "stop", "100"],
+        ["qm", "destroy", "100", "--purge", "1"],
+        ["qm", "status", "100"],
+    ]
+    assert not (bin_dir / "exists").exists()

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from labkit.errors import InvalidField
 from labkit.logic import qemu_img as qi
+from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import MAX_SIZE, round_up
 
 GiB = 1 << 30
@@ -125,15 +126,15 @@ def test_convert_refuses_same_file():
 
 
 def test_info_measure_compare_check_builders():
-    assert qi.build_info("a.vhd", "vhd", force_share=True) == [
+    assert qf.build_info("a.vhd", "vhd", force_share=True) == [
         "qemu-img", "info", "--output=json", "-f", "vpc", "-U", "a.vhd"]  # fmt: skip
-    assert qi.build_info("a.img") == ["qemu-img", "info", "--output=json", "a.img"]
-    assert qi.build_measure("a.raw", "qcow2", "raw") == [
+    assert qf.build_info("a.img") == ["qemu-img", "info", "--output=json", "a.img"]
+    assert qf.build_measure("a.raw", "qcow2", "raw") == [
         "qemu-img", "measure", "--output=json", "-f", "raw", "-O", "qcow2", "a.raw"]  # fmt: skip
-    assert qi.build_compare("a.vhd", "b.qcow2", "vhd", "qcow2") == [
+    assert qf.build_compare("a.vhd", "b.qcow2", "vhd", "qcow2") == [
         "qemu-img", "compare", "-f", "vpc", "-F", "qcow2", "a.vhd", "b.qcow2"]  # fmt: skip
-    assert qi.build_compare("a", "b", strict=True) == ["qemu-img", "compare", "-s", "a", "b"]
-    assert qi.build_check("b.qcow2", "qcow2") == [
+    assert qf.build_compare("a", "b", strict=True) == ["qemu-img", "compare", "-s", "a", "b"]
+    assert qf.build_check("b.qcow2", "qcow2") == [
         "qemu-img",
         "check",
         "--output=json",
@@ -175,7 +176,7 @@ def test_sizes_beyond_a_formats_limit_are_refused(fmt, size):
 @pytest.mark.parametrize("bad", ["", "  ", None, 5])
 def test_builders_reject_bad_paths(bad):
     with pytest.raises(InvalidField):
-        qi.build_info(bad)
+        qf.build_info(bad)
 
 
 # -- expected sizes ----------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def test_fixed_vhd_detection_never_raises(data):
 
 # -- parsers -----------------------------------------------------------------------------------
 def test_parse_info_real_output():
-    info = qi.parse_info(QCOW2_INFO)
+    info = qf.parse_info(QCOW2_INFO)
     assert (info.format, info.virtual_size, info.actual_size, info.cluster_size) == (
         "qcow2", 128849018880, 200704, 65536)  # fmt: skip
     assert info.compression_type == "zlib" and info.corrupt is False and info.dirty is False
@@ -239,7 +240,7 @@ def test_parse_info_real_output():
 
 
 def test_parse_info_backing_chain_list_and_bytes():
-    info = qi.parse_info(("[" + QCOW2_INFO + "]").encode())
+    info = qf.parse_info(("[" + QCOW2_INFO + "]").encode())
     assert info.format == "qcow2"
 
 
@@ -251,7 +252,7 @@ def test_parse_info_backing_chain_list_and_bytes():
 )  # fmt: skip
 def test_parse_info_rejects_garbage_with_invalid_field(text):
     with pytest.raises(InvalidField) as info:
-        qi.parse_info(text)
+        qf.parse_info(text)
     assert info.value.field == "qemu-img info output"
 
 
@@ -271,7 +272,7 @@ _KEYS = ["filename", "cluster-size", "actual-size", "dirty-flag", "encrypted", "
 )
 def test_parse_info_survives_any_optional_keys(fmt, vsize, extra):
     data = {**extra, "format": fmt, "virtual-size": vsize}
-    info = qi.parse_info(json.dumps(data))
+    info = qf.parse_info(json.dumps(data))
     assert info.format == fmt and info.virtual_size == vsize
     assert info.actual_size is None or info.actual_size == data.get("actual-size")
     assert isinstance(info.dirty, bool) and isinstance(info.format_specific, dict)
@@ -281,7 +282,7 @@ def test_parse_info_survives_any_optional_keys(fmt, vsize, extra):
 @given(st.text(max_size=60) | st.binary(max_size=60) | _JSON.map(json.dumps))
 def test_parse_info_garbage_only_ever_raises_invalid_field(text):
     try:
-        info = qi.parse_info(text)
+        info = qf.parse_info(text)
     except InvalidField as exc:
         assert exc.field == "qemu-img info output"
     else:
@@ -289,22 +290,22 @@ def test_parse_info_garbage_only_ever_raises_invalid_field(text):
 
 
 def test_parse_measure_and_check():
-    m = qi.parse_measure(MEASURE)
+    m = qf.parse_measure(MEASURE)
     assert (m.required, m.fully_allocated) == (67436544, 67436544)
-    c = qi.parse_check(CHECK)
+    c = qf.parse_check(CHECK)
     assert c.compressed_clusters == 1024 and c.clean
-    assert not qi.parse_check('{"check-errors": 0, "corruptions": 2}').clean
+    assert not qf.parse_check('{"check-errors": 0, "corruptions": 2}').clean
     for bad in ("", "{}", '{"required": 1}', "[1]", "x"):
         with pytest.raises(InvalidField):
-            qi.parse_measure(bad)
+            qf.parse_measure(bad)
     for bad in ("", "[]", "nope"):
         with pytest.raises(InvalidField):
-            qi.parse_check(bad)
+            qf.parse_check(bad)
 
 
 @given(st.text(max_size=40) | st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
 def test_parse_measure_and_check_never_raise_anything_else(text):
-    for parse, kind in ((qi.parse_measure, qi.Measure), (qi.parse_check, qi.ImageCheck)):
+    for parse, kind in ((qf.parse_measure, qf.Measure), (qf.parse_check, qf.ImageCheck)):
         try:
             result = parse(text)
         except InvalidField as exc:
@@ -339,8 +340,8 @@ def test_parse_progress_never_raises(line):
 
 
 def test_interpret_compare():
-    assert qi.interpret_compare(0, "Images are identical.\n").identical is True
-    diff = qi.interpret_compare(1, "Content mismatch at offset 1048576!\n")
+    assert qf.interpret_compare(0, "Images are identical.\n").identical is True
+    diff = qf.interpret_compare(1, "Content mismatch at offset 1048576!\n")
     assert diff.identical is False and diff.offset == 1048576
-    err = qi.interpret_compare(2, "", "qemu-img: Could not open 'x': No such file")
+    err = qf.interpret_compare(2, "", "qemu-img: Could not open 'x': No such file")
     assert err.identical is None and "Could not open" in err.message

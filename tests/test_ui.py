@@ -1,9 +1,12 @@
-"""Widget panels, driven through their Python API (no browser) and inside a real kernel."""
+"""Widget panels, driven like the frontend drives them (set a widget's value, click a button) and
+inside a real kernel. Only the panels' public surface is used: ``panel.controls()``."""
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -11,9 +14,10 @@ from nbclient import NotebookClient
 
 from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult
 from labkit.errors import InvalidField
+from labkit.i18n import lang, set_lang, use_lang
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.ui import session
-from labkit.ui.panel import StepPanel
+from labkit.ui import ch1, ch2, current_session, session
+from labkit.ui.panel import StepFactory, StepPanel, blank_is_none, step_factory
 
 PY = sys.executable
 
@@ -40,73 +44,269 @@ class Sleep(Step):
         return {"label": self.label}
 
     def check(self, ctx, evidence):
-        return CheckResult.passed(self.check_id, "slept", **evidence)
+        from labkit.i18n import tr
+
+        return CheckResult.passed(self.check_id, tr("睡好了", "slept"), **evidence)
 
 
-def _panel():
-    make = lambda seconds, label: Sleep(seconds, label)  # noqa: E731
-    make.check_id = Sleep.check_id
-    return StepPanel("Sleep", make, {"seconds": (0.0, "seconds"), "label": ("x", "label")})
+class Files(Step):
+    """Records what the factory handed it."""
+
+    check_id = "test.files"
+
+    def __init__(self, path: Path, other: Path | None = None, fmt: str | None = None, fixed: int = 0):
+        self.path, self.other, self.fmt, self.fixed = path, other, fmt, fixed
 
 
-def test_fields_drive_the_step_and_the_plan(monkeypatch, tmp_path):
-    monkeypatch.setenv("LABKIT_LANG", "en")
+def _panel() -> StepPanel:
+    return StepPanel("Sleep", step_factory(Sleep), {"seconds": (0.0, "seconds"), "label": ("x", "label")})
+
+
+@pytest.fixture(autouse=True)
+def _kernel_language():
+    """Each test starts as a fresh kernel does: no language chosen (Chinese unless LABKIT_LANG)."""
+    set_lang(None)
+    yield
+    set_lang(None)
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# -- step_factory ------------------------------------------------------------------------------
+def test_step_factory_maps_paths_renames_converts_and_fixes(tmp_path):
+    work = session(tmp_path / "w")
+    make = step_factory(
+        Files,
+        work=work,
+        paths=("name", "other"),
+        rename={"name": "path"},
+        convert={"fmt": blank_is_none, "other": blank_is_none},
+        fixed=7,
+    )
+    step = make(name="disk.qcow2", other="", fmt="")
+    assert isinstance(step, Files)
+    assert step.path == work.path / "disk.qcow2"
+    assert step.other is None  # an empty optional path is "not given", not the work directory
+    assert step.fmt is None
+    assert step.fixed == 7
+    assert make(name="a", other="b", fmt="raw").other == work.path / "b"
+
+
+def test_step_factory_carries_the_check_id_and_names_the_bad_field(tmp_path):
+    work = session(tmp_path / "w")
+    make = step_factory(Files, work=work, paths=("src",), rename={"src": "path"})
+    assert isinstance(make, StepFactory)
+    assert make.check_id == "test.files"
+    with pytest.raises(InvalidField) as outside:
+        make(src="../escape.img")
+    assert outside.value.field == "src"
+    with pytest.raises(InvalidField) as empty:
+        make(src=" ")
+    assert empty.value.field == "src"
+
+
+def test_step_factory_needs_the_work_session_for_paths():
+    with pytest.raises(TypeError):
+        step_factory(Files, paths=("name",))
+
+
+# -- a panel driven like the frontend ---------------------------------------------------------
+def test_fields_drive_the_step_and_the_plan(tmp_path):
+    set_lang("en")
     panel = _panel()
-    box = panel.widget()
-    assert panel._run_btn.description == "Run" and panel._stop_btn.disabled
-    panel.set(label="hello")
-    assert panel._inputs["label"].value == "hello" and "sleep" in panel._plan_html.value
+    c = panel.controls()
+    assert c.run.description == "Run"
+    assert c.stop.disabled is True
+    c.fields["label"].value = "hello"  # what typing into the field does
+    assert panel.values()["label"] == "hello"
+    assert "sleep" in c.plan.value
     sess = session(tmp_path / "w", mode="auto")
     result = panel.run("auto")
-    assert result.status == "pass" and result.evidence["label"] == "hello"
-    assert panel.lines == ["go"] and panel._progress.value == 1.0 and "PASS" in panel._result_html.value
-    assert sess.results["test.sleep"] is result and box is panel.widget()
+    assert result.status == "pass"
+    assert result.evidence["label"] == "hello"
+    assert panel.lines == ["go"]
+    assert c.progress.value == 1.0
+    assert "PASS" in c.result.value
+    assert sess.results["test.sleep"] is result
+    assert panel.widget() is c.box
+    assert panel.controls() is c
+
+
+def test_set_from_code_reaches_the_widget_and_rejects_unknown_fields():
+    panel = _panel()
+    panel.set(label="before")  # before the widgets exist
+    c = panel.controls()
+    assert c.fields["label"].value == "before"
+    panel.set(label="after")
+    assert c.fields["label"].value == "after"
     with pytest.raises(TypeError):
         panel.set(nope=1)
 
 
 def test_bad_field_value_is_an_error_result_naming_the_field():
     panel = _panel()
-    panel.widget()
-    panel.set(seconds=-1.0)
+    c = panel.controls()
+    c.fields["seconds"].value = -1.0
+    assert "seconds" in c.plan.value
     result = panel.run()
-    assert result.status == "error" and "seconds" in result.message and "use 0 or more" in result.message
-    assert "seconds" in panel._plan_html.value
+    assert result.status == "error"
+    assert "seconds" in result.message
+    assert "use 0 or more" in result.message
 
 
 def test_run_button_runs_in_background_and_stop_cancels():
     panel = _panel()
-    panel.widget()
-    panel.set(seconds=30.0)
-    panel._run_btn.click()
-    deadline = time.monotonic() + 10
-    while "go" not in panel.lines and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert panel._stop_btn.disabled is False
-    panel._stop_btn.click()
+    c = panel.controls()
+    c.fields["seconds"].value = 30.0
+    c.run.click()
+    _wait_for(lambda: "go" in c.console.value)
+    assert c.console.value == "go"
+    assert c.stop.disabled is False
+    assert c.run.disabled is True
+    c.stop.click()
     result = panel.wait(timeout=15)
-    assert result is not None and result.status == "error" and "stopped on request" in result.message
-    assert panel._run_btn.disabled is False
+    assert result is not None
+    assert result.status == "error"
+    assert "stopped on request" in result.message
+    assert c.run.disabled is False
+    assert c.status.value == ""
 
 
 def test_chinese_is_the_default_language(monkeypatch):
     monkeypatch.delenv("LABKIT_LANG", raising=False)
+    c = _panel().controls()
+    assert c.run.description == "运行"
+    assert c.stop.description == "停止"
+
+
+# -- the language, chosen once per kernel ------------------------------------------------------
+def test_session_chooses_the_language_and_the_run_thread_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_LANG", raising=False)
+    session(tmp_path / "w", lang="en")
+    assert lang() == "en"
     panel = _panel()
-    panel.widget()
-    assert panel._run_btn.description == "运行" and panel._stop_btn.description == "停止"
+    c = panel.controls()
+    assert c.run.description == "Run"
+    c.run.click()  # the step runs on another thread, with a copy of this context
+    result = panel.wait(timeout=15)
+    assert result is not None
+    assert result.message == "slept"
+    sess = current_session()
+    assert sess is not None
+    assert sess.results["test.sleep"] is result
 
 
+def test_session_without_lang_leaves_the_choice_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    session(tmp_path / "w")
+    assert lang() == "en"  # the environment's fallback
+    with use_lang("zh"):
+        session(tmp_path / "w")
+        assert lang() == "zh"  # an earlier choice stays
+    with pytest.raises(InvalidField) as err:
+        session(tmp_path / "w", lang="fr")
+    assert err.value.field == "lang"
+
+
+# -- the course's factories --------------------------------------------------------------------
+CH1_CALLS = [
+    ("host_check", {}, "ch1.host.check"),
+    ("create_image", {"name": "d.qcow2", "check": "ch1.disk.create.qcow2"}, "ch1.disk.create.qcow2"),
+    ("image_info", {"name": "d.qcow2"}, "ch1.disk.info"),
+    ("convert_image", {"src": "a.vhd", "src_format": "vhd", "dst": "a.qcow2"}, "ch1.disk.convert"),
+    ("resize_image", {"name": "d.qcow2", "size": "130G"}, "ch1.disk.resize"),
+    ("efi_image", {}, "ch1.firmware.efi"),
+    ("vm_command", {}, "ch1.vm.command"),
+    ("consolidation", {}, "ch1.consolidation"),
+    ("hyperv", {"action": "enable"}, "ch1.hyperv.enable"),
+    ("pve_kvm_off", {"consent": True}, "ch1.pve.kvm_off"),
+    ("pve_destroy", {}, "ch1.pve.destroy"),
+    ("libvirt_install", {}, "ch1.libvirt.install"),
+    ("virtualbox_networks", {}, "ch1.vbox.network"),
+    ("prepare_guest", {}, "ch1.guest.prepare"),
+    ("boot_guest", {}, "ch1.guest.boot"),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "check"), CH1_CALLS)
+def test_chapter1_factories_keep_their_check_ids_and_plan_headless(tmp_path, name, kwargs, check):
+    work = session(tmp_path / "w")
+    factory = getattr(ch1, name)
+    args = (work,) if "work" in inspect.signature(factory).parameters else ()
+    panel = factory(*args, **kwargs)
+    assert panel.check_id == check
+    assert isinstance(panel.build(), Step)
+    assert isinstance(panel.plan(), Plan)
+
+
+def test_pve_panel_writes_nothing_until_it_runs(tmp_path):
+    work = session(tmp_path / "w")
+    panel = ch1.pve_kvm_off(work, consent=True)
+    conf = work.path / "pve-qemu-server" / "100.conf"
+    plan = panel.plan()
+    assert isinstance(plan, Plan)
+    assert str(conf) in plan.files  # the practice copy is planned …
+    assert not conf.exists()  # … and written by the run, not by building the panel
+    result = panel.run("live")
+    assert result.status == "pass", result.message
+    assert "kvm: no" in conf.read_text(encoding="utf-8")
+
+
+def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):
+    panel = ch1.consolidation()
+    panel.set(workloads="mail=30%, web")
+    bad = panel.plan()
+    assert isinstance(bad, CheckResult)
+    assert bad.status == "error"
+    assert "workloads" in bad.message
+    panel.set(workloads="mail=30%", hosts=0)
+    hosts = panel.plan()
+    assert isinstance(hosts, CheckResult)
+    assert "hosts" in hosts.message
+
+
+CH2_CALLS = [
+    ("engine_check", "ch2.docker.engine"),
+    ("local_base", "ch2.docker.base"),
+    ("hello", "ch2.docker.hello"),
+    ("commit_container", "ch2.docker.commit"),
+    ("save_image", "ch2.docker.save"),
+    ("load_image", "ch2.docker.load"),
+    ("run_image", "ch2.docker.run"),
+    ("build_image", "ch2.docker.build"),
+    ("gpu_run", "ch2.docker.gpu"),
+    ("torch_gpu", "ch2.gpu.torch"),
+    ("cleanup", "ch2.docker.cleanup"),
+    ("delete_everything", "ch2.docker.nuke"),
+]
+
+
+@pytest.mark.parametrize(("name", "check"), CH2_CALLS)
+def test_chapter2_factories_keep_their_check_ids(tmp_path, name, check):
+    work = session(tmp_path / "w")
+    factory = getattr(ch2, name)
+    args = (work,) if "work" in inspect.signature(factory).parameters else ()
+    panel = factory(*args)
+    assert panel.check_id == check
+    assert isinstance(panel.build(), Step)
+
+
+# -- in a real kernel ----------------------------------------------------------------------------
 NOTEBOOK_CODE = """
 import sys
 from labkit.checks import CheckResult
 from labkit.steps.base import Plan, Step
 from labkit.ui import session
-from labkit.ui.panel import StepPanel
+from labkit.ui.panel import StepPanel, step_factory
 
 class Touch(Step):
     check_id = "test.touch"
-    def __init__(self, name):
-        self.path = work.file(name)
+    def __init__(self, path):
+        self.path = path
     def plan(self):
         code = f"open({str(self.path)!r}, 'w').write('x')"
         return Plan(self.check_id, "create a file", [[sys.executable, "-c", code]])
@@ -119,8 +319,7 @@ class Touch(Step):
                            {"path": str(self.path)})
 
 work = session(WORKDIR, mode="auto")
-make = lambda name: Touch(name)
-make.check_id = "test.touch"
+make = step_factory(Touch, work=work, paths=("name",), rename={"name": "path"})
 panel = StepPanel("Touch", make, {"name": ("hello.txt", "name")})
 panel.show("auto")
 """
@@ -133,7 +332,27 @@ def test_evidence_is_stored_in_cell_outputs_of_a_real_kernel(tmp_path):
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     payloads = [o["data"][CHECK_MIME] for o in outputs if CHECK_MIME in o.get("data", {})]
-    assert len(payloads) == 1 and payloads[0]["status"] == "pass" and payloads[0]["check"] == "test.touch"
+    assert len(payloads) == 1
+    assert payloads[0]["status"] == "pass"
+    assert payloads[0]["check"] == "test.touch"
     assert not [o for o in outputs if PLAN_MIME in o.get("data", {})], "the plan was replaced by the result"
     assert (tmp_path / "work" / "hello.txt").read_text() == "x"
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+LANG_CELLS = [
+    "from labkit.ui import ch1, session\nwork = session(WORKDIR, mode='plan', lang='en')",
+    # a later cell: the kernel's choice persists; the Run thread gets a copy of it
+    "panel = ch1.consolidation()\nc = panel.controls()\nprint(c.run.description)\n"
+    "c.run.click()\nprint(panel.wait(30).message)",
+]
+
+
+def test_the_language_chosen_in_the_first_cell_reaches_later_cells_and_run_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_LANG", raising=False)
+    cells = [c.replace("WORKDIR", repr(str(tmp_path / "work"))) for c in LANG_CELLS]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs).splitlines()
+    assert printed[0] == "Run"
+    assert printed[1] == "2 of 3 hosts used; freed: server-3"

@@ -33,6 +33,8 @@ __all__ = [
     "HostLoad",
     "Placement",
     "Workload",
+    "identical_hosts",
+    "parse_workloads",
     "plan_placement",
     "plot_placement",
     "seed_example",
@@ -40,6 +42,8 @@ __all__ = [
 
 STRATEGIES = ("ffd",)
 _EPS = 1e-9
+#: How many identical servers the planner panel offers.
+MAX_HOSTS = 50
 
 
 def _positive(field_name: str, value: object, *, allow_zero: bool = False) -> float:
@@ -253,6 +257,41 @@ def plan_placement(
         else:
             unplaceable.append(w.name)
     return Placement(target, strategy, loads, assignment, unplaceable, {w.name: w for w in workloads})
+
+
+def identical_hosts(count: int, cores: float, memory_gb: float) -> list[Host]:
+    """``server-1`` … ``server-N``, all alike (the planner panel's "N servers of C cores, M GB").
+
+    Errors name the panel's fields (``hosts``, ``host_cores``, ``host_memory_gb``).
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_HOSTS:
+        raise InvalidField("hosts", count, tr("超出范围", "is out of range"), f"1 … {MAX_HOSTS}")
+    _positive("host_cores", cores)
+    _positive("host_memory_gb", memory_gb)
+    return [Host(f"server-{i}", cores, memory_gb) for i in range(1, count + 1)]
+
+
+def parse_workloads(text: str, ref: Host, field_name: str = "workloads") -> list[Workload]:
+    """``"mail=30%, web=30%"`` (each a share of the reference host ``ref``) → workloads.
+
+    A part that is not ``name=percent`` with 0 < percent ≤ 100 raises :class:`InvalidField` naming
+    ``field_name`` (the panel's field) and the part.
+    """
+    if not isinstance(text, str):
+        raise InvalidField(field_name, text, tr("不是文字", "is not text"), "mail=30%, web=30%")
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, share = part.partition("=")
+        try:
+            fraction = float(share.strip().rstrip("%")) / 100
+        except ValueError:
+            fraction = -1.0
+        if not sep or not name.strip() or not 0 < fraction <= 1:
+            raise InvalidField(
+                field_name, part, tr("不是 名称=百分比", "is not name=percent"), "mail=30%, web=30%"
+            )
+        out.append(Workload.fraction_of(name.strip(), ref, fraction))
+    return out
 
 
 def seed_example(*, business_doubled: bool = False) -> tuple[list[Host], list[Workload]]:

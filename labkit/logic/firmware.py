@@ -93,10 +93,10 @@ def padding_plan(firmware_size: int, *, field: str = "firmware") -> PaddingPlan:
 
 
 def teaching_commands(firmware: str, dest: str) -> list[list[str]]:
-    """The shell equivalent of building ``efi.img``: copy the firmware, then extend it with zeros.
+    """How ``efi.img`` is built: copy the firmware, then extend it with zeros to 64 MiB.
 
     ``truncate`` extends a file with zero bytes (a sparse tail), exactly the padding QEMU needs.
-    labkit performs the same thing in Python so it can write atomically and verify the result.
+    The step runs these very commands into a temporary sibling of the target, then renames it.
     """
     return [["cp", firmware, dest], ["truncate", "-s", "64M", dest]]
 

@@ -10,7 +10,11 @@ libvirt needs root and consent), so the value is in *exact* commands plus the re
   spelling (``--hostonlyadapter2``) and the new one (``--host-only-adapter2``); VirtualBox 6 only
   the old one, so labkit uses the old spellings. ``--nicN none`` removes the adapter; ``null`` is
   the dialog's "Not attached" (adapter present, cable to nowhere).
-* Hyper-V: the course's three PowerShell lines to disable and to re-enable it, verbatim.
+* Hyper-V: the course's three PowerShell lines to disable and to re-enable it, verbatim, and the
+  argv a process runner really starts for them (cmdlets inside ``powershell.exe``).
+
+Every argv a step runs or reads back with (``showvminfo``, ``bcdedit /enum``, ``id -nG``) is built
+here, so a plan lists exactly what runs.
 * libvirt + Cockpit on Ubuntu/Debian server, with two corrections measured on Debian 12:
   ``qemu-kvm`` is only a *virtual* package there (provided by ``qemu-system-x86``; apt picks the
   single provider, but on Ubuntu ≥ 24.04 with a second provider such as ``qemu-system-x86-hwe``
@@ -36,9 +40,11 @@ __all__ = [
     "QEMU_KVM_PACKAGE",
     "Access",
     "NetworkMode",
+    "bcdedit_enum_argv",
     "hyperv_commands",
     "hyperv_notes",
     "hyperv_runnable",
+    "libvirt_check_argv",
     "libvirt_install_commands",
     "libvirt_notes",
     "network_mode",
@@ -47,11 +53,13 @@ __all__ = [
     "parse_showvminfo",
     "reachability_table",
     "recommended_vbox_setup",
+    "seed_hyperv_commands",
     "seed_libvirt_commands",
     "validate_username",
     "validate_vm_name",
     "vbox_advice",
     "vbox_modifyvm_argv",
+    "vbox_showvminfo_argv",
 ]
 
 Access = Literal["yes", "no", "port-forward", "depends"]
@@ -355,6 +363,11 @@ def recommended_vbox_setup(vm: str, hostonly_adapter: str = "vboxnet0") -> list[
     ]
 
 
+def vbox_showvminfo_argv(vm: str) -> list[str]:
+    """``VBoxManage showvminfo <vm> --machinereadable``: read-only, how a step checks an adapter."""
+    return ["VBoxManage", "showvminfo", validate_vm_name(vm), "--machinereadable"]
+
+
 def parse_showvminfo(text: str) -> dict[str, str]:
     """``VBoxManage showvminfo <vm> --machinereadable`` → ``{"nic1": "nat", "hostonlyadapter2": ...}``."""
     out: dict[str, str] = {}
@@ -376,8 +389,8 @@ def parse_showvminfo(text: str) -> dict[str, str]:
 HYPERV_ACTIONS = ("disable", "enable")
 
 
-def hyperv_commands(action: str) -> list[list[str]]:
-    """The course's three lines (run in an administrator PowerShell), split into words, verbatim."""
+def seed_hyperv_commands(action: str) -> list[list[str]]:
+    """The course's three lines (typed into an administrator PowerShell), split into words, verbatim."""
     if action not in HYPERV_ACTIONS:
         raise InvalidField(
             "action",
@@ -394,34 +407,42 @@ def hyperv_commands(action: str) -> list[list[str]]:
     ]
 
 
-def hyperv_runnable(action: str) -> list[list[str]]:
-    """The same commands as argv a process runner can start on Windows.
+def hyperv_commands(action: str) -> list[list[str]]:
+    """The course's lines as argv a process runner can start on Windows (what the step plans and runs).
 
     The two ``*-WindowsOptionalFeature`` lines are PowerShell cmdlets, so they run inside
     ``powershell.exe -NoProfile -NonInteractive -Command``; ``-NoRestart`` keeps the cmdlet from
     rebooting on its own (the student reboots once at the end). ``bcdedit`` is a program.
     """
     out = []
-    for cmd in hyperv_commands(action):
+    for cmd in seed_hyperv_commands(action):
         if cmd[0] == "bcdedit":
             out.append(cmd)
         else:
-            out.append(
-                [
-                    "powershell.exe",
-                    "-NoProfile",
-                    "-NonInteractive",
-                    "-Command",
-                    " ".join([*cmd, "-NoRestart"]),
-                ]
-            )
+            shell = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command"]
+            out.append([*shell, " ".join([*cmd, "-NoRestart"])])
     return out
+
+
+def hyperv_runnable(action: str) -> list[list[str]]:
+    """Same as :func:`hyperv_commands` (the name ``steps.vm.HyperVCommands.run`` still calls)."""
+    return hyperv_commands(action)
+
+
+def bcdedit_enum_argv() -> list[str]:
+    """``bcdedit /enum {current}``: read-only, shows ``hypervisorlaunchtype`` of this boot entry."""
+    return ["bcdedit", "/enum", "{current}"]
 
 
 def hyperv_notes(action: str) -> list[str]:
     """What the student must know before running :func:`hyperv_commands`."""
-    hyperv_commands(action)  # validates
+    seed = "; ".join(" ".join(c) for c in seed_hyperv_commands(action))  # validates
     notes = [
+        tr(
+            "课程原文（管理员 PowerShell 中输入）：{c}",
+            "the course's lines (administrator PowerShell): {c}",
+            c=seed,
+        ),
         tr("以管理员身份运行 PowerShell。", "Run PowerShell as Administrator."),
         tr("需要重启电脑，更改才会生效。", "The change takes effect only after a reboot."),
     ]
@@ -553,6 +574,15 @@ def libvirt_notes() -> list[str]:
             "https://<server-ip>:9090 in a browser.",
         ),
     ]
+
+
+def libvirt_check_argv(user: str) -> dict[str, list[str]]:
+    """Read-only commands that show the install worked: ``user``'s groups, Cockpit's socket, virsh."""
+    return {
+        "groups": ["id", "-nG", validate_username(user)],
+        "cockpit": ["systemctl", "is-enabled", "cockpit.socket"],
+        "virsh": ["virsh", "--version"],
+    }
 
 
 def parse_id_groups(text: str) -> set[str]:

@@ -38,8 +38,12 @@ __all__ = [
     "append_lands_in",
     "conf_path",
     "get_option",
+    "in_conf_dir",
     "naive_append",
     "other_lines_unchanged",
+    "qm_destroy_commands",
+    "qm_set_argv",
+    "qm_status_argv",
     "sample_conf",
     "sections",
     "seed_append_warnings",
@@ -87,6 +91,12 @@ def validate_vmid(vmid: object) -> int:
 def conf_path(vmid: object) -> str:
     """``/etc/pve/qemu-server/<vmid>.conf``."""
     return f"{CONF_DIR}/{validate_vmid(vmid)}.conf"
+
+
+def in_conf_dir(path: str) -> bool:
+    """True for a path under :data:`CONF_DIR` (a real PVE host's configs: never a practice copy)."""
+    norm = "/" + "/".join(part for part in path.replace("\\", "/").split("/") if part not in ("", "."))
+    return norm == CONF_DIR or norm.startswith(CONF_DIR + "/")
 
 
 def validate_key(key: object) -> str:
@@ -273,6 +283,31 @@ def unified_diff(old: str, new: str, name: str = "conf") -> str:
             _lines(old, keepends=True), _lines(new, keepends=True), f"a/{name}", f"b/{name}", n=1
         )
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# qm command lines
+# ---------------------------------------------------------------------------------------------
+def qm_status_argv(vmid: object) -> list[str]:
+    """``qm status <id>``: read-only; exits non-zero with "does not exist" for a destroyed guest."""
+    return ["qm", "status", str(validate_vmid(vmid))]
+
+
+def qm_destroy_commands(vmid: object, purge: object = False) -> list[list[str]]:
+    """``qm stop <id>`` then ``qm destroy <id> [--purge 1]`` (purge: also from backup/HA jobs)."""
+    vm = str(validate_vmid(vmid))
+    if not isinstance(purge, bool):
+        raise InvalidField("purge", purge, tr("不是 True/False", "is not True/False"), "True / False")
+    return [["qm", "stop", vm], ["qm", "destroy", vm, *(["--purge", "1"] if purge else [])]]
+
+
+def qm_set_argv(vmid: object, key: str, value: object) -> list[str]:
+    """``qm set <id> --<key> <value>``, the supported way on a PVE host (booleans as 0/1)."""
+    key = validate_key(key)
+    text = validate_value(key, value)
+    if key in BOOLEAN_KEYS:
+        text = "0" if text.lower() in _FALSE else "1"
+    return ["qm", "set", str(validate_vmid(vmid)), f"--{key}", text]
 
 
 #: A realistic ``100.conf``: a two-line description, ``kvm: 1``, one snapshot and a pending change.

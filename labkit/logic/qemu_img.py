@@ -18,18 +18,15 @@ What the course text gets wrong or leaves out, and this module encodes (measured
 * VHD sizes are rounded up to a whole cylinder of the CHS geometry (``120G`` becomes 128 849 141 760
   bytes); :func:`expected_virtual_size` reproduces QEMU's arithmetic so checks can be exact.
 
-Builders return argv lists (never shell strings); parsers accept the ``--output=json`` text and
-raise :class:`~labkit.errors.InvalidField` (field ``"qemu-img … output"``) for anything malformed,
-never ``KeyError`` / ``json.JSONDecodeError``.
+Builders return argv lists (never shell strings). This module holds the commands that *change*
+an image (create, convert, resize); the read-only ones a step checks with (info, measure, compare,
+check) and the parsers of their output are :mod:`labkit.logic.qemu_img_facts`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from labkit.errors import InvalidField
 from labkit.i18n import tr
@@ -44,26 +41,15 @@ __all__ = [
     "QEMU_IMG",
     "RESIZABLE",
     "SHRINKABLE",
-    "CompareResult",
-    "ImageCheck",
-    "ImageInfo",
-    "Measure",
-    "build_check",
-    "build_compare",
     "build_convert",
     "build_create",
-    "build_info",
-    "build_measure",
     "build_resize",
+    "driver_arg",
     "expected_virtual_size",
+    "file_arg",
     "format_from_name",
-    "interpret_compare",
     "looks_like_fixed_vhd",
-    "measure_format",
     "normalize_format",
-    "parse_check",
-    "parse_info",
-    "parse_measure",
     "parse_progress",
     "validate_size_for",
     "vpc_geometry",
@@ -246,9 +232,10 @@ def validate_size_for(fmt: str, size: int | str, field: str = "size", *, allow_z
 
 
 # ----------------------------------------------------------------------------------------------
-# argv builders
+# argv builders of the commands that change an image
 # ----------------------------------------------------------------------------------------------
-def _path(value: str | os.PathLike[str], field: str) -> str:
+def file_arg(value: str | os.PathLike[str], field: str) -> str:
+    """A file name argument; an empty or non-path value raises :class:`InvalidField` naming ``field``."""
     text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
     if not text or not str(text).strip():
         raise InvalidField(
@@ -260,31 +247,15 @@ def _path(value: str | os.PathLike[str], field: str) -> str:
     return str(text)
 
 
-def _fmt(value: str | None, field: str) -> str | None:
+def driver_arg(value: str | None, field: str) -> str | None:
+    """The QEMU driver name for a ``-f`` / ``-O`` argument (``None`` stays ``None``: let qemu-img probe)."""
     return None if value is None else normalize_format(value, field)[0]
 
 
 def build_create(path: str | os.PathLike[str], size: int | str, fmt: str | None = "raw") -> list[str]:
     """``qemu-img create -f FMT PATH SIZE`` – always with ``-f`` (``raw`` when omitted, QEMU's default)."""
-    f = _fmt(fmt, "format") or "raw"
-    return [QEMU_IMG, "create", "-f", f, _path(path, "path"), format_size(validate_size_for(f, size))]
-
-
-def build_info(
-    path: str | os.PathLike[str], fmt: str | None = None, *, force_share: bool = False
-) -> list[str]:
-    """``qemu-img info --output=json [-f FMT] [-U] PATH``.
-
-    ``force_share`` (``-U``) is needed to look at an image a running VM holds open; without it
-    qemu-img fails with "Failed to get shared 'write' lock".
-    """
-    argv = [QEMU_IMG, "info", "--output=json"]
-    f = _fmt(fmt, "format")
-    if f:
-        argv += ["-f", f]
-    if force_share:
-        argv.append("-U")
-    return [*argv, _path(path, "path")]
+    f = driver_arg(fmt, "format") or "raw"
+    return [QEMU_IMG, "create", "-f", f, file_arg(path, "path"), format_size(validate_size_for(f, size))]
 
 
 def build_convert(
@@ -300,7 +271,7 @@ def build_convert(
     ``-f`` is given whenever the source format is known (a fixed VHD is otherwise read as raw);
     ``-c`` only for qcow2. ``-p`` makes qemu-img print ``(12.34/100%)`` progress separated by ``\\r``.
     """
-    s, d = _path(src, "src"), _path(dst, "dst")
+    s, d = file_arg(src, "src"), file_arg(dst, "dst")
     if os.path.normpath(s) == os.path.normpath(d):
         raise InvalidField(
             "dst",
@@ -308,7 +279,7 @@ def build_convert(
             tr("与源文件相同", "is the source file itself"),
             tr("换一个目标文件名", "choose another target name"),
         )
-    out = _fmt(dst_fmt, "dst_format") or "qcow2"
+    out = driver_arg(dst_fmt, "dst_format") or "qcow2"
     if compress and out not in COMPRESSIBLE:
         raise InvalidField(
             "compress",
@@ -323,7 +294,7 @@ def build_convert(
     argv = [QEMU_IMG, "convert"]
     if progress:
         argv.append("-p")
-    f = _fmt(src_fmt, "src_format")
+    f = driver_arg(src_fmt, "src_format")
     if f:
         argv += ["-f", f]
     argv += ["-O", out]
@@ -340,7 +311,7 @@ def build_resize(
     ``shrink`` is the caller's consent: QEMU refuses to shrink without ``--shrink`` because data
     beyond the new end is lost. Passing it while growing is harmless.
     """
-    f = _fmt(fmt, "format")
+    f = driver_arg(fmt, "format")
     if f is not None and f not in RESIZABLE:
         raise InvalidField(
             "format",
@@ -368,252 +339,7 @@ def build_resize(
         argv += ["-f", f]
     if shrink:
         argv.append("--shrink")
-    return [*argv, _path(path, "path"), format_size(value)]
-
-
-def build_measure(
-    src: str | os.PathLike[str], dst_fmt: str = "qcow2", src_fmt: str | None = None
-) -> list[str]:
-    """``qemu-img measure --output=json [-f SRC_FMT] -O DST_FMT SRC``: bytes a conversion needs.
-
-    QEMU 7.2 measures only qcow2 and raw outputs ("Block driver 'vdi' does not support size
-    measurement"), and for raw it answers the full virtual size although ``convert`` writes a sparse
-    file. To estimate the space any conversion needs, measure with :func:`measure_format`.
-    """
-    argv = [QEMU_IMG, "measure", "--output=json"]
-    f = _fmt(src_fmt, "src_format")
-    if f:
-        argv += ["-f", f]
-    return [*argv, "-O", _fmt(dst_fmt, "dst_format") or "qcow2", _path(src, "src")]
-
-
-def measure_format(dst_fmt: str) -> str:
-    """The ``-O`` to measure with when converting to ``dst_fmt``: always qcow2.
-
-    qcow2's ``required`` is the data that really has to be copied plus a little metadata, which is a
-    fair estimate for every sparse-capable target (raw, vpc, vmdk, vdi, vhdx, qed) and exact for qcow2.
-    """
-    return "qcow2"
-
-
-def build_compare(
-    a: str | os.PathLike[str],
-    b: str | os.PathLike[str],
-    fmt_a: str | None = None,
-    fmt_b: str | None = None,
-    *,
-    strict: bool = False,
-) -> list[str]:
-    """``qemu-img compare [-f A_FMT] [-F B_FMT] [-s] A B``: exit 0 identical, 1 different, 2 error.
-
-    Without ``-s`` the extra tail of a larger image only has to read as zeros.
-    """
-    argv = [QEMU_IMG, "compare"]
-    fa, fb = _fmt(fmt_a, "src_format"), _fmt(fmt_b, "dst_format")
-    if fa:
-        argv += ["-f", fa]
-    if fb:
-        argv += ["-F", fb]
-    if strict:
-        argv.append("-s")
-    return [*argv, _path(a, "src"), _path(b, "dst")]
-
-
-def build_check(path: str | os.PathLike[str], fmt: str | None = None) -> list[str]:
-    """``qemu-img check --output=json [-f FMT] PATH``: consistency and cluster counts (qcow2, qed, vdi…).
-
-    Its ``compressed-clusters`` count is how you see that ``-c`` really compressed something;
-    ``qemu-img info`` does not say.
-    """
-    argv = [QEMU_IMG, "check", "--output=json"]
-    f = _fmt(fmt, "format")
-    if f:
-        argv += ["-f", f]
-    return [*argv, _path(path, "path")]
-
-
-# ----------------------------------------------------------------------------------------------
-# Parsers
-# ----------------------------------------------------------------------------------------------
-def _load(text: str | bytes, what: str) -> Any:
-    field_name = f"qemu-img {what} output"
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if not isinstance(text, str):
-        raise InvalidField(field_name, text, tr("不是文本", "is not text"), _json_fix(what))
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidField(
-            field_name, _excerpt(text), tr("不是 JSON：", "is not JSON: ") + str(exc)[:120], _json_fix(what)
-        ) from exc
-
-
-def _json_fix(what: str) -> str:
-    return tr(
-        "自己运行 `qemu-img {w} --output=json …` 看看它输出了什么（需要 QEMU ≥ 2.10）",
-        "run `qemu-img {w} --output=json …` yourself to see what it printed (needs QEMU >= 2.10)",
-        w=what,
-    )
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + " …"
-
-
-def _int(d: dict[str, Any], key: str) -> int | None:
-    v = d.get(key)
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
-
-
-def _str(d: dict[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    return v if isinstance(v, str) else None
-
-
-def _bool(d: dict[str, Any], key: str) -> bool | None:
-    v = d.get(key)
-    return v if isinstance(v, bool) else None
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What ``qemu-img info --output=json`` says about an image (missing keys become ``None``)."""
-
-    format: str
-    virtual_size: int
-    filename: str | None = None
-    actual_size: int | None = None  # bytes allocated on the host file system (sparse files: small)
-    cluster_size: int | None = None
-    dirty: bool = False  # qcow2 lazy-refcount dirty flag: the image was not closed cleanly
-    encrypted: bool = False
-    backing_file: str | None = None
-    backing_format: str | None = None
-    full_backing_file: str | None = None
-    compression_type: str | None = None  # qcow2: zlib / zstd – the algorithm -c would use
-    corrupt: bool | None = None  # qcow2 "corrupt" bit
-    subformat: str | None = None  # vmdk create-type, e.g. monolithicSparse
-    format_specific: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def allocation_ratio(self) -> float | None:
-        """actual/virtual: how much of the virtual disk costs real space now (qcow2 / sparse raw: ≈0)."""
-        if self.actual_size is None or not self.virtual_size:
-            return None
-        return self.actual_size / self.virtual_size
-
-    def to_evidence(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["virtual_size_human"] = human_size(self.virtual_size)
-        out["actual_size_human"] = human_size(self.actual_size)
-        return out
-
-
-def parse_info(text: str | bytes) -> ImageInfo:
-    """Parse ``qemu-img info --output=json`` (also the first entry of ``--backing-chain`` output).
-
-    ``format`` and ``virtual-size`` are required; every other key may be missing or of a wrong
-    type and then reads as ``None`` / ``False``. Malformed output raises :class:`InvalidField`.
-    """
-    data = _load(text, "info")
-    if isinstance(data, list) and data:
-        data = data[0]
-    if not isinstance(data, dict):
-        raise InvalidField(
-            "qemu-img info output",
-            _excerpt(str(data)),
-            tr("不是 JSON 对象", "is not a JSON object"),
-            _json_fix("info"),
-        )
-    fmt, vsize = _str(data, "format"), _int(data, "virtual-size")
-    if not fmt or vsize is None:
-        raise InvalidField(
-            "qemu-img info output",
-            _excerpt(json.dumps(data, default=str)),
-            tr("缺少 format 或 virtual-size", "lacks format or virtual-size"),
-            _json_fix("info"),
-        )
-    spec = data.get("format-specific")
-    spec = spec if isinstance(spec, dict) else {}
-    spec_data = spec.get("data")
-    spec_data = spec_data if isinstance(spec_data, dict) else {}
-    return ImageInfo(
-        format=fmt,
-        virtual_size=vsize,
-        filename=_str(data, "filename"),
-        actual_size=_int(data, "actual-size"),
-        cluster_size=_int(data, "cluster-size"),
-        dirty=bool(_bool(data, "dirty-flag")),
-        encrypted=bool(_bool(data, "encrypted")),
-        backing_file=_str(data, "backing-filename"),
-        backing_format=_str(data, "backing-filename-format"),
-        full_backing_file=_str(data, "full-backing-filename"),
-        compression_type=_str(spec_data, "compression-type"),
-        corrupt=_bool(spec_data, "corrupt"),
-        subformat=_str(spec_data, "create-type"),
-        format_specific=json.loads(json.dumps(spec, default=str)),
-    )
-
-
-@dataclass(frozen=True)
-class Measure:
-    """``qemu-img measure``: bytes the output file needs now / if every cluster were allocated."""
-
-    required: int
-    fully_allocated: int
-
-
-def parse_measure(text: str | bytes) -> Measure:
-    """Parse ``qemu-img measure --output=json`` (``required`` and ``fully-allocated`` are required)."""
-    data = _load(text, "measure")
-    req = _int(data, "required") if isinstance(data, dict) else None
-    full = _int(data, "fully-allocated") if isinstance(data, dict) else None
-    if req is None or full is None:
-        raise InvalidField(
-            "qemu-img measure output",
-            _excerpt(str(data)),
-            tr("缺少 required 或 fully-allocated", "lacks required or fully-allocated"),
-            _json_fix("measure"),
-        )
-    return Measure(required=req, fully_allocated=full)
-
-
-@dataclass(frozen=True)
-class ImageCheck:
-    """``qemu-img check --output=json``: consistency and cluster counts (keys vary by format)."""
-
-    check_errors: int = 0
-    corruptions: int = 0
-    leaks: int = 0
-    total_clusters: int | None = None
-    allocated_clusters: int | None = None
-    compressed_clusters: int | None = None
-    fragmented_clusters: int | None = None
-    image_end_offset: int | None = None
-
-    @property
-    def clean(self) -> bool:
-        return not (self.check_errors or self.corruptions or self.leaks)
-
-
-def parse_check(text: str | bytes) -> ImageCheck:
-    """Parse ``qemu-img check --output=json`` (printed also when it exits 2 or 3)."""
-    data = _load(text, "check")
-    if not isinstance(data, dict):
-        raise InvalidField(
-            "qemu-img check output", _excerpt(str(data)), tr("不是 JSON 对象", "is not a JSON object"),
-            _json_fix("check"),
-        )  # fmt: skip
-    return ImageCheck(
-        check_errors=_int(data, "check-errors") or 0,
-        corruptions=_int(data, "corruptions") or 0,
-        leaks=_int(data, "leaks") or 0,
-        total_clusters=_int(data, "total-clusters"),
-        allocated_clusters=_int(data, "allocated-clusters"),
-        compressed_clusters=_int(data, "compressed-clusters"),
-        fragmented_clusters=_int(data, "fragmented-clusters"),
-        image_end_offset=_int(data, "image-end-offset"),
-    )
+    return [*argv, file_arg(path, "path"), format_size(value)]
 
 
 _PROGRESS = re.compile(r"\s*\(\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*100%\)\s*", re.ASCII)
@@ -631,26 +357,3 @@ def parse_progress(line: str) -> float | None:
     if m is None:
         return None
     return min(1.0, float(m.group(1)) / 100.0)
-
-
-@dataclass(frozen=True)
-class CompareResult:
-    """The verdict of ``qemu-img compare``: ``identical`` is ``None`` when compare itself failed."""
-
-    identical: bool | None
-    message: str
-    offset: int | None = None  # first differing byte offset, when reported
-
-
-_MISMATCH = re.compile(r"Content mismatch at offset (\d+)")
-
-
-def interpret_compare(returncode: int, stdout: str, stderr: str = "") -> CompareResult:
-    """Exit 0 → identical; 1 → different (with the offset qemu-img names); anything else → error."""
-    text = "\n".join(t for t in (stdout.strip(), stderr.strip()) if t)
-    if returncode == 0:
-        return CompareResult(True, text or "Images are identical.")
-    if returncode == 1:
-        m = _MISMATCH.search(text)
-        return CompareResult(False, text, int(m.group(1)) if m else None)
-    return CompareResult(None, text)

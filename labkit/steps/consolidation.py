@@ -12,7 +12,14 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.i18n import tr
-from labkit.logic.consolidation import Host, Placement, Workload, plan_placement
+from labkit.logic.consolidation import (
+    Host,
+    Placement,
+    Workload,
+    identical_hosts,
+    parse_workloads,
+    plan_placement,
+)
 from labkit.steps.base import Plan, RunContext, Step
 
 __all__ = ["Consolidate"]
@@ -29,6 +36,15 @@ class Consolidate(Step):
         self.workloads = list(workloads)
         self.target = target
         self.placement: Placement | None = None
+
+    @classmethod
+    def from_fields(
+        cls, hosts: int, host_cores: float, host_memory_gb: float, workloads: str, target: float = 0.8
+    ) -> Consolidate:
+        """The planner panel's form: ``hosts`` identical servers, workloads as ``"mail=30%, …"``
+        (shares of one server)."""
+        servers = identical_hosts(hosts, host_cores, host_memory_gb)
+        return cls(servers, parse_workloads(workloads, servers[0]), target=target)
 
     def plan(self) -> Plan:
         placement = plan_placement(self.hosts, self.workloads, self.target)  # validates the input

@@ -3,15 +3,15 @@
 The course text hands students a downloaded ``efi.img``; this step makes the same file from the
 ``qemu-efi-aarch64`` package instead (``QEMU_EFI.fd`` zero-padded to the 64 MiB QEMU's ``virt``
 board requires of a pflash bank), so nothing opaque is downloaded and students see *why* the file
-is 64 MiB. The plan shows the shell equivalent (``cp`` + ``truncate``); the run does it in Python so
-the target is written atomically and never overwritten without consent.
+is 64 MiB. Plan and run share one builder: ``cp`` + ``truncate -s 64M`` into a temporary sibling,
+renamed when complete, so the target is written atomically and never overwritten without consent;
+an ``efi.img`` that already is correct is left alone (:meth:`BuildEfiImage.satisfied`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,10 @@ class BuildEfiImage(Step):
             return str(self.firmware)
         return find_firmware()
 
+    def _argv(self, firmware: str) -> list[list[str]]:
+        """``cp`` + ``truncate`` into the temporary sibling (renamed to ``dest`` when complete)."""
+        return teaching_commands(firmware, str(files.tmp_sibling(self.dest)))
+
     # -- hooks -----------------------------------------------------------------------------
     def plan(self) -> Plan:
         if self.dest.is_dir():
@@ -120,10 +124,12 @@ class BuildEfiImage(Step):
                 "so it is padded with zeros.",
             ),
             tr(
-                "labkit 用 Python 完成同样的操作：先写临时文件再原子改名；"
-                "目标已存在时需要 overwrite=True（保留备份）。",
-                "labkit does the same in Python: writes a temporary file and renames it atomically; an "
-                "existing target needs overwrite=True (a backup is kept).",
+                "命令写的是临时文件 {t}，完成后原子改名为 {d}；目标已存在时需要 overwrite=True（保留备份），"
+                "已经正确的 efi.img 不会重写。",
+                "the commands write the temporary file {t}, renamed atomically to {d} when complete; an "
+                "existing target needs overwrite=True (a backup is kept), a correct efi.img is left alone.",
+                t=files.tmp_sibling(self.dest).name,
+                d=self.dest,
             ),
         ]
         if self.firmware is not None and not os.path.isfile(self.firmware):
@@ -149,7 +155,7 @@ class BuildEfiImage(Step):
                 "用 qemu-efi-aarch64 的 UEFI 固件制作课程用的 64 MiB efi.img",
                 "make the course's 64 MiB efi.img from the qemu-efi-aarch64 UEFI firmware",
             ),
-            commands=teaching_commands(fw or QEMU_EFI, str(self.dest)),
+            commands=self._argv(fw or QEMU_EFI),
             notes=notes,
         )
 
@@ -163,31 +169,35 @@ class BuildEfiImage(Step):
             )
         return None
 
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        fw = self._firmware()
+        if fw is None or self.overwrite or not self.dest.is_file():
+            return None
+        facts = verify_efi_image(self.dest, fw)
+        if not (facts["size_ok"] and facts["prefix_ok"] and facts["tail_zero"]):
+            return None  # a different file: run() refuses it without overwrite=True
+        ctx.say(
+            tr(
+                "{d} 已经是正确的 efi.img，未改动",
+                "{d} already is a correct efi.img; left as is",
+                d=self.dest,
+            )
+        )
+        return {"firmware": fw, "dest": str(self.dest.resolve()), "written": False}
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         fw = self._firmware()
         assert fw is not None  # unavailable() said so
         pp = padding_plan(os.path.getsize(fw))
-        evidence: dict[str, Any] = {"firmware": fw, "dest": str(self.dest.resolve())}
-        if self.dest.is_file() and not self.overwrite:
-            facts = verify_efi_image(self.dest, fw)
-            if facts["size_ok"] and facts["prefix_ok"] and facts["tail_zero"]:
-                ctx.say(
-                    tr(
-                        "{d} 已经是正确的 efi.img，未改动",
-                        "{d} already is a correct efi.img; left as is",
-                        d=self.dest,
-                    )
-                )
-                return {**evidence, "written": False}
         files.ensure_free_space(self.dest.resolve().parent, PFLASH_SIZE, what="write efi.img")
         ctx.check_cancelled()
-        with files.atomic_target(self.dest, overwrite=self.overwrite) as tmp:
-            with open(fw, "rb") as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, _CHUNK)
-                out.truncate(pp.total)  # zero tail, exactly what `truncate -s 64M` does
+        tmp = files.tmp_sibling(self.dest)
+        with files.atomic_target(self.dest, overwrite=self.overwrite, tmp=tmp):
+            for argv in self._argv(fw):
+                ctx.run(argv, timeout=self.timeout)
             ctx.progress(1.0)
         ctx.say(tr("已写入 {d}（{n} 字节）", "wrote {d} ({n} bytes)", d=self.dest, n=pp.total))
-        return {**evidence, "written": True}
+        return {"firmware": fw, "dest": str(self.dest.resolve()), "written": True}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         dest = evidence["dest"]

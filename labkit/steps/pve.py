@@ -3,7 +3,8 @@
 ``ch1.pve.kvm_off`` replaces the course's ``echo "kvm: no" >> /etc/pve/qemu-server/100.conf``
 with an edit that lands in the right section (see :mod:`labkit.logic.pve`), keeps a backup, writes
 atomically and then proves that only the ``kvm`` line changed. Off a PVE host it works on a copy:
-pass ``conf_path`` (e.g. a temp file holding :func:`labkit.logic.pve.sample_conf`).
+pass ``conf_path``, and ``sample=True`` to have the run write :func:`labkit.logic.pve.sample_conf`
+there first when the file does not exist yet (never under ``/etc/pve``).
 
 ``ch1.pve.destroy`` runs ``qm stop`` + ``qm destroy`` only on a PVE host and only after the student
 typed the guest id again (``confirm="100"``): the deletion cannot be undone.
@@ -12,13 +13,14 @@ typed the guest id again (``confirm="100"``): the deletion cannot be undone.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
 from labkit.checks import CheckResult
-from labkit.errors import ConsentRequired, InvalidField
-from labkit.files import atomic_target, backup_file
+from labkit.errors import ConsentRequired
+from labkit.files import atomic_target, backup_file, write_atomic
 from labkit.i18n import tr
 from labkit.logic import pve
 from labkit.steps.base import Plan, RunContext, Step
@@ -39,12 +41,15 @@ class SetPveOption(Step):
         key: str = "kvm",
         value: str = "no",
         consent: bool = False,
+        sample: bool = False,
     ) -> None:
         self.vmid = vmid
         self.conf_path = conf_path
         self.key = key
         self.value = value
         self.consent = consent
+        #: Write a practice config (:func:`labkit.logic.pve.sample_conf`) first if the file is missing.
+        self.sample = sample
         self._old: str | None = None
         self._backup: Path | None = None
 
@@ -52,11 +57,45 @@ class SetPveOption(Step):
     def path(self) -> Path:
         return Path(self.conf_path) if self.conf_path is not None else Path(pve.conf_path(self.vmid))
 
+    def _writes_sample(self) -> bool:
+        """A practice copy is written only where none exists and never into a PVE host's configs."""
+        return self.sample and not self.path.exists() and not pve.in_conf_dir(os.path.abspath(self.path))
+
     def plan(self) -> Plan:
         pve.validate_vmid(self.vmid)
         key = pve.validate_key(self.key)
         value = pve.validate_value(key, self.value)
         path = str(self.path)
+        sample = {path: pve.sample_conf(self.vmid)} if self._writes_sample() else {}
+        notes = [
+            tr(
+                "先备份为 {p}.labkit-bak-<时间>，再原子写入（临时文件 + 改名），最后核对只有 {k} 行变了",
+                "a backup {p}.labkit-bak-<time> is kept, the file is written atomically (temp file + "
+                "rename), then checked: only the {k} line may differ",
+                p=path,
+                k=key,
+            ),
+            tr(
+                '课程里的 echo "{k}: {v}" >> 文件 会把行追加到最后一段：有快照时改的是快照',
+                'the course\'s echo "{k}: {v}" >> file appends to the last section: with a snapshot '
+                "present it edits the snapshot",
+                k=key,
+                v=value,
+            ),
+            tr(
+                "真实 PVE 主机上推荐 {qm}（带配置锁），改完需重启虚拟机",
+                "on a real PVE host prefer {qm} (it takes the config lock); restart the VM afterwards",
+                qm=shlex.join(pve.qm_set_argv(self.vmid, key, value)),
+            ),
+        ]
+        if sample:
+            notes.append(
+                tr(
+                    "{p} 还不存在：先写入一份练习用的配置（见下）",
+                    "{p} does not exist yet: a practice config (below) is written first",
+                    p=path,
+                )
+            )
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -67,33 +106,13 @@ class SetPveOption(Step):
                 k=key,
                 v=value,
             ),
-            notes=[
-                tr(
-                    "先备份为 {p}.labkit-bak-<时间>，再原子写入（临时文件 + 改名），最后核对只有 {k} 行变了",
-                    "a backup {p}.labkit-bak-<time> is kept, the file is written atomically (temp file + "
-                    "rename), then checked: only the {k} line may differ",
-                    p=path,
-                    k=key,
-                ),
-                tr(
-                    '课程里的 echo "{k}: {v}" >> 文件 会把行追加到最后一段：有快照时改的是快照',
-                    'the course\'s echo "{k}: {v}" >> file appends to the last section: with a snapshot '
-                    "present it edits the snapshot",
-                    k=key,
-                    v=value,
-                ),
-                tr(
-                    "真实 PVE 主机上推荐 qm set {id} --{k} {b}（带配置锁），改完需重启虚拟机",
-                    "on a real PVE host prefer qm set {id} --{k} {b} (it takes the config lock); restart "
-                    "the VM afterwards",
-                    id=pve.validate_vmid(self.vmid),
-                    k=key,
-                    b=_qm_value(key, value),
-                ),
-            ],
+            notes=notes,
+            files=sample,
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
+        if self._writes_sample():
+            return None
         if not self.path.is_file():
             if self.conf_path is None:
                 return tr(
@@ -110,6 +129,9 @@ class SetPveOption(Step):
             raise ConsentRequired(
                 f"edit {path}", tr("传 consent=True（会先备份）", "pass consent=True (a backup is kept)")
             )
+        sample_written = self._writes_sample()
+        if sample_written:
+            write_atomic(path, pve.sample_conf(self.vmid))
         old = path.read_text(encoding="utf-8")
         self._old = old
         new = pve.set_option(old, self.key, self.value)
@@ -120,6 +142,7 @@ class SetPveOption(Step):
             "previous_value": pve.get_option(old, self.key),
             "echo_append_would_land_in": pve.append_lands_in(old) or "main",
             "echo_append_warnings": warnings,
+            "sample_written": sample_written,
         }
         if new == old:
             evidence.update(changed=False, backup=None, diff="")
@@ -168,13 +191,6 @@ class SetPveOption(Step):
         )
 
 
-def _qm_value(key: str, value: str) -> str:
-    """``qm set`` wants booleans as 0/1."""
-    if key in pve.BOOLEAN_KEYS:
-        return "0" if value.lower() in ("0", "off", "no", "false") else "1"
-    return value
-
-
 class QmDestroy(Step):
     """``qm stop <id>`` then ``qm destroy <id>``, after the student typed the id again."""
 
@@ -186,17 +202,8 @@ class QmDestroy(Step):
         self.confirm = confirm
         self.purge = purge
 
-    def _commands(self) -> list[list[str]]:
-        vmid = str(pve.validate_vmid(self.vmid))
-        if not isinstance(self.purge, bool):
-            raise InvalidField(
-                "purge", self.purge, tr("不是 True/False", "is not True/False"), "True / False"
-            )
-        destroy = ["qm", "destroy", vmid] + (["--purge", "1"] if self.purge else [])
-        return [["qm", "stop", vmid], destroy]
-
     def plan(self) -> Plan:
-        cmds = self._commands()
+        cmds = pve.qm_destroy_commands(self.vmid, self.purge)
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -205,6 +212,7 @@ class QmDestroy(Step):
                 id=cmds[0][2],
             ),
             commands=cmds,
+            probes=[pve.qm_status_argv(self.vmid)],
             notes=[
                 tr(
                     "删除前确认重要数据已备份；需把 confirm 设为虚拟机编号 {id} 才会执行",
@@ -229,7 +237,7 @@ class QmDestroy(Step):
         return None
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        stop, destroy = self._commands()
+        stop, destroy = pve.qm_destroy_commands(self.vmid, self.purge)
         vmid = stop[2]
         if str(self.confirm).strip() != vmid:
             raise ConsentRequired(
@@ -240,7 +248,7 @@ class QmDestroy(Step):
                     id=vmid,
                 ),
             )
-        before = ctx.run(["qm", "status", vmid], timeout=30, check=False)
+        before = ctx.run(pve.qm_status_argv(vmid), timeout=30, check=False)
         ctx.run(stop, timeout=120)
         ctx.progress(0.5)
         ctx.run(destroy, timeout=240)
@@ -249,7 +257,7 @@ class QmDestroy(Step):
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         vmid = evidence["vmid"]
-        after = ctx.run(["qm", "status", vmid], timeout=30, check=False)
+        after = ctx.run(pve.qm_status_argv(vmid), timeout=30, check=False)
         text = (after.stdout + after.stderr).strip()
         if after.returncode != 0 and "does not exist" in text:
             return CheckResult.passed(

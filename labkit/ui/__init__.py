@@ -2,18 +2,21 @@
 
 A notebook starts with ``work = session(labkit_workdir, mode=mode)`` and then shows one panel per
 step (``ch1.create_image(work, ...).show(mode)``). The session knows the scratch directory for lab
-files and collects every check result shown, for the chapter summary.
+files and collects every check result shown, for the chapter summary. ``session(..., lang="en")``
+chooses the kernel's language once (a context variable: panels carry it into their Run thread).
 """
 
 from __future__ import annotations
 
+import contextvars
 import html
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.checks import CheckResult
-from labkit.i18n import tr
+from labkit.errors import InvalidField
+from labkit.i18n import LANGS, set_lang, tr
 from labkit.steps.base import check_mode
 
 __all__ = ["Session", "current_session", "session"]
@@ -27,13 +30,21 @@ class Session:
     mode: str = "auto"
     results: dict[str, CheckResult] = field(default_factory=dict)
 
-    def file(self, name: str) -> Path:
-        """A path inside the work directory (names only: no escaping it with ``..``)."""
-        p = (self.path / name).resolve()
-        if self.path.resolve() not in p.parents and p != self.path.resolve():
-            from labkit.errors import InvalidField
+    def file(self, name: str | os.PathLike[str], *, field: str = "name") -> Path:
+        """A path inside the work directory (names only: no escaping it with ``..``).
 
-            raise InvalidField("name", name, "points outside the work directory", "use a plain file name")
+        ``field`` names the panel field the name came from, for the error message.
+        """
+        if not str(name).strip():
+            raise InvalidField(field, name, tr("为空", "is empty"), tr("给出文件名", "give a file name"))
+        p = (self.path / name).resolve()
+        if self.path.resolve() not in p.parents:
+            raise InvalidField(
+                field,
+                name,
+                tr("指向工作目录之外", "points outside the work directory"),
+                tr("用不带 .. 的文件名", "use a plain file name"),
+            )
         return p
 
     def record(self, result: CheckResult) -> None:
@@ -82,18 +93,31 @@ class Session:
         display(HTML(self.summary_html()))
 
 
-_current: Session | None = None
+#: The notebook's session: a context variable like the language, so a panel's Run thread (started
+#: with a copy of the kernel's context) records into the session of the kernel that started it.
+_SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("labkit_session", default=None)
 
 
-def session(labkit_workdir: str | os.PathLike[str] | None = None, *, mode: str = "auto") -> Session:
-    """Start (or restart) the notebook's session; creates the work directory."""
-    global _current
+def session(
+    labkit_workdir: str | os.PathLike[str] | None = None, *, mode: str = "auto", lang: str | None = None
+) -> Session:
+    """Start (or restart) the notebook's session; creates the work directory.
+
+    ``lang`` (``"zh"`` / ``"en"``) chooses the language of this kernel's panels and messages; without
+    it the choice made earlier (or ``LABKIT_LANG``, else Chinese) stays.
+    """
     check_mode(mode)
+    if lang is not None:
+        if lang not in LANGS:
+            raise InvalidField("lang", lang, tr("不是课程语言", "is not a course language"), "zh / en")
+        set_lang(lang)
     path = Path(labkit_workdir) if labkit_workdir else Path.cwd() / "labkit-work"
     path.mkdir(parents=True, exist_ok=True)
-    _current = Session(path.resolve(), mode)
-    return _current
+    current = Session(path.resolve(), mode)
+    _SESSION.set(current)
+    return current
 
 
 def current_session() -> Session | None:
-    return _current
+    """The session the notebook started last (``None`` before :func:`session`)."""
+    return _SESSION.get()

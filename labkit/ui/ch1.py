@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import getpass
 import html
+from pathlib import Path
+from typing import Any
 
-from labkit.errors import InvalidField
 from labkit.i18n import tr
 from labkit.steps.base import Plan
 from labkit.ui import Session
-from labkit.ui.panel import StepPanel, step_factory
+from labkit.ui.panel import StepPanel, blank_is_none, step_factory
 
 __all__ = [
     "boot_guest",
@@ -60,13 +61,9 @@ def create_image(
     images."""
     from labkit.steps.disk import CreateImage
 
-    def make(name: str, fmt: str, size: str, overwrite: bool):
-        return CreateImage(work.file(name), size=size, fmt=fmt, overwrite=overwrite)
-
-    make.check_id = CreateImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("创建虚拟磁盘", "Create a disk image"),
-        make,
+        step_factory(CreateImage, work=work, paths=("name",), rename={"name": "path"}),
         {
             "name": (name, tr("文件名", "file name")),
             "fmt": (fmt, tr("格式", "format"), _FORMATS),
@@ -81,12 +78,11 @@ def create_image(
 def image_info(work: Session, name: str) -> StepPanel:
     from labkit.steps.disk import ImageInfo
 
-    def make(name: str):
-        return ImageInfo(work.file(name))
-
-    make.check_id = ImageInfo.check_id  # type: ignore[attr-defined]
     return StepPanel(
-        tr("查看镜像信息", "Image info"), make, {"name": (name, tr("文件名", "file name"))}, console=False
+        tr("查看镜像信息", "Image info"),
+        step_factory(ImageInfo, work=work, paths=("name",), rename={"name": "path"}),
+        {"name": (name, tr("文件名", "file name"))},
+        console=False,
     )
 
 
@@ -102,20 +98,9 @@ def convert_image(
 ) -> StepPanel:
     from labkit.steps.disk import ConvertImage
 
-    def make(src: str, src_format: str, dst: str, dst_format: str, compress: bool, overwrite: bool):
-        return ConvertImage(
-            work.file(src),
-            work.file(dst),
-            src_format=src_format or None,
-            dst_format=dst_format,
-            compress=compress,
-            overwrite=overwrite,
-        )
-
-    make.check_id = ConvertImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("转换镜像格式", "Convert an image"),
-        make,
+        step_factory(ConvertImage, work=work, paths=("src", "dst"), convert={"src_format": blank_is_none}),
         {
             "src": (src, tr("源文件", "source")),
             "src_format": (src_format, tr("源格式（空=自动识别）", "source format (empty = detect)")),
@@ -131,13 +116,9 @@ def convert_image(
 def resize_image(work: Session, name: str, size: str) -> StepPanel:
     from labkit.steps.disk import ResizeImage
 
-    def make(name: str, size: str, allow_shrink: bool):
-        return ResizeImage(work.file(name), size, allow_shrink=allow_shrink)
-
-    make.check_id = ResizeImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("调整虚拟磁盘大小", "Resize an image"),
-        make,
+        step_factory(ResizeImage, work=work, paths=("name",), rename={"name": "path"}),
         {
             "name": (name, tr("文件名", "file name")),
             "size": (size, tr("新的虚拟大小", "new virtual size")),
@@ -154,13 +135,9 @@ def resize_image(work: Session, name: str, size: str) -> StepPanel:
 def efi_image(work: Session, name: str = "efi.img") -> StepPanel:
     from labkit.steps.firmware import BuildEfiImage
 
-    def make(name: str, overwrite: bool):
-        return BuildEfiImage(work.file(name), overwrite=overwrite)
-
-    make.check_id = BuildEfiImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("制作 efi.img", "Build efi.img"),
-        make,
+        step_factory(BuildEfiImage, work=work, paths=("name",), rename={"name": "dest"}),
         {
             "name": (name, tr("文件名", "file name")),
             "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
@@ -191,38 +168,20 @@ def vm_command(work: Session, disk: str = "ubuntu-arm64.qcow2", efi: str = "efi.
 
     smp, memory = _host_sized_defaults()
 
-    def make(
-        machine: str,
-        cpu: str,
-        pauth_impdef: bool,
-        smp: int,
-        memory: str,
-        accel: str,
-        disk: str,
-        disk_format: str,
-        iso: str,
-        nic: str,
-        display: str,
-    ):
-        spec = VMSpec(
-            machine=machine or None,
-            cpu=cpu,
-            pauth_impdef=pauth_impdef,
-            smp=smp,
-            memory=memory,
-            accel=accel,
-            efi=str(work.file(efi)),
-            disks=(Disk(str(work.file(disk)), disk_format, "virtio", "system"),),
-            iso=str(work.file(iso)) if iso else None,
-            nic=nic,
-            display=display,
-        )
-        return PlanVM(spec)
+    def plan_vm(disk: Path, disk_format: str, iso: Path | None, **spec: Any) -> PlanVM:
+        """The fields are a VMSpec's, except the system disk (path + format) and the optional ISO."""
+        system = Disk(str(disk), disk_format, "virtio", "system")
+        return PlanVM(VMSpec(efi=str(work.file(efi)), disks=(system,), iso=str(iso) if iso else None, **spec))
 
-    make.check_id = PlanVM.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("虚拟机命令构建器", "VM command builder"),
-        make,
+        step_factory(
+            PlanVM,
+            work=work,
+            paths=("disk", "iso"),
+            convert={"machine": blank_is_none, "iso": blank_is_none},
+            build=plan_vm,
+        ),
         {
             "machine": ("virt", tr("机器类型 -M", "machine -M")),
             "cpu": ("max", tr("CPU 型号", "CPU model"), ("max", "cortex-a57", "cortex-a72", "neoverse-n1")),
@@ -304,37 +263,9 @@ def boot_guest() -> StepPanel:
 
 
 # -- 1.6 consolidation -----------------------------------------------------------------------
-def _workloads(text: str, ref):
-    """Parse ``"mail=30%, web=30%"`` (share of one reference host) into workloads."""
-    from labkit.logic.consolidation import Workload
-
-    out = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, share = part.partition("=")
-        share = share.strip().rstrip("%")
-        try:
-            fraction = float(share) / 100
-        except ValueError:
-            fraction = -1.0
-        if not sep or not name.strip() or not 0 < fraction <= 1:
-            raise InvalidField(
-                "workloads", part, tr("不是 名称=百分比", "is not name=percent"), "mail=30%, web=30%"
-            )
-        out.append(Workload.fraction_of(name.strip(), ref, fraction))
-    return out
-
-
 def consolidation() -> StepPanel:
-    from labkit.logic.consolidation import Host, plot_placement
+    from labkit.logic.consolidation import plot_placement
     from labkit.steps.consolidation import Consolidate
-
-    def make(hosts: int, host_cores: int, host_memory_gb: int, workloads: str, target: float):
-        if not 1 <= hosts <= 50:
-            raise InvalidField("hosts", hosts, tr("超出范围", "is out of range"), "1 … 50")
-        servers = [Host(f"server-{i}", host_cores, host_memory_gb) for i in range(1, hosts + 1)]
-        return Consolidate(servers, _workloads(workloads, servers[0]), target=target)
-
-    make.check_id = Consolidate.check_id  # type: ignore[attr-defined]
 
     def figure(step, result):
         """The placement plot as a PNG, so it shows without pyplot and is saved in the notebook."""
@@ -350,7 +281,7 @@ def consolidation() -> StepPanel:
 
     return StepPanel(
         tr("服务器整合规划", "Server consolidation planner"),
-        make,
+        step_factory(Consolidate, build=Consolidate.from_fields),
         {
             "hosts": (3, tr("物理服务器数", "servers")),
             "host_cores": (8, tr("每台核数", "cores each")),
@@ -404,22 +335,14 @@ def hyperv(action: str = "disable") -> StepPanel:
 
 
 def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPanel:
-    """``kvm: no`` on a temporary copy of a realistic PVE config in the work directory."""
-    from labkit.files import write_atomic
-    from labkit.logic.pve import sample_conf
+    """``kvm: no`` on a practice copy of a realistic PVE config in the work directory (the step
+    writes the copy first when it is missing)."""
     from labkit.steps.pve import SetPveOption
 
     conf = work.file(f"pve-qemu-server/{vmid}.conf")
-    if not conf.exists():
-        write_atomic(conf, sample_conf(vmid))
-
-    def make(conf_path: str, vmid: int, key: str, value: str, consent: bool):
-        return SetPveOption(conf_path=conf_path, vmid=vmid, key=key, value=value, consent=consent)
-
-    make.check_id = SetPveOption.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("PVE：在配置中禁用 KVM", "PVE: disable KVM in the VM config"),
-        make,
+        step_factory(SetPveOption, sample=True),
         {
             "conf_path": (str(conf), tr("配置文件", "config file")),
             "vmid": (vmid, tr("虚拟机 ID", "VM ID")),

@@ -8,10 +8,11 @@ directory (:func:`labkit.ui.session`).
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from labkit.i18n import tr
 from labkit.ui import Session
-from labkit.ui.panel import StepPanel, step_factory
+from labkit.ui.panel import StepPanel, blank_is_none, step_factory
 
 __all__ = [
     "build_image",
@@ -103,13 +104,9 @@ def save_image(
 ) -> StepPanel:
     from labkit.steps.docker.containers import SaveImage
 
-    def make(image: str, name: str, overwrite: bool):
-        return SaveImage(image, work.file(name), overwrite=overwrite)
-
-    make.check_id = SaveImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("保存并压缩镜像（docker save | gzip）", "Save and compress an image (docker save | gzip)"),
-        make,
+        step_factory(SaveImage, work=work, paths=("name",), rename={"name": "path"}),
         {
             "image": (image, tr("镜像", "image")),
             "name": (name, tr("文件名（.tar 或 .tar.gz）", "file (.tar or .tar.gz)")),
@@ -122,13 +119,9 @@ def save_image(
 def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
     from labkit.steps.docker.containers import LoadImage
 
-    def make(name: str):
-        return LoadImage(work.file(name))
-
-    make.check_id = LoadImage.check_id  # type: ignore[attr-defined]
     return StepPanel(
         tr("导入镜像（docker load）", "Load an image (docker load)"),
-        make,
+        step_factory(LoadImage, work=work, paths=("name",), rename={"name": "path"}),
         {"name": (name, tr("文件名", "file"))},
         console=False,
     )
@@ -184,16 +177,15 @@ def build_image(work: Session, tag: str = "labkit/ailab-cuda:latest") -> StepPan
     from labkit.logic import dockerfile as dfl
     from labkit.steps.docker.build import BuildImage
 
-    def make(tag: str, base_image: str, torch_packages: str, user: str, pull: bool):
-        spec = dfl.ImageSpec(base_image=base_image, torch_packages=torch_packages, user=user or None)
-        return BuildImage(work.file("cuda-image"), tag, spec=spec, pull=pull)
+    def build(tag: str, pull: bool, **spec: Any) -> BuildImage:
+        """The fields are the tag, the pull choice and the generated Dockerfile's ImageSpec."""
+        return BuildImage(work.file("cuda-image"), tag, spec=dfl.ImageSpec(**spec), pull=pull)
 
-    make.check_id = BuildImage.check_id  # type: ignore[attr-defined]
     default = dfl.ImageSpec()
     work.file("cuda-image").mkdir(exist_ok=True)
     return StepPanel(
         tr("构建 CUDA + PyTorch 镜像", "Build the CUDA + PyTorch image"),
-        make,
+        step_factory(BuildImage, convert={"user": blank_is_none}, build=build),
         {
             "tag": (tag, tr("镜像名", "image tag")),
             "base_image": (default.base_image, tr("基础镜像", "base image")),

@@ -17,17 +17,21 @@ from __future__ import annotations
 import contextvars
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.checks import CheckResult
 from labkit.errors import LabkitError
 from labkit.i18n import tr
 from labkit.steps.base import Plan, Step, check_mode
 
-__all__ = ["StepPanel", "css", "step_factory"]
+if TYPE_CHECKING:  # pragma: no cover
+    from labkit.ui import Session
+
+__all__ = ["Controls", "StepFactory", "StepPanel", "blank_is_none", "css", "step_factory"]
 
 _MAX_CONSOLE_LINES = 400
 _VISIBLE_LINES = 14
@@ -63,17 +67,105 @@ def _widget_for(name: str, default: Any, label: str, choices: Any = None):
     )
 
 
+@dataclass(frozen=True)
+class StepFactory:
+    """How a panel turns its field values into a step: ``cls(**fixed, **arguments(values))``.
+
+    Made by :func:`step_factory`. ``check_id`` is the step class's: a panel needs it before the
+    step exists, so that an error while building the step still names the right check.
+    """
+
+    cls: type[Step]
+    work: Session | None = None
+    #: Fields holding a file name inside the work directory (mapped through ``work.file``).
+    paths: tuple[str, ...] = ()
+    #: Field name → the step's keyword, where they differ.
+    rename: Mapping[str, str] = field(default_factory=dict)
+    #: Field name → a function of the widget's value (applied before the path mapping).
+    convert: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    #: Keywords that are not fields.
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    #: Another constructor of ``cls`` (e.g. a classmethod taking the fields as they are shown).
+    build: Callable[..., Step] | None = None
+
+    @property
+    def check_id(self) -> str:
+        return self.cls.check_id
+
+    def arguments(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments for the step: fixed ones, then each field converted and renamed."""
+        out = dict(self.fixed)
+        for name, value in values.items():
+            if name in self.convert:
+                value = self.convert[name](value)
+            if name in self.paths and value is not None:
+                if self.work is None:
+                    raise TypeError(f"step_factory({self.cls.__name__}) maps paths but was given no work")
+                value = self.work.file(value, field=name)
+            out[self.rename.get(name, name)] = value
+        return out
+
+    def __call__(self, **values: Any) -> Step:
+        return (self.build or self.cls)(**self.arguments(values))
+
+
+def step_factory(
+    cls: type[Step],
+    *,
+    work: Session | None = None,
+    paths: tuple[str, ...] = (),
+    rename: Mapping[str, str] | None = None,
+    convert: Mapping[str, Callable[[Any], Any]] | None = None,
+    build: Callable[..., Step] | None = None,
+    **fixed: Any,
+) -> StepFactory:
+    """The one way a panel builds its step (see :class:`StepFactory`).
+
+    E.g. ``step_factory(CreateImage, work=work, paths=("name",), rename={"name": "path"})``: the
+    field ``name`` is a file in the work directory, passed as the step's ``path``.
+    """
+    if paths and work is None:
+        raise TypeError("step_factory: paths need the notebook's work session (work=...)")
+    return StepFactory(cls, work, tuple(paths), dict(rename or {}), dict(convert or {}), fixed, build)
+
+
+def blank_is_none(value: Any) -> Any:
+    """An empty text field means "not given" (``src_format=""`` → ``None``: detect it)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The panel's widgets: what a student sees and uses, and what tests drive the same way.
+
+    Act like the frontend does: set ``fields["size"].value``, call ``run.click()``; read
+    ``plan.value``, ``console.value``, ``status.value``, ``result.value``.
+    """
+
+    box: Any
+    fields: dict[str, Any]
+    plan: Any
+    run: Any
+    stop: Any
+    progress: Any
+    status: Any
+    console: Any
+    result: Any
+
+
 class StepPanel:
     """Fields + plan + Run/Stop + progress + live console + check result for one step.
 
-    ``fields`` maps a step keyword to ``(default, label)`` or ``(default, label, choices)``.
-    ``make_step(**values)`` builds the step. ``extra`` renders something after a run (a plot).
+    ``fields`` maps a field name to ``(default, label)`` or ``(default, label, choices)``.
+    ``make_step(**values)`` builds the step (a :class:`StepFactory`). ``extra`` renders something
+    after a run (a plot). The widgets exist once :meth:`controls` (or :meth:`widget`) was called;
+    everything else works headless too.
     """
 
     def __init__(
         self,
         title: str,
-        make_step: Callable[..., Step],
+        make_step: StepFactory,
         fields: dict[str, tuple[Any, ...]] | None = None,
         *,
         console: bool = True,
@@ -84,7 +176,7 @@ class StepPanel:
         self.make_step = make_step
         #: Overrides the step's own check id, so two cells running the same kind of step (a qcow2 and
         #: a raw image, say) leave two distinct results for the validator and the grader.
-        self.check_id = check_id or _check_id(make_step)
+        self.check_id = check_id or make_step.check_id
         self.field_specs = dict(fields or {})
         self.console = console
         self.extra = extra
@@ -95,12 +187,12 @@ class StepPanel:
         self._handle: Any = None
         self._extra_handle: Any = None
         self._thread: threading.Thread | None = None
-        self._box: Any = None
+        self._controls: Controls | None = None
 
     # -- values and plan (no widgets needed: usable headless) ---------------------------------
     def values(self) -> dict[str, Any]:
-        if self._box is not None:
-            return {k: wdg.value for k, wdg in self._inputs.items()}
+        if self._controls is not None:
+            return {k: wdg.value for k, wdg in self._controls.fields.items()}
         return {k: spec[0] for k, spec in self.field_specs.items()}
 
     def set(self, **values: Any) -> StepPanel:
@@ -109,8 +201,8 @@ class StepPanel:
         if unknown:
             raise TypeError(f"unknown field(s) {sorted(unknown)}; fields are {sorted(self.field_specs)}")
         for k, v in values.items():
-            if self._box is not None:
-                self._inputs[k].value = v
+            if self._controls is not None:
+                self._controls.fields[k].value = v
             else:
                 spec = self.field_specs[k]
                 self.field_specs[k] = (v, *spec[1:])
@@ -129,49 +221,53 @@ class StepPanel:
             return CheckResult.errored(self.check_id, str(exc))
 
     # -- widgets -----------------------------------------------------------------------------
-    def widget(self):
+    def controls(self) -> Controls:
+        """The panel's widgets, created on first use (then always the same ones)."""
+        if self._controls is not None:
+            return self._controls
         import ipywidgets as w
 
-        if self._box is not None:
-            return self._box
-        self._inputs = {
+        fields = {
             name: _widget_for(name, spec[0], spec[1], spec[2] if len(spec) > 2 else None)
             for name, spec in self.field_specs.items()
         }
-        self._plan_html = w.HTML()
-        self._run_btn = w.Button(description=tr("运行", "Run"), button_style="primary", icon="play")
-        self._stop_btn = w.Button(description=tr("停止", "Stop"), icon="stop", disabled=True)
-        self._progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="20em"))
-        self._status = w.HTML()
-        self._console = w.Textarea(
+        run = w.Button(description=tr("运行", "Run"), button_style="primary", icon="play")
+        stop = w.Button(description=tr("停止", "Stop"), icon="stop", disabled=True)
+        progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="20em"))
+        status = w.HTML()
+        plan = w.HTML()
+        console = w.Textarea(
             value="", layout=w.Layout(width="100%", height="12em", display="" if self.console else "none")
         )
-        self._console.disabled = True
-        self._result_html = w.HTML()
-        self._run_btn.on_click(lambda _b: self.start())
-        self._stop_btn.on_click(lambda _b: self.stop())
-        for wdg in self._inputs.values():
-            wdg.observe(lambda _c: self._refresh_plan(), names="value")
-        self._refresh_plan()
-        self._box = w.VBox(
+        console.disabled = True
+        result = w.HTML()
+        box = w.VBox(
             [
                 w.HTML(f"<style>{css()}</style><div class='labkit-title'>{html.escape(self.title)}</div>"),
-                *self._inputs.values(),
-                self._plan_html,
-                w.HBox([self._run_btn, self._stop_btn, self._progress, self._status]),
-                self._console,
-                self._result_html,
+                *fields.values(),
+                plan,
+                w.HBox([run, stop, progress, status]),
+                console,
+                result,
             ],
             layout=w.Layout(border="1px solid #d0d7de", padding="6px"),
         )
-        self._box.add_class("labkit-panel")
-        return self._box
+        box.add_class("labkit-panel")
+        self._controls = Controls(box, fields, plan, run, stop, progress, status, console, result)
+        run.on_click(lambda _b: self.start())
+        stop.on_click(lambda _b: self.stop())
+        for wdg in fields.values():
+            wdg.observe(lambda _c: self._refresh_plan(), names="value")
+        self._refresh_plan()
+        return self._controls
+
+    def widget(self) -> Any:
+        """The panel as one ipywidgets box (what :meth:`show` displays)."""
+        return self.controls().box
 
     def _refresh_plan(self) -> None:
-        if self._box is None and not hasattr(self, "_plan_html"):
-            return
-        p = self.plan()
-        self._plan_html.value = p._repr_html_()
+        if self._controls is not None:
+            self._controls.plan.value = self.plan()._repr_html_()
 
     def show(self, mode: str | None = None) -> None:
         """Display the panel and a cell output (plan now, check result after a run).
@@ -192,23 +288,23 @@ class StepPanel:
     def _on_line(self, stream: str, line: str) -> None:
         self.lines.append(line if stream != "stderr" else f"! {line}")
         del self.lines[:-_MAX_CONSOLE_LINES]
-        if self._box is not None:
+        if self._controls is not None:
             # A Textarea does not follow new lines: show only what fits, so the newest lines are visible.
-            self._console.value = "\n".join(self.lines[-_VISIBLE_LINES:])
+            self._controls.console.value = "\n".join(self.lines[-_VISIBLE_LINES:])
 
     def _on_progress(self, fraction: float) -> None:
-        if self._box is not None:
-            self._progress.value = fraction
+        if self._controls is not None:
+            self._controls.progress.value = fraction
 
     def run(self, mode: str = "auto") -> CheckResult:
         """Build the step from the fields, execute it synchronously and record the result."""
         check_mode(mode)
         self._cancel.clear()
         self.lines.clear()
-        if self._box is not None:
-            self._run_btn.disabled, self._stop_btn.disabled = True, False
-            self._status.value = tr("运行中…", "running…")
-            self._progress.value = 0.0
+        if (c := self._controls) is not None:
+            c.run.disabled, c.stop.disabled = True, False
+            c.status.value = tr("运行中…", "running…")
+            c.progress.value = 0.0
         try:
             self.step = self.build()
         except LabkitError as exc:
@@ -244,12 +340,12 @@ class StepPanel:
         self.result = result
         if (sess := current_session()) is not None:
             sess.record(result)
-        if self._box is not None:
-            self._run_btn.disabled, self._stop_btn.disabled = False, True
-            self._status.value = ""
+        if (c := self._controls) is not None:
+            c.run.disabled, c.stop.disabled = False, True
+            c.status.value = ""
             if result.status == "pass":
-                self._progress.value = 1.0
-            self._result_html.value = result.summary_html()  # evidence: in the cell output below
+                c.progress.value = 1.0
+            c.result.value = result.summary_html()  # evidence: in the cell output below
         if self._handle is not None:
             self._handle.update(result)
         else:
@@ -257,30 +353,14 @@ class StepPanel:
 
             display(result)
         if self.extra is not None and self.step is not None:
-            out = self.extra(self.step, result)
-            if out is None:
-                return
-            if self._extra_handle is not None:
-                self._extra_handle.update(out)
-            else:
-                from IPython.display import display
+            self._show_extra(self.extra(self.step, result))
 
-                display(out)
+    def _show_extra(self, out: Any) -> None:
+        if out is None:
+            return
+        if self._extra_handle is not None:
+            self._extra_handle.update(out)
+        else:
+            from IPython.display import display
 
-
-def step_factory(cls: type[Step], **fixed: Any) -> Callable[..., Step]:
-    """``cls(**fixed, **field_values)`` as a panel factory that knows the step's check id.
-
-    The id is needed before the step exists: when building it fails on a bad field, the error
-    result must still name the right check.
-    """
-
-    def make(**values: Any) -> Step:
-        return cls(**fixed, **values)
-
-    make.check_id = cls.check_id  # type: ignore[attr-defined]
-    return make
-
-
-def _check_id(factory: Callable[..., Step]) -> str:
-    return getattr(factory, "check_id", "step")
+            display(out)

@@ -1,0 +1,208 @@
+"""Grow or (with consent) shrink a disk image (``qemu-img resize``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from labkit import files
+from labkit.checks import CheckResult
+from labkit.errors import ConsentRequired, InvalidField
+from labkit.i18n import tr
+from labkit.logic import qemu_img as qi
+from labkit.logic import qemu_img_facts as qf
+from labkit.logic.sizes import format_size, human_size
+from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.disk.common import (
+    format_note,
+    qemu_img_missing,
+    read_info,
+    refuse_probed_fixed_vhd,
+    require_file,
+)
+
+__all__ = ["ResizeImage"]
+
+
+class ResizeImage(Step):
+    """``qemu-img resize``: grow freely; shrink only with ``allow_shrink=True`` and after a backup copy.
+
+    Growing the disk does not grow the guest's partition or file system; that happens inside the
+    guest (``growpart``, ``resize2fs``). An image that already has the requested size is left
+    alone (:meth:`satisfied`). The backup before shrinking is a sparse copy made in Python
+    (:func:`labkit.files.backup_file`), so the plan's commands are exactly what runs.
+    """
+
+    check_id = "ch1.disk.resize"
+    timeout = 600.0
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        size: str | int,
+        allow_shrink: bool = False,
+        fmt: str | None = None,
+    ) -> None:
+        self.path = path
+        self.size = size
+        self.allow_shrink = allow_shrink
+        self.fmt = fmt
+
+    def _resolve(self) -> tuple[str | None, int, list[str]]:
+        fmt, notes = format_note(self.fmt, "fmt", self.path)
+        if isinstance(self.size, str) and self.size.strip()[:1] in "+-":
+            raise InvalidField(
+                "size",
+                self.size,
+                tr("是相对大小", "is relative"),
+                tr("请给出调整后的总大小，例如 130G", "give the new total size, e.g. 130G"),
+            )
+        qi.build_resize(self.path, self.size, fmt, self.allow_shrink)  # validates
+        return fmt, qi.validate_size_for(fmt or "raw", self.size), notes
+
+    def _argv(self, fmt: str | None, size: int) -> dict[str, list[str]]:
+        return {
+            "info": qf.build_info(self.path, fmt),
+            "resize": qi.build_resize(self.path, size, fmt, self.allow_shrink),
+        }
+
+    def plan(self) -> Plan:
+        fmt, size, notes = self._resolve()
+        if self.allow_shrink:
+            notes.append(
+                tr(
+                    "缩小会丢弃新末尾之后的数据：仅在确实缩小时先把镜像稀疏备份为 {p}.labkit-bak-<时间>。"
+                    "先在虚拟机里缩小分区和文件系统！",
+                    "shrinking drops everything past the new end: only when the image really shrinks, a "
+                    "sparse backup {p}.labkit-bak-<time> is made first. Shrink the guest's partition and "
+                    "file system first!",
+                    p=os.fspath(self.path),
+                )
+            )
+        else:
+            notes.append(
+                tr(
+                    "如果新大小比现在小，labkit 会拒绝（需要 allow_shrink=True）。",
+                    "if the new size is smaller than the current one labkit refuses "
+                    "(needs allow_shrink=True).",
+                )
+            )
+        notes.append(
+            tr(
+                "扩大磁盘不会自动扩大虚拟机里的分区和文件系统（需在虚拟机内用 growpart、resize2fs）。",
+                "growing the disk does not grow the guest's partition or file system (growpart, resize2fs "
+                "inside the guest).",
+            )
+        )
+        argv = self._argv(fmt, size)
+        return Plan(
+            step=self.check_id,
+            reason=tr(
+                "把 {p} 的虚拟大小调整为 {s}",
+                "resize the virtual disk {p} to {s}",
+                p=os.fspath(self.path),
+                s=format_size(size),
+            ),
+            commands=[argv["resize"]],
+            probes=[argv["info"]],
+            notes=notes,
+        )
+
+    def unavailable(self, ctx: RunContext) -> str | None:
+        return qemu_img_missing()
+
+    def _current(self, ctx: RunContext) -> dict[str, Any]:
+        """Read the image (``qemu-img info``): evidence before resizing; refuses what cannot resize."""
+        fmt, size, _ = self._resolve()
+        path = Path(self.path)
+        require_file(path, "path")
+        before = read_info(ctx, self._argv(fmt, size)["info"])
+        refuse_probed_fixed_vhd(path, "fmt", fmt, before)
+        real_fmt = fmt or before.format
+        if real_fmt not in qi.RESIZABLE:
+            raise InvalidField(
+                "path",
+                str(path),
+                tr(
+                    "是 {f} 格式，qemu-img 不能调整其大小",
+                    "is a {f} image, which qemu-img cannot resize",
+                    f=real_fmt,
+                ),
+                tr("先用 ConvertImage 转成 qcow2", "convert it to qcow2 first (ConvertImage)"),
+            )
+        return {
+            "path": str(path.resolve()),
+            "format": real_fmt,
+            "before": before.virtual_size,
+            "actual_size": before.actual_size,
+            "requested": size,
+            "backup": None,
+        }
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        ev = self._current(ctx)
+        if ev["requested"] != ev["before"]:
+            return None
+        ctx.say(tr("大小未变，无需调整", "size unchanged; nothing to do"))
+        return {**ev, "changed": False}
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        fmt, size, _ = self._resolve()
+        ev = self._current(ctx)
+        path = Path(self.path)
+        if size < ev["before"]:
+            if not self.allow_shrink:
+                raise ConsentRequired(
+                    tr(
+                        "把 {p} 从 {a} 缩小到 {b}（之后的数据会丢失）",
+                        "shrink {p} from {a} to {b} (data past the new end is lost)",
+                        p=path,
+                        a=format_size(ev["before"]),
+                        b=format_size(size),
+                    ),
+                    tr(
+                        "确认后传入 allow_shrink=True（会先保留备份）",
+                        "pass allow_shrink=True (a backup copy is kept)",
+                    ),
+                )
+            if ev["format"] not in qi.SHRINKABLE:
+                raise InvalidField(
+                    "path",
+                    str(path),
+                    tr("的格式不支持缩小", "has a format that cannot shrink"),
+                    tr("先转成 qcow2", "convert it to qcow2 first"),
+                )
+            files.ensure_free_space(path.resolve().parent, ev["actual_size"] or 0, what="back up the image")
+            ev["backup"] = str(files.backup_file(path).resolve())
+        ctx.check_cancelled()
+        ctx.run(self._argv(fmt, size)["resize"], timeout=self.timeout)
+        ctx.progress(1.0)
+        return {**ev, "changed": True}
+
+    def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
+        fmt, size, _ = self._resolve()
+        info = read_info(ctx, self._argv(fmt, size)["info"])
+        ev = {**evidence, "after": info.virtual_size, "info": info.to_evidence()}
+        if info.virtual_size != evidence["requested"]:
+            return CheckResult.failed(
+                self.check_id,
+                tr(
+                    "虚拟大小是 {a} 字节，应为 {b}",
+                    "virtual size is {a} bytes, expected {b}",
+                    a=info.virtual_size,
+                    b=evidence["requested"],
+                ),
+                **ev,
+            )
+        return CheckResult.passed(
+            self.check_id,
+            tr(
+                "{p}：虚拟大小 {a} → {b}",
+                "{p}: virtual size {a} → {b}",
+                p=evidence["path"],
+                a=human_size(evidence["before"]),
+                b=human_size(info.virtual_size),
+            ),
+            **ev,
+        )

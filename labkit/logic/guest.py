@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from labkit.errors import InvalidField
-from labkit.logic.host import parse_os_release
 
 __all__ = [
     "AARCH64_EM",
     "ARM64_IMAGE_MAGIC",
     "DEBIAN_FALLBACK_MIRROR",
+    "DEB_SLOT",
+    "KERNEL_PACKAGE_SLOT",
     "MARKER",
     "QEMU_AARCH64",
     "UBUNTU_PORTS_MIRROR",
@@ -48,6 +49,7 @@ __all__ = [
     "boot_argv",
     "choose_repo",
     "elf_info",
+    "extract_argv",
     "init_script",
     "initramfs_entries",
     "kernel_format",
@@ -59,7 +61,7 @@ __all__ = [
     "parse_deb_filename",
     "parse_newc",
     "parse_one_line_sources",
-    "parse_os_release",
+    "prepare_commands",
     "sources_line",
     "strip_ansi",
 ]
@@ -311,6 +313,34 @@ def apt_options(state_dir: str) -> list[str]:
     for key, value in pairs.items():
         out += ["-o", f"{key}={value}"]
     return out
+
+
+#: Stands in a planned argv for the kernel package only ``apt-cache depends`` names at run time.
+KERNEL_PACKAGE_SLOT = "<kernel-package>"
+#: Stands in a planned argv for each downloaded ``.deb`` file (its name has the version in it).
+DEB_SLOT = "<package>.deb"
+
+
+def prepare_commands(
+    state_dir: str, repo: GuestRepo, kernel_package: str = KERNEL_PACKAGE_SLOT
+) -> list[list[str]]:
+    """What fetching the guest runs, in order: refresh the private arm64 lists, ask which versioned
+    kernel the metapackage depends on, download that kernel and BusyBox.
+
+    ``kernel_package`` is only known after the second command; a plan shows
+    :data:`KERNEL_PACKAGE_SLOT` there (a command template), the run the name apt gave.
+    """
+    opts = apt_options(state_dir)
+    return [
+        ["apt-get", *opts, "update"],
+        ["apt-cache", *opts, "depends", repo.kernel_meta],
+        ["apt-get", *opts, "download", repo.busybox, kernel_package],
+    ]
+
+
+def extract_argv(deb: str, dest: str) -> list[str]:
+    """``dpkg-deb -x``: unpack a ``.deb`` whose data.tar Python cannot read (zstd, Ubuntu ≥ 21.10)."""
+    return ["dpkg-deb", "-x", deb, dest]
 
 
 def parse_apt_depends(text: str, prefix: str = "linux-image-") -> str:

@@ -30,6 +30,7 @@ from labkit.i18n import tr
 from labkit.logic import guest as g
 from labkit.logic.firmware import pflash_size_error
 from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.host import read_os_release, read_text
 from labkit.steps.runner import Process
 
 __all__ = [
@@ -63,27 +64,20 @@ def default_cache_dir() -> Path:
     return base / "labkit" / "guest"
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def host_repo(mirror: str | None = None) -> g.GuestRepo:
     """The arm64 archive for this host, from ``/etc/os-release`` and the apt sources.
 
     ``mirror`` (or ``$LABKIT_GUEST_MIRROR``) overrides the mirror URL.
     """
-    osr = g.parse_os_release(_read("/etc/os-release") or _read("/usr/lib/os-release"))
-    sources = g.parse_one_line_sources(_read("/etc/apt/sources.list"))
+    osr = read_os_release()
+    sources = g.parse_one_line_sources(read_text("/etc/apt/sources.list"))
     parts = Path("/etc/apt/sources.list.d")
     if parts.is_dir():
         for p in sorted(parts.iterdir()):
             if p.suffix == ".list":
-                sources += g.parse_one_line_sources(_read(str(p)))
+                sources += g.parse_one_line_sources(read_text(str(p)))
             elif p.suffix == ".sources":
-                sources += g.parse_deb822_sources(_read(str(p)))
+                sources += g.parse_deb822_sources(read_text(str(p)))
     return g.choose_repo(sources, osr, mirror=mirror or os.environ.get("LABKIT_GUEST_MIRROR") or None)
 
 
@@ -94,6 +88,11 @@ def _write_cache(path: Path, data: bytes | str) -> None:
             tmp.write_text(data, encoding="utf-8")
         else:
             tmp.write_bytes(data)
+
+
+def _init_sha256() -> str:
+    """Fingerprint of the current /init script (a changed script means a stale initrd)."""
+    return hashlib.sha256(g.init_script().encode()).hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -209,76 +208,90 @@ class PrepareTinyGuest(Step):
     def _state_dir(self) -> Path:
         return self.cache_dir / ".apt-arm64"
 
-    def _apt(self, *args: str) -> list[str]:
-        return [args[0], *g.apt_options(str(self._state_dir())), *args[1:]]
-
     def _manifest(self) -> dict[str, Any] | None:
         try:
             return json.loads((self.cache_dir / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
-    def _reusable(self) -> bool:
-        """A valid kernel and busybox recorded by an earlier run: nothing to download.
+    def _cached(self) -> bool:
+        """An earlier run recorded a kernel and a busybox that are still there: nothing to download.
 
-        The initrd is not part of the decision: it is derived from busybox and the init script and
-        is rebuilt locally whenever it is missing, damaged or built from another init script.
+        Cheap on purpose (the plan asks it): the manifest and two ``exists``. ``run`` then verifies
+        the files; the initrd is rebuilt locally whenever it is missing, damaged or stale.
         """
         if self.overwrite:
             return False
-        facts = inspect_assets(self.cache_dir)
-        return bool(facts.get("kernel_ok") and facts.get("busybox_ok") and facts["manifest"])
+        manifest = self._manifest() or {}
+        files = (self.cache_dir / ASSET_NAMES[k] for k in ("kernel", "busybox"))
+        return bool(manifest.get("kernel_package")) and all(f.is_file() for f in files)
+
+    def _repo(self) -> g.GuestRepo:
+        try:
+            return host_repo(self.mirror)
+        except InvalidField as exc:  # not Debian/Ubuntu: still show what would run there
+            return g.GuestRepo(
+                "debian", g.DEBIAN_FALLBACK_MIRROR, "bookworm", "linux-image-cloud-arm64", note=str(exc)
+            )
 
     # -- hooks -----------------------------------------------------------------------------
     def plan(self) -> Plan:
-        try:
-            repo = host_repo(self.mirror)
-        except InvalidField as exc:  # not Debian/Ubuntu: still show what would run there
-            repo = g.GuestRepo(
-                "debian", g.DEBIAN_FALLBACK_MIRROR, "bookworm", "linux-image-cloud-arm64", note=str(exc)
-            )
-        known = (self._manifest() or {}).get("kernel_package")
-        kernel_pkg = known or f"<{tr('由 apt-cache depends 得出', 'named by apt-cache depends')}>"
+        repo = self._repo()
         state = self._state_dir()
+        reason = tr(
+            "下载 arm64 内核和静态 BusyBox，制作最小的 aarch64 客户机",
+            "download the arm64 kernel and a static BusyBox and build the tiny aarch64 guest",
+        )
+        if self._cached():
+            notes = [
+                tr(
+                    "{d} 中已有本工具下载的内核和 BusyBox：不下载，只在需要时重建 initrd.gz。",
+                    "{d} holds the kernel and BusyBox labkit fetched: nothing is downloaded, initrd.gz is "
+                    "rebuilt only when needed.",
+                    d=self.cache_dir,
+                )
+            ]
+            return Plan(self.check_id, reason, [], {"initrd.gz:/init": g.init_script()}, notes)
+        commands = g.prepare_commands(str(state), repo)
         notes = [
             tr("镜像来源：{n}", "mirror: {n}", n=repo.note),
+            tr(
+                "{k} 是 apt-cache depends 在运行时给出的带版本的内核包（命令模板）。",
+                "{k} is the versioned kernel package apt-cache depends names at run time (a command "
+                "template).",
+                k=g.KERNEL_PACKAGE_SLOT,
+            ),
             tr(
                 "私有 apt 状态目录 {s}：不执行 dpkg --add-architecture，不改动系统的 apt 配置。",
                 "private apt state in {s}: no dpkg --add-architecture, the system's apt setup is untouched.",
                 s=state,
             ),
             tr(
-                "从 .deb（ar 归档 + data.tar）中用 Python 只取出 boot/vmlinuz-* 和 bin/busybox"
-                "（相当于 dpkg-deb -x 后挑出这两个文件）。",
+                "从 .deb（ar 归档 + data.tar）中用 Python 只取出 boot/vmlinuz-* 和 bin/busybox。",
                 "Python takes only boot/vmlinuz-* and bin/busybox out of the .deb files (an ar archive "
-                "holding data.tar; equivalent to dpkg-deb -x and picking those two files).",
+                "holding data.tar).",
             ),
             tr(
                 "initrd.gz = gzip 压缩的 cpio newc 归档：/init 脚本、/bin/busybox、/dev/console。",
                 "initrd.gz = a gzip'd cpio newc archive: the /init script, /bin/busybox, /dev/console.",
             ),
         ]
-        if self._reusable():
-            notes.insert(
-                0, tr("缓存中已有有效文件，不会重新下载。", "valid assets are cached: nothing to download.")
+        if repo.distro == "ubuntu":
+            debs = state / "debs"
+            commands.append(g.extract_argv(str(debs / g.DEB_SLOT), str(debs / f"{g.DEB_SLOT}.x")))
+            notes.append(
+                tr(
+                    "Ubuntu 的 .deb 用 zstd 压缩，Python 读不了："
+                    "每个下载的 .deb 用 dpkg-deb -x 解开（命令模板）。",
+                    "Ubuntu packs .deb data with zstd, which Python cannot read: dpkg-deb -x unpacks each "
+                    "downloaded .deb (a command template).",
+                )
             )
-        return Plan(
-            step=self.check_id,
-            reason=tr(
-                "下载 arm64 内核和静态 BusyBox，制作最小的 aarch64 客户机",
-                "download the arm64 kernel and a static BusyBox and build the tiny aarch64 guest",
-            ),
-            commands=[
-                self._apt("apt-get", "update"),
-                self._apt("apt-cache", "depends", repo.kernel_meta),
-                self._apt("apt-get", "download", repo.busybox, kernel_pkg),
-            ],
-            files={str(state / "sources.list"): g.sources_line(repo), "initrd.gz:/init": g.init_script()},
-            notes=notes,
-        )
+        files = {str(state / "sources.list"): g.sources_line(repo), "initrd.gz:/init": g.init_script()}
+        return Plan(self.check_id, reason, commands, files, notes)
 
     def unavailable(self, ctx: RunContext) -> str | None:
-        if self._reusable():
+        if self._cached():
             return None
         try:
             host_repo(self.mirror)
@@ -293,9 +306,30 @@ class PrepareTinyGuest(Step):
             )
         return None
 
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        """The cached kernel, busybox and an initrd of the current /init are all valid."""
+        if not self._cached():
+            return None
+        facts = inspect_assets(self.cache_dir)
+        current = (facts["manifest"] or {}).get("init_sha256") == _init_sha256()
+        if not (facts["ok"] and current):
+            return None
+        return {"cache_dir": str(self.cache_dir), "downloaded": False}
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        if self._reusable():
+        if self._cached():
+            facts = inspect_assets(self.cache_dir)
+            if not (facts.get("kernel_ok") and facts.get("busybox_ok")):
+                raise InvalidField(
+                    "cache_dir",
+                    str(self.cache_dir),
+                    tr("中的客户机文件已损坏", "holds damaged guest files"),
+                    tr(
+                        "传 overwrite=True 重新下载（labkit guest prepare --overwrite）",
+                        "pass overwrite=True to download again (labkit guest prepare --overwrite)",
+                    ),
+                )
             ctx.say(tr("使用缓存：{d}", "using cached assets in {d}", d=self.cache_dir))
             self._ensure_initrd(ctx)
             return {"cache_dir": str(self.cache_dir), "downloaded": False}
@@ -318,7 +352,7 @@ class PrepareTinyGuest(Step):
             "mirror": repo.mirror,
             "suite": repo.suite,
             **fetched,
-            "init_sha256": hashlib.sha256(g.init_script().encode()).hexdigest(),
+            "init_sha256": _init_sha256(),
             "files": {n: _sha256(self.cache_dir / n) for n in ASSET_NAMES.values()},
             "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -334,9 +368,10 @@ class PrepareTinyGuest(Step):
         self._tmp = state
         (state / "sources.list").write_text(g.sources_line(repo), encoding="utf-8")
         ctx.say(tr("arm64 软件源：{s}", "arm64 source: {s}", s=g.sources_line(repo).strip()))
-        ctx.run(self._apt("apt-get", "update"), timeout=300)
+        update, depends, _ = g.prepare_commands(str(state), repo)
+        ctx.run(update, timeout=300)
         ctx.progress(0.2)
-        deps = ctx.run(self._apt("apt-cache", "depends", repo.kernel_meta), timeout=120)
+        deps = ctx.run(depends, timeout=120)
         try:
             kernel_pkg = g.parse_apt_depends(deps.stdout)
         except ValueError as exc:
@@ -346,7 +381,8 @@ class PrepareTinyGuest(Step):
                 f"has no kernel dependency in {repo.mirror} {repo.suite}",
                 "check the mirror (LABKIT_GUEST_MIRROR) serves arm64",
             ) from exc
-        ctx.run(self._apt("apt-get", "download", repo.busybox, kernel_pkg), timeout=600, cwd=state / "debs")
+        download = g.prepare_commands(str(state), repo, kernel_pkg)[2]
+        ctx.run(download, timeout=600, cwd=state / "debs")
         ctx.progress(0.6)
         out: dict[str, Any] = {"kernel_package": kernel_pkg, "packages": {}}
         found: dict[str, bytes] = {}
@@ -391,7 +427,7 @@ class PrepareTinyGuest(Step):
             return found
         # data.tar.zst (Ubuntu since 21.10): Python's tarfile cannot read zstd, dpkg-deb can.
         out = deb.parent / (deb.name + ".x")
-        ctx.run(["dpkg-deb", "-x", str(deb), str(out)], timeout=300)
+        ctx.run(g.extract_argv(str(deb), str(out)), timeout=300)
         for p in out.rglob("*"):
             what = _is_wanted(str(p.relative_to(out)))
             if what and p.is_file() and not p.is_symlink():
@@ -402,7 +438,7 @@ class PrepareTinyGuest(Step):
     def _ensure_initrd(self, ctx: RunContext, *, force: bool = False) -> None:
         """(Re)build initrd.gz when forced, missing, invalid, or built from another init script."""
         init = g.init_script()
-        init_sha = hashlib.sha256(init.encode()).hexdigest()
+        init_sha = _init_sha256()
         manifest = self._manifest() or {}
         initrd = self.cache_dir / ASSET_NAMES["initrd"]
         current = initrd.is_file() and _initrd_facts(initrd)["initrd_ok"]

@@ -30,6 +30,7 @@ __all__ = [
     "escape_opt",
     "memory_bytes",
     "norm_arch",
+    "pflash_drive",
     "qemu_binary",
 ]
 
@@ -248,6 +249,11 @@ def memory_bytes(text: object) -> int:
 def escape_opt(value: str) -> str:
     """QEMU option values separate sub-options with commas; a literal comma is written twice."""
     return value.replace(",", ",,")
+
+
+def pflash_drive(path: str) -> str:
+    """The ``-drive`` value that maps a UEFI firmware image read-only as the board's flash."""
+    return f"if=pflash,format=raw,file={escape_opt(path)},readonly=on"
 
 
 def norm_arch(arch: str) -> str:

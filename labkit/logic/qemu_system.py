@@ -45,6 +45,7 @@ from labkit.logic.qemu_spec import (
     escape_opt,
     memory_bytes,
     norm_arch,
+    pflash_drive,
     qemu_binary,
 )
 from labkit.logic.sizes import format_size
@@ -115,7 +116,7 @@ def build_qemu_argv(spec: VMSpec, *, seed_style: bool = False) -> list[str]:
     cpu = spec.cpu + (",pauth-impdef=on" if spec.pauth_impdef else "")
     argv += ["-cpu", cpu, "-smp", str(spec.smp)]
     if spec.efi is not None:
-        argv += ["-drive", f"if=pflash,format=raw,file={escape_opt(spec.efi)},readonly=on"]
+        argv += ["-drive", pflash_drive(spec.efi)]
     accel = spec.accel + (",thread=multi" if spec.accel == "tcg" and spec.tcg_multithread else "")
     argv += ["--accel" if seed_style else "-accel", accel]
     if spec.gpu != "none":

@@ -39,7 +39,7 @@ from labkit.logic.qemu_system import (
 )
 from labkit.steps.kvmprobe import kvm_probe_argv
 from labkit.steps.runner import FunctionRunner, SubprocessRunner
-from labkit.steps.vm import PlanVM
+from labkit.steps.vm import HyperVCommands, LibvirtInstall, PlanVM, VirtualBoxNetwork
 
 # The three lines of the course text (1.3.3), copied verbatim, double spaces included.
 SEED_INSTALL = (
@@ -530,3 +530,44 @@ def test_planvm_reports_missing_binary_as_planned_only():
         assert result.mode == "run"
     else:
         assert result.status == "skipped" and "qemu-system-x86" in result.message
+
+
+# -- the other steps of labkit.steps.vm: plan == execution, with a scripted runner -------------------
+def test_virtualbox_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.shutil.which", lambda name: f"/usr/bin/{name}")
+
+    def vbox(argv):
+        if argv[1] == "showvminfo":
+            return 0, 'nic2="hostonly"\nhostonlyadapter2="vboxnet0"\n', ""
+        return 0, "", ""
+
+    result, ran = execute_and_match(
+        VirtualBoxNetwork("ubuntu", "hostonly", 2, "vboxnet0"), runner=FunctionRunner(vbox)
+    )
+    assert result.status == "pass", result.message
+    assert [c[1] for c in ran] == ["modifyvm", "showvminfo"]
+
+
+def test_hyperv_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.platform.system", lambda: "Windows")
+    runner = FunctionRunner(
+        lambda argv: (0, "hypervisorlaunchtype    Off\n" if argv[0] == "bcdedit" else "", "")
+    )
+    result, ran = execute_and_match(HyperVCommands("disable", consent=True), runner=runner)
+    assert result.status == "pass", result.message
+    assert ran[0][0] == "powershell.exe" and ran[-1] == ["bcdedit", "/enum", "{current}"]
+
+
+def test_libvirt_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.read_os_release", lambda: {"ID": "debian"})
+    monkeypatch.setattr("labkit.steps.vm.os.geteuid", lambda: 0)
+    probes = [["id", "-nG", "hadoop"], ["systemctl", "is-enabled", "cockpit.socket"], ["virsh", "--version"]]
+    answers = dict(zip(map(tuple, probes), ("hadoop libvirt kvm\n", "enabled\n", "9.0.0\n"), strict=True))
+    runner = FunctionRunner(lambda argv: (0, answers.get(tuple(argv), ""), ""))
+    result, ran = execute_and_match(LibvirtInstall("hadoop", consent=True), runner=runner)
+    assert result.status == "pass", result.message
+    assert ran[-3:] == [
+        ["id", "-nG", "hadoop"],
+        ["systemctl", "is-enabled", "cockpit.socket"],
+        ["virsh", "--version"],
+    ]

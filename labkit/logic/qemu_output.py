@@ -234,34 +234,18 @@ def help_findings(
     """What the installed QEMU's ``help`` lists say is missing for this command."""
     found = []
     if machine is not None and machine not in machines:
-        found.append(
-            Finding(
-                "machine",
-                "error",
-                tr("这个 QEMU 没有机器类型 {m}", "this QEMU has no machine type {m}", m=machine),
-                tr("查看 {b} -machine help", "see {b} -machine help", b=binary),
-                code="machine.unknown",
-            )
-        )
+        msg = tr("这个 QEMU 没有机器类型 {m}", "this QEMU has no machine type {m}", m=machine)
+        found.append(("machine", msg))
     if cpu != "host" and cpu not in cpus:
-        found.append(
-            Finding(
-                "cpu",
-                "error",
-                tr("这个 QEMU 没有 CPU 型号 {c}", "this QEMU has no CPU model {c}", c=cpu),
-                tr("查看 {b} -cpu help", "see {b} -cpu help", b=binary),
-                code="cpu.unknown",
-            )
-        )
+        found.append(("cpu", tr("这个 QEMU 没有 CPU 型号 {c}", "this QEMU has no CPU model {c}", c=cpu)))
     found += [
-        Finding(
-            "device",
-            "error",
-            tr("这个 QEMU 没有设备 {d}", "this QEMU has no device {d}", d=d),
-            tr("查看 {b} -device help", "see {b} -device help", b=binary),
-            code="device.unknown",
-        )
+        ("device", tr("这个 QEMU 没有设备 {d}", "this QEMU has no device {d}", d=d))
         for d in wanted_devices
         if d not in devices
     ]
-    return found
+    return [
+        Finding(
+            field, "error", msg, tr("查看 {h}", "see {h}", h=f"{binary} -{field} help"), f"{field}.unknown"
+        )
+        for field, msg in found
+    ]

@@ -313,16 +313,8 @@ def _local_facts(disk_path: str) -> HostFacts:
     kvm_accessible = kvm_device and _kvm_accessible()
     kvm_modules = _kvm_modules()
     arch = platform.machine() or "unknown"
-    _, reason = explain_kvm(
-        kvm_device=kvm_device,
-        kvm_accessible=kvm_accessible,
-        probe=None,
-        cpu_flags=cpu_flags,
-        kvm_modules=kvm_modules,
-        arch=arch,
-    )
     memory, disk_free, measured = _memory_and_disk(disk_path)
-    return HostFacts(
+    facts = HostFacts(
         os_name=platform.system() or "unknown",
         os_pretty=os_release.get("PRETTY_NAME", ""),
         os_id=os_release.get("ID", ""),
@@ -336,8 +328,6 @@ def _local_facts(disk_path: str) -> HostFacts:
         cpu_flags=cpu_flags,
         kvm_device=kvm_device,
         kvm_accessible=kvm_accessible,
-        kvm_usable=False,
-        kvm_reason=reason,
         kvm_modules=kvm_modules,
         is_root=hasattr(os, "geteuid") and os.geteuid() == 0,
         firmware={path: os.path.isfile(path) for path in FIRMWARE_FILES},
@@ -346,9 +336,11 @@ def _local_facts(disk_path: str) -> HostFacts:
             "nic_rom": next((p for p in NIC_ROM_FILES if os.path.isfile(p)), None),
         },
     )
+    return _with_kvm_probe(facts, {})
 
 
 def _with_kvm_probe(facts: HostFacts, probe: dict[str, Any]) -> HostFacts:
+    """``facts`` judged with the KVM probe's result (``{}``: not test-run)."""
     usable, reason = explain_kvm(
         kvm_device=facts.kvm_device,
         kvm_accessible=facts.kvm_accessible,

@@ -388,7 +388,8 @@ def _write_text_report(
         + "\n"
     )
     for f in sizing.findings:
-        out.write(f"  [{f.severity}] {f.message}\n")
+        fix = tr("；", "; ") + f.fix if f.fix else ""
+        out.write(f"  [{f.severity}] {f.message}{fix}\n")
     if apt_argv[5:]:
         out.write(
             "\n" + tr("安装缺少的部分：", "install what is missing: ") + "sudo " + shlex.join(apt_argv) + "\n"

@@ -1,22 +1,17 @@
 """Probe this machine for what the course needs, and the chapter-1 host check step.
 
-:func:`collect_host_facts` fills a :class:`~labkit.logic.host.HostFacts`: OS, architecture, cores,
-memory, free disk, CPU flags, KVM (device, permissions, and a *real* test run, see
-:mod:`labkit.steps.kvmprobe`), QEMU and other tool versions, the aarch64 UEFI firmware, Docker
-(client, engine, permission), kubectl / microk8s / ZeroTier, NVIDIA GPUs and whether torch is
-installed. Design rules:
+:func:`collect_host_facts` is labkit's one host probe (the host check, the VM command step, its
+panel defaults and ``labkit doctor`` all use it). It fills a :class:`~labkit.logic.host.HostFacts`:
+OS, architecture, cores, memory, free disk, CPU flags and firmware files (cheap: files and libc,
+nothing spawned), the tool versions asked for, Docker (client, engine, permission), GPUs, torch,
+and KVM with a *real* test run (:mod:`labkit.steps.kvmprobe`), the slow part, only when asked.
+Design rules: never crash (every probe records a detail string instead: a doctor that dies on the
+one broken thing hides everything else it knew); fast (every command goes through the runner
+with a short timeout, in parallel threads; psutil and the docker SDK load only here; torch is never
+imported); parsing is pure, in :mod:`labkit.logic.host`.
 
-* never crash: every probe catches its own failure and records a detail string instead, because
-  a doctor that dies on the one broken thing hides everything else it knew;
-* fast: every spawned command goes through the runner with a short timeout, the probes run in
-  parallel threads, heavy modules (psutil, the docker SDK) are imported only here and only when
-  useful, torch is never imported (``importlib.util.find_spec`` + package metadata only);
-* parsing is pure and lives in :mod:`labkit.logic.host`, so it is tested on recorded output.
-
-:class:`HostCheck` (check id ``ch1.host.check``) is the first step of chapter 1: it passes when the
-host can do the chapter (``qemu-img``, ``qemu-system-aarch64`` and the UEFI firmware installed,
-enough free disk). KVM being unusable is reported but is not a failure: QEMU's TCG emulates the
-aarch64 guest in software, which is what chapter 1 uses on an x86 host anyway.
+:class:`HostCheck` (``ch1.host.check``) passes when the host can do chapter 1 (QEMU, the UEFI
+firmware, enough disk). Unusable KVM is reported, not failed: TCG emulates the aarch64 guest.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ from labkit.errors import CommandFailed, LabkitError
 from labkit.i18n import tr
 from labkit.logic.host import HostFacts, parse_apt_policy
 from labkit.logic.sizes import human_size
-from labkit.steps.runner import TOOL_PACKAGES
+from labkit.logic.sizing import Sizing, advise
+from labkit.logic.tools import TOOL_PACKAGES
 
 __all__ = ["EXIT_APT_FAILED", "EXIT_REFUSED", "Row", "add_arguments", "build_rows", "cli", "main"]
 
@@ -46,7 +47,8 @@ EXIT_REFUSED = 1
 EXIT_APT_FAILED = 3
 
 STATUSES = ("ok", "missing", "unusable")
-_APT = "sudo apt-get install -y --no-install-recommends"
+_APT_INSTALL = ("apt-get", "install", "-y", "--no-install-recommends")
+_APT = "sudo " + " ".join(_APT_INSTALL)
 _ZEROTIER_ROUTE = "curl -s https://install.zerotier.com | sudo bash"
 
 
@@ -167,6 +169,92 @@ def _docker_rows(facts: HostFacts) -> list[Row]:
     return [client, engine]
 
 
+def _qemu_rows(facts: HostFacts) -> list[Row]:
+    """What chapter 1 needs: qemu-img, qemu-system-aarch64, UEFI firmware, the NIC ROM, KVM."""
+    rows = [_tool_row(facts, "qemu-img"), _tool_row(facts, "qemu-system-aarch64")]
+    found = [p for p, ok in facts.firmware.items() if ok]
+    if found:
+        rows.append(Row("UEFI firmware (aarch64)", "ok", found[0]))
+    else:
+        detail = tr("没有 QEMU_EFI.fd / AAVMF_CODE.fd", "no QEMU_EFI.fd / AAVMF_CODE.fd")
+        fw = "qemu-efi-aarch64"
+        rows.append(Row("UEFI firmware (aarch64)", "missing", detail, _apt_fix(fw), (fw,)))
+    rom = facts.extra.get("nic_rom")
+    if rom:
+        rows.append(Row("NIC boot ROM (ipxe-qemu)", "ok", rom))
+    else:
+        detail = tr(
+            "没有 efi-virtio.rom：课程的 -nic user,model=virtio-net-pci 会启动失败",
+            "no efi-virtio.rom: the course's -nic user,model=virtio-net-pci fails to start",
+        )
+        rows.append(Row("NIC boot ROM (ipxe-qemu)", "missing", detail, _apt_fix("ipxe-qemu"), ("ipxe-qemu",)))
+    rows.append(_kvm_row(facts))
+    note = tr("可选：x86 客户机（配合 KVM）", "optional: x86 guests (with KVM)")
+    rows.append(_tool_row(facts, "qemu-system-x86_64", optional=True, note=note))
+    return rows
+
+
+def _kubectl_row(facts: HostFacts) -> Row:
+    kubectl = _tool_row(facts, "kubectl")
+    if kubectl.status != "missing":
+        return kubectl
+    if facts.os_id not in ("debian", ""):
+        return Row("kubectl", "missing", kubectl.detail, "sudo snap install kubectl --classic")
+    old = tr(
+        "（Debian 12 的 kubernetes-client 是 1.20 版，较旧）",
+        " (Debian 12's kubernetes-client is version 1.20, old)",
+    )
+    return Row("kubectl", "missing", kubectl.detail + old, kubectl.fix, kubectl.apt)
+
+
+def _snap_and_zerotier_rows(facts: HostFacts) -> list[Row]:
+    """MicroK8s (a snap) and ZeroTier (its own installer): never apt packages."""
+    microk8s = _tool_row(facts, "microk8s", optional=True)
+    if microk8s.status == "missing":
+        needs_snapd = (
+            ""
+            if shutil.which("snap")
+            else tr("（先安装 snapd：", " (needs snapd: ") + _apt_fix("snapd") + ")"
+        )
+        detail = microk8s.detail + tr("（snap 包，不在 apt 中）", " (a snap, not in apt)")
+        microk8s = Row(
+            "microk8s", "missing", detail, "sudo snap install microk8s --classic" + needs_snapd, (), True
+        )
+    zt = _tool_row(facts, "zerotier-cli", optional=True)
+    if zt.status == "missing":
+        detail = tr(
+            "未安装（zerotier-one 不在 Debian 软件源中）", "not installed (zerotier-one is not in Debian)"
+        )
+        fix = (
+            tr("官方安装方式：", "official installer: ")
+            + _ZEROTIER_ROUTE
+            + "  # https://www.zerotier.com/download/"
+        )
+        zt = Row("zerotier-cli", "missing", detail, fix, (), True)
+    return [microk8s, zt]
+
+
+def _gpu_rows(facts: HostFacts) -> list[Row]:
+    """The NVIDIA GPU and torch (optional: labkit never installs drivers)."""
+    rows = []
+    if facts.gpus:
+        gpus = "; ".join(f"{g.name}, driver {g.driver_version}, {g.memory_total}" for g in facts.gpus)
+        rows.append(Row("NVIDIA GPU", "ok", gpus, "", (), True))
+    else:
+        status = "unusable" if facts.tool("nvidia-smi").present else "missing"
+        fix = tr(
+            "可选；labkit 不安装 GPU 驱动，请按发行版的 NVIDIA 驱动说明安装",
+            "optional; labkit never installs GPU drivers: follow your distribution's NVIDIA driver guide",
+        )
+        rows.append(Row("NVIDIA GPU", status, facts.gpu_detail, fix, (), True))
+    t = facts.torch
+    if t.present:
+        rows.append(Row("torch", "ok", f"{t.version or '?'} ({t.path})", "", (), True))
+    else:
+        rows.append(Row("torch", "missing", t.detail, "pip install labkit[gpu]", (), True))
+    return rows
+
+
 def build_rows(facts: HostFacts, apt_candidates: dict[str, str | None] | None = None) -> list[Row]:
     """Judge the facts into table rows (pure).
 
@@ -174,125 +262,8 @@ def build_rows(facts: HostFacts, apt_candidates: dict[str, str | None] | None = 
     the install command of every listed package the configured apt sources cannot install;
     packages not listed are left as they are.
     """
-    rows: list[Row] = [
-        _tool_row(facts, "qemu-img"),
-        _tool_row(facts, "qemu-system-aarch64"),
-    ]
-    found = [p for p, ok in facts.firmware.items() if ok]
-    if found:
-        rows.append(Row("UEFI firmware (aarch64)", "ok", found[0]))
-    else:
-        rows.append(
-            Row(
-                "UEFI firmware (aarch64)",
-                "missing",
-                tr("没有 QEMU_EFI.fd / AAVMF_CODE.fd", "no QEMU_EFI.fd / AAVMF_CODE.fd"),
-                _apt_fix("qemu-efi-aarch64"),
-                ("qemu-efi-aarch64",),
-            )
-        )
-    rom = facts.extra.get("nic_rom")
-    if rom:
-        rows.append(Row("NIC boot ROM (ipxe-qemu)", "ok", rom))
-    else:
-        rows.append(
-            Row(
-                "NIC boot ROM (ipxe-qemu)",
-                "missing",
-                tr(
-                    "没有 efi-virtio.rom：课程的 -nic user,model=virtio-net-pci 会启动失败",
-                    "no efi-virtio.rom: the course's -nic user,model=virtio-net-pci fails to start",
-                ),
-                _apt_fix("ipxe-qemu"),
-                ("ipxe-qemu",),
-            )
-        )
-    rows.append(_kvm_row(facts))
-    rows.append(
-        _tool_row(
-            facts,
-            "qemu-system-x86_64",
-            optional=True,
-            note=tr("可选：x86 客户机（配合 KVM）", "optional: x86 guests (with KVM)"),
-        )
-    )
-    rows += _docker_rows(facts)
-
-    kubectl = _tool_row(facts, "kubectl")
-    if kubectl.status == "missing" and facts.os_id not in ("debian", ""):
-        kubectl = Row("kubectl", "missing", kubectl.detail, "sudo snap install kubectl --classic")
-    elif kubectl.status == "missing":
-        kubectl = Row(
-            "kubectl",
-            "missing",
-            kubectl.detail
-            + tr(
-                "（Debian 12 的 kubernetes-client 是 1.20 版，较旧）",
-                " (Debian 12's kubernetes-client is version 1.20, old)",
-            ),
-            kubectl.fix,
-            kubectl.apt,
-        )
-    rows.append(kubectl)
-
-    microk8s = _tool_row(facts, "microk8s", optional=True)
-    if microk8s.status == "missing":
-        microk8s = Row(
-            "microk8s",
-            "missing",
-            microk8s.detail + tr("（snap 包，不在 apt 中）", " (a snap, not in apt)"),
-            "sudo snap install microk8s --classic"
-            + (
-                tr("（先安装 snapd：", " (needs snapd: ") + _apt_fix("snapd") + ")"
-                if not shutil.which("snap")
-                else ""
-            ),
-            (),
-            True,
-        )
-    rows.append(microk8s)
-
-    zt = _tool_row(facts, "zerotier-cli", optional=True)
-    if zt.status == "missing":
-        zt = Row(
-            "zerotier-cli",
-            "missing",
-            tr(
-                "未安装（zerotier-one 不在 Debian 软件源中）", "not installed (zerotier-one is not in Debian)"
-            ),
-            tr("官方安装方式：", "official installer: ")
-            + _ZEROTIER_ROUTE
-            + "  # https://www.zerotier.com/download/",
-            (),
-            True,
-        )
-    rows.append(zt)
-
-    if facts.gpus:
-        gpus = "; ".join(f"{g.name}, driver {g.driver_version}, {g.memory_total}" for g in facts.gpus)
-        rows.append(Row("NVIDIA GPU", "ok", gpus, "", (), True))
-    else:
-        status = "unusable" if facts.tool("nvidia-smi").present else "missing"
-        rows.append(
-            Row(
-                "NVIDIA GPU",
-                status,
-                facts.gpu_detail,
-                tr(
-                    "可选；labkit 不安装 GPU 驱动，请按发行版的 NVIDIA 驱动说明安装",
-                    "optional; labkit never installs GPU drivers: "
-                    "follow your distribution's NVIDIA driver guide",
-                ),
-                (),
-                True,
-            )
-        )
-    t = facts.torch
-    if t.present:
-        rows.append(Row("torch", "ok", f"{t.version or '?'} ({t.path})", "", (), True))
-    else:
-        rows.append(Row("torch", "missing", t.detail, "pip install labkit[gpu]", (), True))
-
+    rows = _qemu_rows(facts) + _docker_rows(facts) + [_kubectl_row(facts)]
+    rows += _snap_and_zerotier_rows(facts) + _gpu_rows(facts)
     if apt_candidates is not None:
         rows = [_drop_unavailable(r, apt_candidates) for r in rows]
     return rows
@@ -404,6 +375,46 @@ def _apt_candidates(runner: Any, packages: list[str]) -> dict[str, str | None] |
     return {p: known.get(p) for p in packages}  # unknown to apt: absent from its output
 
 
+def _write_text_report(
+    out: TextIO, facts: HostFacts, rows: list[Row], sizing: Sizing, apt_argv: list[str], width: int | None
+) -> None:
+    total = width or shutil.get_terminal_size((110, 24)).columns
+    out.write(f"labkit doctor {__version__} — {_host_line(facts)}\n\n")
+    out.write(render_table(rows, total) + "\n\n")
+    rec = sizing.recommended
+    out.write(
+        tr("虚拟机建议：", "VM sizing: ")
+        + (str(rec) if rec else tr("本机太小，无法按规则分配", "this host is too small for the rules"))
+        + "\n"
+    )
+    for f in sizing.findings:
+        fix = tr("；", "; ") + f.fix if f.fix else ""
+        out.write(f"  [{f.severity}] {f.message}{fix}\n")
+    if apt_argv[5:]:
+        out.write(
+            "\n" + tr("安装缺少的部分：", "install what is missing: ") + "sudo " + shlex.join(apt_argv) + "\n"
+        )
+    out.write(
+        tr(
+            "（状态 missing/unusable 不是错误：doctor 总是以 0 退出，除非 --install 被拒绝或失败）\n",
+            "(missing/unusable is not an error: doctor exits 0 unless --install is refused or fails)\n",
+        )
+    )
+
+
+def _json_report(
+    facts: HostFacts, rows: list[Row], sizing: Sizing, pkgs: list[str], apt_argv: list[str]
+) -> str:
+    doc = {
+        "labkit_version": __version__,
+        "facts": facts.to_dict(),
+        "rows": [r.to_payload() for r in rows],
+        "sizing": sizing.to_payload(),
+        "install": {"packages": pkgs, "command": ("sudo " + shlex.join(apt_argv)) if pkgs else ""},
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
 def main(
     *,
     json_output: bool = False,
@@ -421,15 +432,13 @@ def main(
     ``runner``, ``facts``, ``is_root``, ``out`` and ``stdin`` exist for tests and embedding (e.g. a
     notebook cell); by default the real host is probed and ``os.geteuid()`` decides root.
     """
-    from labkit.logic.sizing import advise
     from labkit.steps.host import collect_host_facts
     from labkit.steps.runner import default_runner
 
     out = out or sys.stdout
-    stdin = stdin or sys.stdin
     runner = runner or default_runner()
     if facts is None:
-        facts = collect_host_facts(runner=runner)
+        facts = collect_host_facts(runner)
     root = facts.is_root if is_root is None else is_root
     rows = build_rows(facts)
     if install and root:
@@ -438,48 +447,15 @@ def main(
         rows = build_rows(facts, _apt_candidates(runner, install_packages(rows)))
     sizing = advise(facts)
     pkgs = install_packages(rows)
-    apt_argv = ["apt-get", "install", "-y", "--no-install-recommends", *pkgs]
-
+    apt_argv = [*_APT_INSTALL, *pkgs]
     if json_output:
-        doc = {
-            "labkit_version": __version__,
-            "facts": facts.to_dict(),
-            "rows": [r.to_payload() for r in rows],
-            "sizing": sizing.to_payload(),
-            "install": {"packages": pkgs, "command": ("sudo " + shlex.join(apt_argv)) if pkgs else ""},
-        }
-        out.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
-        log = sys.stderr if install else out
+        out.write(_json_report(facts, rows, sizing, pkgs, apt_argv))
     else:
-        log = out
-        total = width or shutil.get_terminal_size((110, 24)).columns
-        out.write(f"labkit doctor {__version__} — {_host_line(facts)}\n\n")
-        out.write(render_table(rows, total) + "\n\n")
-        rec = sizing.recommended
-        out.write(
-            tr("虚拟机建议：", "VM sizing: ")
-            + (str(rec) if rec else tr("本机太小，无法按规则分配", "this host is too small for the rules"))
-            + "\n"
-        )
-        for a in sizing.advice:
-            out.write(f"  [{a.level}] {a.message}\n")
-        if pkgs:
-            out.write(
-                "\n"
-                + tr("安装缺少的部分：", "install what is missing: ")
-                + "sudo "
-                + shlex.join(apt_argv)
-                + "\n"
-            )
-        out.write(
-            tr(
-                "（状态 missing/unusable 不是错误：doctor 总是以 0 退出，除非 --install 被拒绝或失败）\n",
-                "(missing/unusable is not an error: doctor exits 0 unless --install is refused or fails)\n",
-            )
-        )
+        _write_text_report(out, facts, rows, sizing, apt_argv, width)
     if not install:
         return 0
-    return _install(pkgs, apt_argv, root=root, yes=yes, runner=runner, log=log, stdin=stdin)
+    log = sys.stderr if json_output else out
+    return _install(pkgs, apt_argv, root=root, yes=yes, runner=runner, log=log, stdin=stdin or sys.stdin)
 
 
 def _install(

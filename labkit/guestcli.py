@@ -62,6 +62,47 @@ def cli(args: argparse.Namespace) -> int:
     return main(action=args.guest_action, **opts)
 
 
+def _make_step(action: str, opts: dict[str, Any]) -> Any:
+    """The step behind one action, built from the parsed options (raises ``InvalidField``)."""
+    if action == "prepare":
+        from labkit.steps.guest import PrepareTinyGuest
+
+        return PrepareTinyGuest(
+            cache_dir=opts["cache_dir"], overwrite=opts["overwrite"], mirror=opts["mirror"]
+        )
+    if action == "boot":
+        from labkit.steps.guest import BootGuest
+
+        boot_opts = (
+            "kernel",
+            "initrd",
+            "cpu",
+            "pauth_impdef",
+            "memory",
+            "smp",
+            "timeout",
+            "efi",
+            "cache_dir",
+        )
+        return BootGuest(**{k: opts[k] for k in boot_opts}, extra_append=opts["append"])
+    from labkit.steps.firmware import BuildEfiImage
+
+    return BuildEfiImage(dest=opts["dest"], firmware=opts["firmware"], overwrite=opts["overwrite"])
+
+
+def _print_result(result: Any, action: str, *, quiet: bool, stream: TextIO) -> None:
+    from labkit.i18n import tr
+
+    print(result, file=stream)
+    for key in _SUMMARY.get(action, ()):
+        if result.evidence.get(key) not in (None, "", []):
+            print(f"  {key}: {result.evidence[key]}", file=stream)
+    if not result.ok and result.evidence.get("console_tail") and quiet:
+        print(tr("最后的控制台输出：", "last console lines:"), file=stream)
+        for line in result.evidence["console_tail"]:
+            print("  " + line, file=stream)
+
+
 def main(
     *,
     action: str,
@@ -85,36 +126,13 @@ def main(
 ) -> int:
     """Run one ``labkit guest`` action; returns the exit status (0 = check passed / plan shown)."""
     from labkit.errors import InvalidField
-    from labkit.i18n import tr
 
+    opts = dict(locals())
     stream = out or sys.stdout
     if action not in _ACTIONS:
         raise InvalidField("action", action, "is not a guest action", f"use one of {', '.join(_ACTIONS)}")
-    step: Any
     try:
-        if action == "prepare":
-            from labkit.steps.guest import PrepareTinyGuest
-
-            step = PrepareTinyGuest(cache_dir=cache_dir, overwrite=overwrite, mirror=mirror)
-        elif action == "boot":
-            from labkit.steps.guest import BootGuest
-
-            step = BootGuest(
-                kernel=kernel,
-                initrd=initrd,
-                cpu=cpu,
-                pauth_impdef=pauth_impdef,
-                memory=memory,
-                smp=smp,
-                timeout=timeout,
-                efi=efi,
-                extra_append=append,
-                cache_dir=cache_dir,
-            )
-        else:
-            from labkit.steps.firmware import BuildEfiImage
-
-            step = BuildEfiImage(dest=dest, firmware=firmware, overwrite=overwrite)
+        step = _make_step(action, opts)
     except InvalidField as exc:
         print(f"labkit guest {action}: {exc}", file=sys.stderr)
         return 2
@@ -133,14 +151,7 @@ def main(
         return 0 if result.status == "skipped" else 1
 
     result = step.execute("live", on_line=on_line)
-    print(result, file=stream)
-    for key in _SUMMARY.get(action, ()):
-        if result.evidence.get(key) not in (None, "", []):
-            print(f"  {key}: {result.evidence[key]}", file=stream)
-    if not result.ok and result.evidence.get("console_tail") and quiet:
-        print(tr("最后的控制台输出：", "last console lines:"), file=stream)
-        for line in result.evidence["console_tail"]:
-            print("  " + line, file=stream)
+    _print_result(result, action, quiet=quiet, stream=stream)
     return 0 if result.ok else 1
 
 

@@ -8,6 +8,7 @@ expected (then the boot tests are skipped, but still run if the cache is already
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -19,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from planmatch import RecordingRunner, assert_plan_matches, execute_and_match
 
 from labkit.logic import guest as g
 from labkit.steps.firmware import BuildEfiImage, find_firmware
@@ -81,9 +83,12 @@ def test_prepared_assets_are_real_arm64_files(guest_dir):
 
 
 def test_second_prepare_reuses_the_cache(guest_dir):
-    res = PrepareTinyGuest(cache_dir=guest_dir).execute("live")
+    step = PrepareTinyGuest(cache_dir=guest_dir)
+    assert step.plan().commands == []  # the plan already says nothing will be downloaded
+    res, ran = execute_and_match(step)
     assert res.ok and res.evidence["downloaded"] is False
-    assert "commands" not in res.evidence  # nothing was run: no apt call
+    assert res.evidence["already_present"] is True  # satisfied: run() was skipped
+    assert ran == []  # nothing was run: no apt call
 
 
 @pytest.mark.slow
@@ -97,10 +102,16 @@ def test_prepare_downloads_into_a_fresh_cache_without_touching_system_apt(tmp_pa
     cache = tmp_path / "guest"
     cache.mkdir()
     (cache / "busybox").write_bytes(b"a file labkit did not make")  # replaced only with consent ...
-    res = PrepareTinyGuest(cache_dir=cache, overwrite=True).execute(
-        "live", on_line=lambda s, ln: lines.append((s, ln))
-    )
+    step = PrepareTinyGuest(cache_dir=cache, overwrite=True)
+    runner = RecordingRunner()
+    res = step.execute("live", runner=runner, on_line=lambda s, ln: lines.append((s, ln)))
     assert res.ok, res.message
+    # The plan's command template, with the kernel package apt named, is exactly what ran.
+    plan = step.plan()
+    kernel = res.evidence["kernel_package"]
+    resolved = [[kernel if t == g.KERNEL_PACKAGE_SLOT else t for t in c] for c in plan.commands]
+    assert g.KERNEL_PACKAGE_SLOT in plan.commands[-1]
+    assert_plan_matches(dataclasses.replace(plan, commands=resolved), res, runner.history)
     assert res.evidence["downloaded"] is True
     backup = list(cache.glob("busybox.labkit-bak-*"))  # ... and a backup is kept
     assert len(backup) == 1 and backup[0].read_bytes() == b"a file labkit did not make"
@@ -141,7 +152,8 @@ def test_changed_init_script_rebuilds_only_the_initrd(guest_dir, tmp_path):
 def test_boot_reaches_userspace_and_streams_the_console(guest_dir):
     streamed: list[tuple[str, str]] = []
     step = BootGuest(cache_dir=guest_dir)
-    res = step.execute("live", on_line=lambda s, ln: streamed.append((s, ln)))
+    res, ran = execute_and_match(step, on_line=lambda s, ln: streamed.append((s, ln)))
+    assert ran == [g.boot_argv(step.spec())]  # the one command of the plan, exactly
     assert res.status == "pass", (res.message, res.evidence.get("console_tail"))
     ev = res.evidence
     assert ev["marker_seen"] is True and ev["uname_m"] == "aarch64"

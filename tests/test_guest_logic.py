@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from labkit.errors import InvalidField
 from labkit.logic import guest as g
+from labkit.logic.host import parse_os_release
 from labkit.steps.base import RunContext
 from labkit.steps.guest import PrepareTinyGuest, host_repo
 from labkit.steps.runner import SubprocessRunner
@@ -121,7 +122,7 @@ not a source line
 
 
 def test_os_release_values_are_unquoted():
-    osr = g.parse_os_release(
+    osr = parse_os_release(
         'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n# c\nID=debian\n'
     )
     assert osr == {
@@ -213,7 +214,7 @@ def test_non_apt_hosts_and_missing_codename_are_rejected():
 
 
 def test_this_hosts_repo_matches_its_os_release():
-    osr = g.parse_os_release(Path("/etc/os-release").read_text())
+    osr = parse_os_release(Path("/etc/os-release").read_text())
     if osr.get("ID") not in ("debian", "ubuntu"):
         pytest.skip("not a Debian/Ubuntu host")
     repo = host_repo()
@@ -513,3 +514,26 @@ def test_strip_ansi_removes_uefi_screen_codes():
         "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \x1b[1m\x1b[33m\x1b[40mx\x1b[0m"
     )
     assert g.strip_ansi(raw) == "BdsDxe: loading Boot0001 x"
+
+
+def test_prepare_with_a_damaged_cache_asks_for_overwrite_instead_of_guessing(tmp_path):
+    (tmp_path / "vmlinuz").write_bytes(b"not a kernel")
+    (tmp_path / "busybox").write_bytes(b"not busybox")
+    (tmp_path / "manifest.json").write_text('{"kernel_package": "linux-image-6.1.0-9-cloud-arm64"}')
+    step = PrepareTinyGuest(cache_dir=tmp_path)
+    assert step.plan().commands == []  # labkit's own cache: the plan downloads nothing ...
+    res = step.execute("live")
+    assert res.status == "error"  # ... so the run does not download either, it says what to do
+    assert res.evidence["field"] == "cache_dir"
+    assert "overwrite=True" in res.evidence["fix"]
+    assert (tmp_path / "vmlinuz").read_bytes() == b"not a kernel"
+
+
+def test_prepare_plan_is_a_command_template_for_the_kernel_package(tmp_path):
+    plan = PrepareTinyGuest(cache_dir=tmp_path).plan()
+    update, depends, download = plan.commands[:3]
+    assert update[0] == "apt-get" and update[-1] == "update"
+    assert depends[0] == "apt-cache" and depends[-2] == "depends"
+    assert download[-2:] == ["busybox-static", g.KERNEL_PACKAGE_SLOT]
+    assert any(g.KERNEL_PACKAGE_SLOT in n for n in plan.notes)
+    assert not tmp_path.joinpath(".apt-arm64").exists()  # planning writes nothing

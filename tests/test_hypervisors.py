@@ -197,7 +197,7 @@ def test_hyperv_step_is_planned_off_windows_and_needs_consent():
     step = HyperVCommands("disable")
     result = step.execute()
     assert result.check == "ch1.hyperv.disable"
-    assert result.status == "skipped" and result.evidence["plan"]["commands"] == hv.hyperv_commands("disable")
+    assert result.status == "skipped" and result.evidence["plan"]["commands"] == hv.hyperv_runnable("disable")
     with pytest.raises(ConsentRequired):
         step.run(RunContext(FunctionRunner(lambda argv: (0, "", ""))))
 

@@ -12,31 +12,34 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from planmatch import execute_and_match
 
 from labkit.errors import InvalidField
+from labkit.findings import SEVERITIES, Finding
 from labkit.logic.host import HostFacts
 from labkit.logic.qemu_system import (
     SEED_DEVICES,
     Disk,
-    Problem,
     VMSpec,
     build_qemu_argv,
     device_names_in,
     dry_start_argv,
     explain_qemu_stderr,
+    help_commands,
     memory_bytes,
     parse_cpu_help,
     parse_device_help,
     parse_machine_help,
-    parse_qemu_version,
     plan_x86_64,
+    qemu_version_tuple,
     seed_commands,
     seed_spec,
     seed_x86_command,
     validate_spec,
 )
-from labkit.steps.runner import SubprocessRunner
-from labkit.steps.vm import PlanVM
+from labkit.steps.kvmprobe import kvm_probe_argv
+from labkit.steps.runner import FunctionRunner, SubprocessRunner
+from labkit.steps.vm import HyperVCommands, LibvirtInstall, PlanVM, VirtualBoxNetwork
 
 # The three lines of the course text (1.3.3), copied verbatim, double spaces included.
 SEED_INSTALL = (
@@ -66,14 +69,14 @@ QEMU = shutil.which("qemu-system-aarch64")
 needs_qemu = pytest.mark.skipif(QEMU is None or shutil.which("qemu-img") is None, reason="QEMU not installed")
 
 
-def problems_of(spec: VMSpec, host: HostFacts = HOST, version=(7, 2, 0), **kw) -> dict[str, list[Problem]]:
-    out: dict[str, list[Problem]] = {}
+def problems_of(spec: VMSpec, host: HostFacts = HOST, version=(7, 2, 0), **kw) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = {}
     for p in validate_spec(spec, host, version, **kw):
         out.setdefault(p.field, []).append(p)
     return out
 
 
-def severities(problems: list[Problem]) -> set[str]:
+def severities(problems: list[Finding]) -> set[str]:
     return {p.severity for p in problems}
 
 
@@ -109,7 +112,7 @@ def test_x86_64_uses_kvm_and_host_cpu_only_when_kvm_works():
     assert argv[argv.index("-m") + 1] == "4G" and argv[argv.index("-smp") + 1] == "2"
     assert "if=virtio,id=system,format=qcow2,file=disk.qcow2" in argv
     assert "-M" not in argv and not any("pauth" in a for a in argv) and "KVM" in " ".join(notes)
-    assert [p for p in validate_spec(spec, good, path_exists=lambda p: True) if p.severity != "note"] == []
+    assert [p for p in validate_spec(spec, good, path_exists=lambda p: True) if p.severity != "info"] == []
 
     bad = HostFacts(arch="x86_64", kvm_usable=False, kvm_reason="/dev/kvm exists but KVM_RUN fails")
     spec, notes = plan_x86_64(bad, "disk.qcow2")
@@ -136,7 +139,7 @@ def test_memory_spelling_is_normalised_for_qemu():
     argv = build_qemu_argv(seed_spec(memory="8GB"))
     assert argv[argv.index("-m") + 1] == "8G"
     assert build_qemu_argv(seed_spec(memory="1536"))[4] == "1536M"
-    assert severities(problems_of(seed_spec(memory="8GB"))["memory"]) == {"note"}
+    assert severities(problems_of(seed_spec(memory="8GB"))["memory"]) == {"info"}
     for bad in ("8X", "", "1.5", "100K", "-1G", "0"):
         with pytest.raises(InvalidField) as err:
             VMSpec(memory=bad)
@@ -161,7 +164,7 @@ def test_pauth_impdef_rules_follow_qemu_versions():
     assert severities(problems_of(seed_spec(cpu="neoverse-v1"), version=(9, 2, 0))["cpu"]) == {"warning"}
     assert severities(problems_of(seed_spec(), version=(5, 2, 0))["pauth_impdef"]) == {"error"}
     assert "pauth_impdef" not in problems_of(seed_spec(), version=(7, 2, 0))
-    assert severities(problems_of(seed_spec(), version=(10, 0, 0))["pauth_impdef"]) == {"note"}
+    assert severities(problems_of(seed_spec(), version=(10, 0, 0))["pauth_impdef"]) == {"info"}
     assert severities(problems_of(seed_spec(pauth_impdef=False))["pauth_impdef"]) == {"warning"}
     assert "cpu" not in problems_of(seed_spec(cpu="cortex-a57", pauth_impdef=False))
 
@@ -283,9 +286,9 @@ def test_explain_qemu_stderr_maps_measured_messages_to_fixes():
 
 
 def test_parse_version_and_help_texts():
-    assert parse_qemu_version("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7)") == (7, 2, 22)
-    assert parse_qemu_version("QEMU emulator version 9.0") == (9, 0, 0)
-    assert parse_qemu_version("nothing") is None
+    assert qemu_version_tuple("QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7)") == (7, 2, 22)
+    assert qemu_version_tuple("QEMU emulator version 9.0") == (9, 0, 0)
+    assert qemu_version_tuple("nothing") is None
     assert parse_machine_help(
         "Supported machines are:\nvirt                 QEMU 7.2 ARM Virtual Machine "
         "(alias of virt-7.2)\nvirt-7.2             QEMU 7.2 ARM\n"
@@ -357,7 +360,8 @@ def test_any_field_values_give_invalid_field_or_problems_never_other_errors(kw, 
         return
     host = HostFacts(cores=cores, memory_bytes=mem_gib * 2**30)
     problems = validate_spec(spec, host)
-    assert all(isinstance(p, Problem) and p.severity in ("error", "warning", "note") for p in problems)
+    assert all(isinstance(p, Finding) for p in problems)
+    assert all(p.severity in SEVERITIES and p.code for p in problems)
     argv = build_qemu_argv(spec)
     assert all(isinstance(a, str) and "\n" not in a and "\x00" not in a for a in argv)
     assert shlex.split(shlex.join(argv)) == argv  # the copy-paste shell line means exactly this argv
@@ -392,7 +396,7 @@ def test_real_help_lists_contain_what_the_course_uses():
     assert {"max", "cortex-a57"} <= parse_cpu_help(runner.run([QEMU, "-cpu", "help"], timeout=20).stdout)
     devices = parse_device_help(runner.run([QEMU, "-device", "help"], timeout=20).stdout)
     assert set(SEED_DEVICES) <= devices
-    assert parse_qemu_version(runner.run([QEMU, "--version"], timeout=20).stdout) is not None
+    assert qemu_version_tuple(runner.run([QEMU, "--version"], timeout=20).stdout) is not None
 
 
 def _quick_spec(**kw) -> VMSpec:
@@ -432,7 +436,7 @@ def test_planvm_real_qemu_rejects_pauth_impdef_on_cortex_a57():
     assert result.status == "fail"
     assert result.evidence["dry_start_returncode"] not in (0, None)
     from_qemu = [
-        p for p in result.evidence["problems"] if "pauth-impdef" in p["message"] and p["field"] == "cpu"
+        p for p in result.evidence["findings"] if "pauth-impdef" in p["message"] and p["field"] == "cpu"
     ]
     assert len(from_qemu) == 2  # predicted by validate_spec and reported by the real QEMU
     assert "cortex-a57-arm-cpu.pauth-impdef" in result.evidence["dry_start_stderr"]
@@ -446,7 +450,7 @@ def test_planvm_real_qemu_rejects_unpadded_firmware():
         pytest.skip("unpadded QEMU_EFI.fd not installed")
     result = PlanVM(_quick_spec(efi=fw, nic="none")).execute()
     assert result.status == "fail"
-    assert any(p["field"] == "efi" and "67108864" in p["message"] for p in result.evidence["problems"])
+    assert any(p["field"] == "efi" and "67108864" in p["message"] for p in result.evidence["findings"])
 
 
 @pytest.mark.qemu
@@ -454,7 +458,7 @@ def test_planvm_real_qemu_rejects_unpadded_firmware():
 def test_planvm_seed_network_card_needs_the_ipxe_rom_exactly_when_it_is_missing():
     result = PlanVM(_quick_spec(nic="user")).execute()
     rom_present = any(Path(d, "efi-virtio.rom").exists() for d in ("/usr/share/qemu", "/usr/lib/ipxe/qemu"))
-    rom_problem = [p for p in result.evidence["problems"] if p["severity"] == "error" and p["field"] == "nic"]
+    rom_problem = [p for p in result.evidence["findings"] if p["severity"] == "error" and p["field"] == "nic"]
     if rom_present:
         assert result.status == "pass" and not rom_problem
     else:
@@ -462,12 +466,61 @@ def test_planvm_seed_network_card_needs_the_ipxe_rom_exactly_when_it_is_missing(
         assert "ipxe-qemu" in rom_problem[0]["fix"]
 
 
-def test_planvm_plan_only_lists_argv_and_problem_notes():
-    result = PlanVM(seed_spec(disks=(Disk("./ubuntu-arm64.img", id="system"),)), HOST).execute("plan")
+def test_planvm_plan_shows_the_vm_command_and_the_dry_start_it_runs():
+    spec = seed_spec(disks=(Disk("./ubuntu-arm64.img", id="system"),))
+    step = PlanVM(spec, HOST)
+    result = step.execute("plan")
     assert result.status == "skipped" and result.mode == "plan"
     plan = result.evidence["plan"]
-    assert plan["commands"] == [build_qemu_argv(seed_spec(disks=(Disk("./ubuntu-arm64.img", id="system"),)))]
+    assert plan["notes"][0].endswith(shlex.join(build_qemu_argv(spec)))
     assert any("display" in n for n in plan["notes"])
+    creates, dry = plan["commands"][:-1], plan["commands"][-1]
+    assert [c[:2] for c in creates] == [["qemu-img", "create"]] * len(creates)
+    assert all(c[-2].startswith(step.scratch + "/") for c in creates)
+    assert dry[0] == "qemu-system-aarch64" and "-S" in dry
+    assert f"if=virtio,id=system,format=raw,file={step.scratch}/disk0.raw" in dry
+    assert ["qemu-system-aarch64", "-device", "help"] in plan["probes"]
+    assert not os.path.exists(step.scratch)  # planning creates nothing
+
+
+def test_planvm_plans_the_kvm_probe_only_when_it_will_run_it():
+    kvm = seed_spec(arch="x86_64", machine=None, pauth_impdef=False, efi=None, accel="kvm", cpu="host")
+    probe = kvm_probe_argv()
+    assert probe in PlanVM(kvm).plan().probes
+    assert probe not in PlanVM(kvm, HOST).plan().probes  # HOST's KVM verdict is known
+    assert probe not in PlanVM(seed_spec()).plan().probes  # TCG needs no KVM test
+
+
+def test_planvm_without_dry_start_runs_only_read_only_probes():
+    spec = _quick_spec(disks=(Disk("a.qcow2", "qcow2"),))
+    helps = help_commands(spec.binary)
+    answers = {
+        tuple(helps["version"]): "QEMU emulator version 7.2.22 (Debian)\n",
+        tuple(helps["machine"]): "Supported machines are:\nvirt   QEMU Virtual Machine\n",
+        tuple(helps["cpu"]): "Available CPUs:\n  cortex-a57\n  max\n",
+        tuple(helps["device"]): 'name "virtio-net-pci", bus PCI\n',
+    }
+    inner = FunctionRunner(lambda argv: (0, answers[tuple(argv)], ""))
+    result, ran = execute_and_match(PlanVM(spec, HOST, dry_start=False), runner=inner)
+    assert result.status == "pass", result.evidence
+    assert sorted(ran) == sorted(helps.values())
+
+
+@pytest.mark.qemu
+@needs_qemu
+def test_planvm_runs_exactly_what_it_plans(tmp_path):
+    spec = _quick_spec(
+        disks=(Disk(str(tmp_path / "sys.qcow2"), "qcow2"),),
+        nic_rom=False,
+        iso=str(tmp_path / "i.iso"),
+        efi=str(tmp_path / "efi.img"),
+    )
+    step = PlanVM(spec)
+    result, ran = execute_and_match(step)
+    assert result.status == "pass", result.evidence
+    assert ran[-1] == step.plan().commands[-1]  # the dry start, last, exactly as planned
+    assert [c[:2] for c in ran].count(["qemu-img", "create"]) == 3  # disk, ISO, firmware (absent here)
+    assert not os.path.exists(step.scratch)
 
 
 def test_planvm_reports_missing_binary_as_planned_only():
@@ -477,3 +530,44 @@ def test_planvm_reports_missing_binary_as_planned_only():
         assert result.mode == "run"
     else:
         assert result.status == "skipped" and "qemu-system-x86" in result.message
+
+
+# -- the other steps of labkit.steps.vm: plan == execution, with a scripted runner -------------------
+def test_virtualbox_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.shutil.which", lambda name: f"/usr/bin/{name}")
+
+    def vbox(argv):
+        if argv[1] == "showvminfo":
+            return 0, 'nic2="hostonly"\nhostonlyadapter2="vboxnet0"\n', ""
+        return 0, "", ""
+
+    result, ran = execute_and_match(
+        VirtualBoxNetwork("ubuntu", "hostonly", 2, "vboxnet0"), runner=FunctionRunner(vbox)
+    )
+    assert result.status == "pass", result.message
+    assert [c[1] for c in ran] == ["modifyvm", "showvminfo"]
+
+
+def test_hyperv_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.platform.system", lambda: "Windows")
+    runner = FunctionRunner(
+        lambda argv: (0, "hypervisorlaunchtype    Off\n" if argv[0] == "bcdedit" else "", "")
+    )
+    result, ran = execute_and_match(HyperVCommands("disable", consent=True), runner=runner)
+    assert result.status == "pass", result.message
+    assert ran[0][0] == "powershell.exe" and ran[-1] == ["bcdedit", "/enum", "{current}"]
+
+
+def test_libvirt_step_runs_exactly_its_plan(monkeypatch):
+    monkeypatch.setattr("labkit.steps.vm.read_os_release", lambda: {"ID": "debian"})
+    monkeypatch.setattr("labkit.steps.vm.os.geteuid", lambda: 0)
+    probes = [["id", "-nG", "hadoop"], ["systemctl", "is-enabled", "cockpit.socket"], ["virsh", "--version"]]
+    answers = dict(zip(map(tuple, probes), ("hadoop libvirt kvm\n", "enabled\n", "9.0.0\n"), strict=True))
+    runner = FunctionRunner(lambda argv: (0, answers.get(tuple(argv), ""), ""))
+    result, ran = execute_and_match(LibvirtInstall("hadoop", consent=True), runner=runner)
+    assert result.status == "pass", result.message
+    assert ran[-3:] == [
+        ["id", "-nG", "hadoop"],
+        ["systemctl", "is-enabled", "cockpit.socket"],
+        ["virsh", "--version"],
+    ]

@@ -21,18 +21,33 @@ This module holds everything about that guest that is pure logic, so it is unit-
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from labkit.errors import InvalidField
-from labkit.logic.host import parse_os_release
+from labkit.logic.guest_formats import (
+    AARCH64_EM,
+    ARM64_IMAGE_MAGIC,
+    ArMember,
+    CpioEntry,
+    ElfInfo,
+    NewcMember,
+    elf_info,
+    kernel_format,
+    newc_archive,
+    parse_ar,
+    parse_newc,
+)
+from labkit.logic.qemu_spec import memory_bytes, pflash_drive
+from labkit.logic.sizes import format_size
 
 __all__ = [
     "AARCH64_EM",
     "ARM64_IMAGE_MAGIC",
     "DEBIAN_FALLBACK_MIRROR",
+    "DEB_SLOT",
+    "KERNEL_PACKAGE_SLOT",
     "MARKER",
     "QEMU_AARCH64",
     "UBUNTU_PORTS_MIRROR",
@@ -48,6 +63,7 @@ __all__ = [
     "boot_argv",
     "choose_repo",
     "elf_info",
+    "extract_argv",
     "init_script",
     "initramfs_entries",
     "kernel_format",
@@ -59,7 +75,7 @@ __all__ = [
     "parse_deb_filename",
     "parse_newc",
     "parse_one_line_sources",
-    "parse_os_release",
+    "prepare_commands",
     "sources_line",
     "strip_ansi",
 ]
@@ -80,11 +96,6 @@ DEBIAN_FALLBACK_MIRROR = "http://deb.debian.org/debian"
 UBUNTU_PORTS_MIRROR = "http://ports.ubuntu.com/ubuntu-ports"
 #: Hosts of Ubuntu's official x86 archive, which carries no arm64 packages.
 _UBUNTU_X86_HOSTS = ("archive.ubuntu.com", "security.ubuntu.com")
-
-#: ``e_machine`` of AArch64 in an ELF header.
-AARCH64_EM = 183
-#: Bytes at offset 0x38 of an (uncompressed) ARM64 Linux kernel Image ("ARM\x64").
-ARM64_IMAGE_MAGIC = b"ARM\x64"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,6 +324,34 @@ def apt_options(state_dir: str) -> list[str]:
     return out
 
 
+#: Stands in a planned argv for the kernel package only ``apt-cache depends`` names at run time.
+KERNEL_PACKAGE_SLOT = "<kernel-package>"
+#: Stands in a planned argv for each downloaded ``.deb`` file (its name has the version in it).
+DEB_SLOT = "<package>.deb"
+
+
+def prepare_commands(
+    state_dir: str, repo: GuestRepo, kernel_package: str = KERNEL_PACKAGE_SLOT
+) -> list[list[str]]:
+    """What fetching the guest runs, in order: refresh the private arm64 lists, ask which versioned
+    kernel the metapackage depends on, download that kernel and BusyBox.
+
+    ``kernel_package`` is only known after the second command; a plan shows
+    :data:`KERNEL_PACKAGE_SLOT` there (a command template), the run the name apt gave.
+    """
+    opts = apt_options(state_dir)
+    return [
+        ["apt-get", *opts, "update"],
+        ["apt-cache", *opts, "depends", repo.kernel_meta],
+        ["apt-get", *opts, "download", repo.busybox, kernel_package],
+    ]
+
+
+def extract_argv(deb: str, dest: str) -> list[str]:
+    """``dpkg-deb -x``: unpack a ``.deb`` whose data.tar Python cannot read (zstd, Ubuntu ≥ 21.10)."""
+    return ["dpkg-deb", "-x", deb, dest]
+
+
 def parse_apt_depends(text: str, prefix: str = "linux-image-") -> str:
     """The first ``Depends:`` package starting with ``prefix`` in ``apt-cache depends`` output.
 
@@ -333,39 +372,6 @@ def parse_deb_filename(name: str) -> tuple[str, str, str]:
         raise ValueError(f"not a .deb file name: {name!r}")
     pkg, version, arch = base[: -len(".deb")].split("_")
     return pkg, unquote(version), arch
-
-
-# ----------------------------------------------------------------------------------------------
-# The .deb container (an ar archive)
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ArMember:
-    name: str
-    offset: int  # of the member's data in the archive
-    size: int
-
-
-def parse_ar(data: bytes) -> list[ArMember]:
-    """List the members of a Unix ``ar`` archive (a ``.deb`` is one: debian-binary, control, data).
-
-    Format: ``!<arch>\\n``, then per member a 60-byte header (name 16, mtime 12, uid 6, gid 6,
-    mode 8, size 10, ``\\x60\\n``) followed by the data, padded to an even offset.
-    """
-    if not data.startswith(b"!<arch>\n"):
-        raise ValueError("not an ar archive (missing !<arch> magic)")
-    out: list[ArMember] = []
-    off = 8
-    while off + 60 <= len(data):
-        header = data[off : off + 60]
-        if header[58:60] != b"`\n":
-            raise ValueError(f"corrupt ar member header at offset {off}")
-        name = header[:16].decode("ascii", "replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip())
-        if off + 60 + size > len(data):
-            raise ValueError(f"ar member {name!r} is truncated")
-        out.append(ArMember(name, off + 60, size))
-        off += 60 + size + (size & 1)
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -395,108 +401,6 @@ def init_script(marker: str = MARKER) -> str:
     )
 
 
-@dataclass(frozen=True)
-class CpioEntry:
-    """One file in a cpio archive. ``kind`` is "file", "dir", "symlink" or "chardev"."""
-
-    name: str
-    kind: str = "file"
-    perm: int = 0o644
-    data: bytes = b""  # file contents, or the link target for a symlink
-    rdev: tuple[int, int] = (0, 0)  # (major, minor) of a device node
-
-    @property
-    def mode(self) -> int:
-        types = {"file": 0o100000, "dir": 0o040000, "symlink": 0o120000, "chardev": 0o020000}
-        if self.kind not in types:
-            raise ValueError(f"unknown cpio entry kind {self.kind!r}")
-        return types[self.kind] | (self.perm & 0o7777)
-
-
-def _pad4(n: int) -> bytes:
-    return b"\0" * (-n % 4)
-
-
-def newc_archive(entries: Sequence[CpioEntry], *, mtime: int = 0) -> bytes:
-    """Write a cpio archive in the "newc" (SVR4, magic ``070701``) format the Linux kernel unpacks.
-
-    Each entry: the magic, 13 fields of 8 hex digits (ino, mode, uid, gid, nlink, mtime, filesize,
-    devmajor, devminor, rdevmajor, rdevminor, namesize incl. NUL, check), the NUL-terminated name
-    padded so the data starts on a 4-byte boundary, then the data padded to 4 bytes. The archive
-    ends with an entry named ``TRAILER!!!``. Owner is root (0/0), ``mtime`` fixed so the archive is
-    reproducible. Device nodes are just headers, so no root rights are needed to create them.
-    """
-    out = bytearray()
-    seen: set[str] = set()
-    for ino, entry in enumerate([*entries, None], start=1):
-        if entry is None:
-            name, mode, data, nlink, rdev, ino = "TRAILER!!!", 0, b"", 1, (0, 0), 0
-        else:
-            name = entry.name.lstrip("/") or "."
-            if name in seen:
-                raise ValueError(f"duplicate cpio entry {name!r}")
-            seen.add(name)
-            mode, data, rdev = entry.mode, entry.data, entry.rdev
-            nlink = 2 if entry.kind == "dir" else 1
-            if entry.kind in ("dir", "chardev"):
-                data = b""
-        raw_name = name.encode() + b"\0"
-        fields = (
-            ino,
-            mode,
-            0,
-            0,
-            nlink,
-            mtime if entry else 0,
-            len(data),
-            0,
-            0,
-            rdev[0],
-            rdev[1],
-            len(raw_name),
-            0,
-        )
-        header = b"070701" + b"".join(f"{v:08X}".encode() for v in fields)
-        out += header + raw_name + _pad4(len(header) + len(raw_name))
-        out += data + _pad4(len(data))
-    return bytes(out)
-
-
-@dataclass(frozen=True)
-class NewcMember:
-    name: str
-    mode: int
-    size: int
-    rdev: tuple[int, int] = (0, 0)
-
-
-def parse_newc(data: bytes) -> list[NewcMember]:
-    """List the members of an (uncompressed) newc cpio archive up to ``TRAILER!!!``.
-
-    Used to verify the initramfs labkit wrote; raises ``ValueError`` on anything malformed, including
-    a missing trailer (a truncated archive).
-    """
-    out: list[NewcMember] = []
-    off = 0
-    while True:
-        if data[off : off + 6] != b"070701":
-            raise ValueError(f"bad newc magic at offset {off}")
-        try:
-            f = [int(data[off + 6 + 8 * i : off + 14 + 8 * i], 16) for i in range(13)]
-        except ValueError as exc:
-            raise ValueError(f"bad newc header at offset {off}") from exc
-        namesize, filesize = f[11], f[6]
-        name_at = off + 110
-        name = data[name_at : name_at + namesize - 1].decode("utf-8", "replace")
-        data_at = name_at + namesize + (-(110 + namesize) % 4)
-        if data_at + filesize > len(data):
-            raise ValueError(f"newc member {name!r} is truncated")
-        if name == "TRAILER!!!":
-            return out
-        out.append(NewcMember(name, f[1], filesize, (f[9], f[10])))
-        off = data_at + filesize + (-filesize % 4)
-
-
 def initramfs_entries(busybox: bytes, init: str | None = None) -> list[CpioEntry]:
     """The tiny guest's root file system: /init, /bin/busybox, /bin/sh and /dev/console.
 
@@ -517,70 +421,9 @@ def initramfs_entries(busybox: bytes, init: str | None = None) -> list[CpioEntry
 
 
 # ----------------------------------------------------------------------------------------------
-# Asset headers
-# ----------------------------------------------------------------------------------------------
-def kernel_format(header: bytes) -> str:
-    """Classify a kernel file by its first bytes (≥ 64 needed).
-
-    ``"image"``: an ARM64 Linux Image (``ARM\\x64`` at 0x38; Debian's vmlinuz is one, with an EFI
-    stub so it also starts with ``MZ``); ``"gzip"``: a gzip-compressed file (Ubuntu's arm64 vmlinuz;
-    QEMU decompresses it, check the Image inside); ``"zboot"``: an EFI zboot image (``MZ`` +
-    ``zimg``), which QEMU before 9.1 cannot load with ``-kernel``; else ``"unknown"``.
-    """
-    if len(header) >= 0x3C and header[0x38:0x3C] == ARM64_IMAGE_MAGIC:
-        return "image"
-    if header[:2] == b"\x1f\x8b":
-        return "gzip"
-    if header[:2] == b"MZ" and header[4:8] == b"zimg":
-        return "zboot"
-    return "unknown"
-
-
-@dataclass(frozen=True)
-class ElfInfo:
-    machine: int
-    is64: bool
-    little_endian: bool
-    static: bool  # no PT_INTERP: runs without a dynamic loader (the initramfs has no libc)
-
-    @property
-    def is_aarch64(self) -> bool:
-        return self.machine == AARCH64_EM and self.is64 and self.little_endian
-
-
-def elf_info(data: bytes) -> ElfInfo:
-    """Read machine, class, byte order and static-ness from the start of an ELF file.
-
-    ``data`` must cover the program header table (the first few KiB suffice). Raises
-    ``ValueError`` for a non-ELF file.
-    """
-    if len(data) < 0x40 or data[:4] != b"\x7fELF":
-        raise ValueError("not an ELF file")
-    is64 = data[4] == 2
-    little = data[5] == 1
-    end = "<" if little else ">"
-    (machine,) = struct.unpack_from(end + "H", data, 18)
-    if is64:
-        (phoff,) = struct.unpack_from(end + "Q", data, 0x20)
-        phentsize, phnum = struct.unpack_from(end + "HH", data, 0x36)
-    else:
-        (phoff,) = struct.unpack_from(end + "I", data, 0x1C)
-        phentsize, phnum = struct.unpack_from(end + "HH", data, 0x2A)
-    if phoff + phentsize * phnum > len(data):
-        raise ValueError("ELF program headers lie beyond the data given")
-    static = True
-    for i in range(phnum):
-        (p_type,) = struct.unpack_from(end + "I", data, phoff + i * phentsize)
-        if p_type == 3:  # PT_INTERP
-            static = False
-    return ElfInfo(machine, is64, little, static)
-
-
-# ----------------------------------------------------------------------------------------------
 # The qemu command line
 # ----------------------------------------------------------------------------------------------
 _CPU = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-_MEM = re.compile(r"^([1-9][0-9]*)([MG])$")
 
 
 @dataclass(frozen=True)
@@ -604,11 +447,7 @@ class BootSpec:
             raise InvalidField(
                 "cpu", self.cpu, "needs KVM on an arm64 host", "use max or cortex-a57 with TCG"
             )
-        m = _MEM.match(self.memory)
-        if not m:
-            raise InvalidField("memory", self.memory, "is not a size", "use e.g. 512M or 1G")
-        mib = int(m.group(1)) * (1024 if m.group(2) == "G" else 1)
-        if mib < 128:
+        if memory_bytes(self.memory) < 128 * 2**20:  # QEMU's -m rule; raises for a non-size
             raise InvalidField("memory", self.memory, "is too small for the kernel", "use at least 128M")
         if isinstance(self.smp, bool) or not isinstance(self.smp, int) or not 1 <= self.smp <= 64:
             raise InvalidField("smp", self.smp, "is not a CPU count from 1 to 64", "e.g. 1 or 2")
@@ -645,7 +484,7 @@ def boot_argv(spec: BootSpec) -> list[str]:
         "-cpu",
         spec.cpu_arg,
         "-m",
-        spec.memory,
+        format_size(memory_bytes(spec.memory)),
         "-smp",
         str(spec.smp),
         "-nographic",
@@ -654,8 +493,7 @@ def boot_argv(spec: BootSpec) -> list[str]:
         "none",
     ]
     if spec.efi:
-        # QEMU option syntax: a comma inside a value is written as two commas.
-        argv += ["-drive", f"if=pflash,format=raw,file={spec.efi.replace(',', ',,')},readonly=on"]
+        argv += ["-drive", pflash_drive(spec.efi)]
     argv += ["-kernel", spec.kernel, "-initrd", spec.initrd, "-append", spec.append]
     return argv
 

@@ -1,21 +1,23 @@
 """Facts about the host, as plain data, and the pure rules that judge them.
 
-:class:`HostFacts` is filled in by :func:`labkit.steps.host.collect_host_facts` (which probes the
-machine) and consumed by pure code here and elsewhere (VM command validation, sizing advice), so
-that code can be tested with hand-made facts.
+:class:`HostFacts` is filled in by :func:`labkit.steps.host.collect_host_facts` (which runs the
+commands of :data:`TOOL_COMMANDS` and reads the machine) and consumed by pure code here and
+elsewhere (VM command validation, sizing), so that code can be tested with hand-made facts.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from labkit.i18n import tr
 
 __all__ = [
+    "DOCKER_SERVER_VERSION",
+    "TOOL_COMMANDS",
     "DockerInfo",
     "GpuInfo",
     "HostFacts",
@@ -126,6 +128,16 @@ class HostFacts:
         return self.memory_bytes > 0
 
     @property
+    def kvm_known(self) -> bool:
+        """``kvm_usable`` is a verdict: the probe ran, or there is no device this user may open.
+
+        False for a device nobody test-ran yet (and for hand-made facts that keep the default
+        ``kvm_reason`` "not probed")."""
+        if self.kvm_reason == "not probed":
+            return False
+        return bool(self.kvm_probe) or not (self.kvm_device and self.kvm_accessible)
+
+    @property
     def virt_flags(self) -> list[str]:
         """Hardware virtualization CPU flags present (Intel ``vmx`` / AMD ``svm``)."""
         return sorted(self.cpu_flags & {"vmx", "svm"})
@@ -194,7 +206,7 @@ def parse_meminfo_total(text: str) -> int | None:
     return int(m.group(1)) * 1024 if m else None
 
 
-_QEMU_VERSION = re.compile(r"\bversion\s+(\d+\.\d+(?:\.\d+)?)(?:\s*\(([^)]*)\))?", re.IGNORECASE)
+_QEMU_VERSION = re.compile(r"\bversion\s+(\d+\.\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
 def parse_qemu_version(text: str) -> str | None:
@@ -204,12 +216,6 @@ def parse_qemu_version(text: str) -> str | None:
     """
     m = _QEMU_VERSION.search(text or "")
     return m.group(1) if m else None
-
-
-def parse_qemu_package(text: str) -> str | None:
-    """The distribution build in parentheses: ``... (Debian 1:7.2+dfsg-7+deb12u18+b3)`` → that text."""
-    m = _QEMU_VERSION.search(text or "")
-    return m.group(2) if m and m.group(2) else None
 
 
 def parse_docker_version(text: str) -> str | None:
@@ -280,6 +286,24 @@ def parse_nvidia_smi(text: str) -> tuple[GpuInfo, ...]:
     return tuple(table)
 
 
+_NVIDIA_QUERY = ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
+
+#: Executable → (argv that prints its version, parser of that output). ``nvidia-smi``'s version is
+#: the driver's, read from the GPU list by :func:`parse_nvidia_smi`.
+TOOL_COMMANDS: dict[str, tuple[list[str], Callable[[str], str | None]]] = {
+    "qemu-img": (["qemu-img", "--version"], parse_qemu_version),
+    "qemu-system-aarch64": (["qemu-system-aarch64", "--version"], parse_qemu_version),
+    "qemu-system-x86_64": (["qemu-system-x86_64", "--version"], parse_qemu_version),
+    "docker": (["docker", "--version"], parse_docker_version),
+    "kubectl": (["kubectl", "version", "--client", "-o", "json"], parse_kubectl_version),
+    "microk8s": (["microk8s", "version"], parse_microk8s_version),
+    "zerotier-cli": (["zerotier-cli", "-v"], parse_zerotier_version),
+    "nvidia-smi": (["nvidia-smi", *_NVIDIA_QUERY], lambda out: None),
+}
+#: ``docker version`` asked for the engine's version, when the Python SDK is not installed.
+DOCKER_SERVER_VERSION = ["docker", "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Judging the probes
 # ---------------------------------------------------------------------------------------------
@@ -311,6 +335,69 @@ def explain_docker_error(message: str) -> tuple[str, str]:
     return "error", first[:300]
 
 
+#: The probe's stage → the KVM call that failed there (``run`` is ``KVM_RUN``).
+_KVM_CALLS: dict[str, str] = {
+    "open": "open",
+    "api_version": "KVM_GET_API_VERSION",
+    "create_vm": "KVM_CREATE_VM",
+    "memory": "KVM_SET_USER_MEMORY_REGION",
+    "create_vcpu": "KVM_CREATE_VCPU",
+    "mmap_run": "mmap(kvm_run)",
+    "sregs": "KVM_SET_SREGS",
+    "regs": "KVM_SET_REGS",
+    "vcpu_init": "KVM_ARM_VCPU_INIT",
+    "run": "KVM_RUN",
+}
+_X86_ARCHES = ("x86_64", "i686", "i386")
+
+
+def _run_failure(probe: Mapping[str, Any]) -> str:
+    """Say why ``KVM_RUN`` failed from the structured fields: shorter than the child's sentence,
+    and translatable."""
+    reason = str(probe.get("exit_reason"))
+    if probe.get("suberror") == 1:
+        reason += tr(
+            "（指令模拟失败：KVM 只是在解释客户机代码，CPU 并没有真正运行它）",
+            " (instruction emulation failed: KVM interprets guest code instead of running it on the CPU)",
+        )
+    elif probe.get("suberror") is not None:
+        reason += f" ({probe.get('suberror_name') or probe.get('suberror')})"
+    elif probe.get("hardware_entry_failure_reason") is not None:
+        reason += f" (hardware entry failure {probe['hardware_entry_failure_reason']:#x})"
+    return reason
+
+
+def _kvm_failure_causes(flags: set[str], modules: set[str], arch: str) -> list[str]:
+    """What the CPU flags and loaded modules say about a KVM that exists but fails."""
+    why = []
+    if arch in _X86_ARCHES and not flags & {"vmx", "svm"}:
+        why.append(
+            tr(
+                "CPU 没有 vmx/svm 标志：嵌套虚拟化未开启，或是半虚拟化的 KVM 后端",
+                "no vmx/svm CPU flag: nested virtualization is off, or a paravirtual KVM backend",
+            )
+        )
+    if "kvm_pvm" in modules:
+        why.append(
+            tr(
+                "已加载 kvm_pvm：PVM 半虚拟化后端，只能运行专门的 PVM 客户机内核",
+                "kvm_pvm is loaded: a paravirtual backend that only runs PVM-enabled guest kernels",
+            )
+        )
+    return why
+
+
+def _no_device(flags: set[str], arch: str) -> str:
+    why = ""
+    if arch in _X86_ARCHES and not flags & {"vmx", "svm"}:
+        why = tr(
+            "（CPU 没有 vmx/svm 标志：BIOS 中未开启 VT-x/AMD-V，或这是一台未开嵌套虚拟化的虚拟机）",
+            " (no vmx/svm CPU flag: VT-x/AMD-V is off in the firmware,"
+            " or this is a VM without nested virtualization)",
+        )
+    return tr("没有 /dev/kvm", "no /dev/kvm") + why
+
+
 def explain_kvm(
     *,
     kvm_device: bool,
@@ -327,16 +414,8 @@ def explain_kvm(
     a paravirtual backend (``kvm_pvm``) that cannot run ordinary guests.
     """
     flags = set(cpu_flags)
-    modules = set(kvm_modules)
     if not kvm_device:
-        why = ""
-        if arch in ("x86_64", "i686", "i386") and not flags & {"vmx", "svm"}:
-            why = tr(
-                "（CPU 没有 vmx/svm 标志：BIOS 中未开启 VT-x/AMD-V，或这是一台未开嵌套虚拟化的虚拟机）",
-                " (no vmx/svm CPU flag: VT-x/AMD-V is off in the firmware,"
-                " or this is a VM without nested virtualization)",
-            )
-        return False, tr("没有 /dev/kvm", "no /dev/kvm") + why
+        return False, _no_device(flags, arch)
     if not kvm_accessible:
         return False, tr(
             "/dev/kvm 存在但当前用户无权读写（加入 kvm 组：sudo usermod -aG kvm $USER）",
@@ -350,61 +429,22 @@ def explain_kvm(
         )
     stage = str(probe.get("stage", "?"))
     reason = str(probe.get("reason", "")) or tr("未知原因", "unknown reason")
-    call = (
-        "KVM_RUN"
-        if stage == "run"
-        else {
-            "open": "open",
-            "api_version": "KVM_GET_API_VERSION",
-            "create_vm": "KVM_CREATE_VM",
-            "memory": "KVM_SET_USER_MEMORY_REGION",
-            "create_vcpu": "KVM_CREATE_VCPU",
-            "mmap_run": "mmap(kvm_run)",
-            "sregs": "KVM_SET_SREGS",
-            "regs": "KVM_SET_REGS",
-            "vcpu_init": "KVM_ARM_VCPU_INIT",
-        }.get(stage, stage)
-    )
-    exit_reason = probe.get("exit_reason")
-    if stage == "run" and exit_reason:
-        # Say it from the structured fields: shorter than the child's sentence, and translatable.
-        reason = str(exit_reason)
-        if probe.get("suberror") == 1:
-            reason += tr(
-                "（指令模拟失败：KVM 只是在解释客户机代码，CPU 并没有真正运行它）",
-                " (instruction emulation failed: KVM interprets guest code instead of running it on the CPU)",
-            )
-        elif probe.get("suberror") is not None:
-            reason += f" ({probe.get('suberror_name') or probe.get('suberror')})"
-        elif probe.get("hardware_entry_failure_reason") is not None:
-            reason += f" (hardware entry failure {probe['hardware_entry_failure_reason']:#x})"
-    text = tr(
-        "/dev/kvm 存在，但 {call} 失败：{reason}",
-        "/dev/kvm exists but {call} failed: {reason}",
-        call=call,
-        reason=reason,
-    )
+    if stage == "run" and probe.get("exit_reason"):
+        reason = _run_failure(probe)
     if probe.get("check") == "partial":
         text = tr(
             "/dev/kvm 存在，仅做了部分检查：{reason}",
             "/dev/kvm exists, partial check only: {reason}",
             reason=reason,
         )
-    why = []
-    if arch in ("x86_64", "i686", "i386") and not flags & {"vmx", "svm"}:
-        why.append(
-            tr(
-                "CPU 没有 vmx/svm 标志：嵌套虚拟化未开启，或是半虚拟化的 KVM 后端",
-                "no vmx/svm CPU flag: nested virtualization is off, or a paravirtual KVM backend",
-            )
+    else:
+        text = tr(
+            "/dev/kvm 存在，但 {call} 失败：{reason}",
+            "/dev/kvm exists but {call} failed: {reason}",
+            call=_KVM_CALLS.get(stage, stage),
+            reason=reason,
         )
-    if "kvm_pvm" in modules:
-        why.append(
-            tr(
-                "已加载 kvm_pvm：PVM 半虚拟化后端，只能运行专门的 PVM 客户机内核",
-                "kvm_pvm is loaded: a paravirtual backend that only runs PVM-enabled guest kernels",
-            )
-        )
+    why = _kvm_failure_causes(flags, set(kvm_modules), arch)
     if why:
         text += tr("（", " (") + tr("；", "; ").join(why) + tr("）", ")")
     return False, text

@@ -1,22 +1,17 @@
 """Probe this machine for what the course needs, and the chapter-1 host check step.
 
-:func:`collect_host_facts` fills a :class:`~labkit.logic.host.HostFacts`: OS, architecture, cores,
-memory, free disk, CPU flags, KVM (device, permissions, and a *real* test run, see
-:mod:`labkit.steps.kvmprobe`), QEMU and other tool versions, the aarch64 UEFI firmware, Docker
-(client, engine, permission), kubectl / microk8s / ZeroTier, NVIDIA GPUs and whether torch is
-installed. Design rules:
+:func:`collect_host_facts` is labkit's one host probe (the host check, the VM command step, its
+panel defaults and ``labkit doctor`` all use it). It fills a :class:`~labkit.logic.host.HostFacts`:
+OS, architecture, cores, memory, free disk, CPU flags and firmware files (cheap: files and libc,
+nothing spawned), the tool versions asked for, Docker (client, engine, permission), GPUs, torch,
+and KVM with a *real* test run (:mod:`labkit.steps.kvmprobe`), the slow part, only when asked.
+Design rules: never crash (every probe records a detail string instead: a doctor that dies on the
+one broken thing hides everything else it knew); fast (every command goes through the runner
+with a short timeout, in parallel threads; psutil and the docker SDK load only here; torch is never
+imported); parsing is pure, in :mod:`labkit.logic.host`.
 
-* never crash: every probe catches its own failure and records a detail string instead, because
-  a doctor that dies on the one broken thing hides everything else it knew;
-* fast: every spawned command goes through the runner with a short timeout, the probes run in
-  parallel threads, heavy modules (psutil, the docker SDK) are imported only here and only when
-  useful, torch is never imported (``importlib.util.find_spec`` + package metadata only);
-* parsing is pure and lives in :mod:`labkit.logic.host`, so it is tested on recorded output.
-
-:class:`HostCheck` (check id ``ch1.host.check``) is the first step of chapter 1: it passes when the
-host can do the chapter (``qemu-img``, ``qemu-system-aarch64`` and the UEFI firmware installed,
-enough free disk). KVM being unusable is reported but is not a failure: QEMU's TCG emulates the
-aarch64 guest in software, which is what chapter 1 uses on an x86 host anyway.
+:class:`HostCheck` (``ch1.host.check``) passes when the host can do chapter 1 (QEMU, the UEFI
+firmware, enough disk). Unusable KVM is reported, not failed: TCG emulates the aarch64 guest.
 """
 
 from __future__ import annotations
@@ -28,9 +23,9 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labkit.checks import CheckResult
@@ -38,44 +33,43 @@ from labkit.errors import CommandTimeout, InvalidField, LabkitError, ToolMissing
 from labkit.i18n import tr
 from labkit.logic.firmware import AAVMF_CODE, FIRMWARE_PACKAGE, QEMU_EFI
 from labkit.logic.host import (
+    DOCKER_SERVER_VERSION,
+    TOOL_COMMANDS,
     DockerInfo,
+    GpuInfo,
     HostFacts,
     ToolInfo,
     explain_docker_error,
     explain_kvm,
     parse_cpuinfo_flags,
-    parse_docker_version,
-    parse_kubectl_version,
     parse_meminfo_total,
-    parse_microk8s_version,
     parse_nvidia_smi,
     parse_os_release,
-    parse_qemu_version,
-    parse_zerotier_version,
 )
 from labkit.logic.sizes import human_size, parse_size
-from labkit.logic.sizing import CH1_MIN_DISK, COURSE_VM_CORES, advise
+from labkit.logic.sizing import COURSE_VM_CORES, Sizing, advise
+from labkit.logic.tools import TOOL_PACKAGES
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.kvmprobe import probe_argv, run_kvm_probe
-from labkit.steps.runner import TOOL_PACKAGES, Completed, Runner, default_runner
+from labkit.steps.kvmprobe import KVM_TIMEOUT, kvm_probe_argv, run_kvm_probe
+from labkit.steps.runner import Completed, Runner, default_runner
 
 __all__ = [
     "CH1_PACKAGES",
+    "CH1_TOOLS",
     "FIRMWARE_FILES",
-    "TOOL_COMMANDS",
     "ContextRunner",
     "HostCheck",
     "collect_host_facts",
     "probe_commands",
     "probe_docker",
     "probe_tool",
+    "read_os_release",
+    "read_text",
 ]
 
 #: Seconds any single version / status command may take. These are all local and instant when
 #: healthy; the limit only matters for a wedged daemon or a hung network mount.
 TOOL_TIMEOUT = 5.0
-#: Seconds the KVM probe process may take before it is killed (a broken KVM can hang KVM_RUN).
-KVM_TIMEOUT = 6.0
 
 #: The aarch64 UEFI firmware files chapter 1 uses (either one is enough).
 FIRMWARE_FILES: tuple[str, ...] = (QEMU_EFI, AAVMF_CODE)
@@ -84,36 +78,35 @@ FIRMWARE_FILES: tuple[str, ...] = (QEMU_EFI, AAVMF_CODE)
 NIC_ROM_FILES: tuple[str, ...] = ("/usr/share/qemu/efi-virtio.rom", "/usr/lib/ipxe/qemu/efi-virtio.rom")
 #: Debian/Ubuntu packages chapter 1 needs.
 CH1_PACKAGES: tuple[str, ...] = ("qemu-utils", "qemu-system-arm", FIRMWARE_PACKAGE, "ipxe-qemu")
-
-_NVIDIA_QUERY = ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
-
-#: Executable → (argv that prints its version, parser of that output).
-TOOL_COMMANDS: dict[str, tuple[list[str], Callable[[str], str | None]]] = {
-    "qemu-img": (["qemu-img", "--version"], parse_qemu_version),
-    "qemu-system-aarch64": (["qemu-system-aarch64", "--version"], parse_qemu_version),
-    "qemu-system-x86_64": (["qemu-system-x86_64", "--version"], parse_qemu_version),
-    "docker": (["docker", "--version"], parse_docker_version),
-    "kubectl": (["kubectl", "version", "--client", "-o", "json"], parse_kubectl_version),
-    "microk8s": (["microk8s", "version"], parse_microk8s_version),
-    "zerotier-cli": (["zerotier-cli", "-v"], parse_zerotier_version),
-    "nvidia-smi": (["nvidia-smi", *_NVIDIA_QUERY], lambda out: None),  # version = driver, below
-}
+#: The tools whose versions the chapter-1 host check reads.
+CH1_TOOLS: tuple[str, ...] = ("qemu-img", "qemu-system-aarch64", "qemu-system-x86_64")
 
 
-def probe_commands(*, probe_kvm: bool = True) -> list[list[str]]:
-    """The argv lists :func:`collect_host_facts` may run (those whose tool is missing are skipped)."""
-    cmds = [list(argv) for argv, _ in TOOL_COMMANDS.values()]
+def probe_commands(*, probe_kvm: bool = True, tools: Sequence[str] | None = None) -> list[list[str]]:
+    """The argv lists :func:`collect_host_facts` may run with the same arguments (a tool that is
+    not installed is skipped; Docker's engine is asked over its socket, or with ``docker version``
+    when the Python SDK is missing)."""
+    names = list(TOOL_COMMANDS) if tools is None else list(tools)
+    cmds = [list(TOOL_COMMANDS[name][0]) for name in names]
+    if "docker" in names:
+        cmds.append(list(DOCKER_SERVER_VERSION))
     if probe_kvm:
-        cmds.append(probe_argv())
+        cmds.append(kvm_probe_argv(KVM_TIMEOUT))
     return cmds
 
 
-def _read(path: str, limit: int = 1 << 20) -> str:
+def read_text(path: str, limit: int = 1 << 20) -> str:
+    """A small system file's text (``""`` when it cannot be read): probes never crash on one file."""
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read(limit)
     except OSError:
         return ""
+
+
+def read_os_release() -> dict[str, str]:
+    """This host's ``/etc/os-release`` (or ``/usr/lib/os-release``), parsed."""
+    return parse_os_release(read_text("/etc/os-release") or read_text("/usr/lib/os-release"))
 
 
 def _first_line(text: str) -> str:
@@ -159,55 +152,43 @@ def _docker_clients() -> tuple[str, ...]:
     return tuple(seen)
 
 
-def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
-    """Client, engine, permission. The SDK is imported only when a socket is there to talk to."""
-    info: dict[str, Any] = {
-        "client_path": client.path,
-        "client_version": client.version,
-        "client_paths": _docker_clients(),
-        "dockerd_path": shutil.which("dockerd"),
-        "sdk_installed": importlib.util.find_spec("docker") is not None,
-        "systemd": os.path.isdir("/run/systemd/system"),
-    }
-    host = os.environ.get("DOCKER_HOST", "")
-    sock = host[len("unix://") :] if host.startswith("unix://") else "/var/run/docker.sock"
-    info["socket"] = host if host and not host.startswith("unix://") else sock
-    local = not host or host.startswith("unix://")
-    installed = bool(client.path or info["dockerd_path"])
-    if local:
-        try:
-            st = os.stat(sock)
-        except FileNotFoundError:
-            state = "not running" if installed else "not installed"
-            detail = (
-                tr("没有 {s}：Docker 引擎未运行", "no {s}: the Docker engine is not running", s=sock)
-                if installed
-                else tr("Docker 未安装", "Docker is not installed")
-            )
-            return DockerInfo(**info, engine=state, detail=detail)
-        except OSError as exc:
-            return DockerInfo(**info, engine="error", detail=f"stat {sock}: {exc.strerror}")
-        try:
-            group = grp.getgrgid(st.st_gid).gr_name
-        except KeyError:
-            group = str(st.st_gid)
-        info.update(
-            socket_exists=True,
-            socket_group=group,
-            user_in_socket_group=st.st_gid in os.getgroups() or st.st_gid == os.getegid(),
-            socket_accessible=os.access(sock, os.R_OK | os.W_OK),
-        )
-        if not info["socket_accessible"]:
+def _docker_socket(info: dict[str, Any], sock: str, installed: bool) -> DockerInfo | None:
+    """Judge the local socket: a :class:`DockerInfo` when it already tells the answer (missing,
+    unreadable), else ``None`` after recording its group and permissions in ``info``."""
+    try:
+        st = os.stat(sock)
+    except FileNotFoundError:
+        if not installed:
             return DockerInfo(
-                **info,
-                engine="permission denied",
-                detail=tr(
-                    "无权访问 {s}（属组 {g}；当前用户不是 root 也不在该组）",
-                    "permission denied on {s} (group {g}; this user is neither root nor in that group)",
-                    s=sock,
-                    g=group,
-                ),
+                **info, engine="not installed", detail=tr("Docker 未安装", "Docker is not installed")
             )
+        detail = tr("没有 {s}：Docker 引擎未运行", "no {s}: the Docker engine is not running", s=sock)
+        return DockerInfo(**info, engine="not running", detail=detail)
+    except OSError as exc:
+        return DockerInfo(**info, engine="error", detail=f"stat {sock}: {exc.strerror}")
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    info.update(
+        socket_exists=True,
+        socket_group=group,
+        user_in_socket_group=st.st_gid in os.getgroups() or st.st_gid == os.getegid(),
+        socket_accessible=os.access(sock, os.R_OK | os.W_OK),
+    )
+    if info["socket_accessible"]:
+        return None
+    detail = tr(
+        "无权访问 {s}（属组 {g}；当前用户不是 root 也不在该组）",
+        "permission denied on {s} (group {g}; this user is neither root nor in that group)",
+        s=sock,
+        g=group,
+    )
+    return DockerInfo(**info, engine="permission denied", detail=detail)
+
+
+def _docker_engine(runner: Runner, info: dict[str, Any], client: ToolInfo, timeout: float) -> DockerInfo:
+    """Ask the engine for its version: with the SDK when installed, else with the CLI."""
     if info["sdk_installed"]:
         try:
             import docker  # lazy: ~0.25 s, and only worth it when there is an engine to ask
@@ -223,26 +204,42 @@ def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo
         except Exception as exc:  # the SDK wraps socket errors in DockerException; translate them
             state, detail = explain_docker_error(str(exc))
             return DockerInfo(**info, engine=state, detail=detail)
-    if client.path:
-        argv = ["docker", "version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]
-        try:
-            done = runner.run(argv, timeout=timeout, check=False)
-        except LabkitError as exc:
-            state, detail = explain_docker_error(str(exc))
-            return DockerInfo(**info, engine=state, detail=detail)
-        parts = done.stdout.split()
-        if done.returncode == 0 and len(parts) >= 2:
-            return DockerInfo(**info, engine="ok", server_version=parts[0], api_version=parts[1])
-        state, detail = explain_docker_error(done.stderr or done.stdout)
-        return DockerInfo(**info, engine=state, detail=detail)
-    return DockerInfo(
-        **info,
-        engine="error",
-        detail=tr(
+    if not client.path:
+        detail = tr(
             "有 Docker 套接字，但既没有 docker 命令也没有 Python docker 包",
             "a Docker socket exists but neither the docker CLI nor the Python docker SDK is installed",
-        ),
-    )
+        )
+        return DockerInfo(**info, engine="error", detail=detail)
+    try:
+        done = runner.run(DOCKER_SERVER_VERSION, timeout=timeout, check=False)
+    except LabkitError as exc:
+        state, detail = explain_docker_error(str(exc))
+        return DockerInfo(**info, engine=state, detail=detail)
+    parts = done.stdout.split()
+    if done.returncode == 0 and len(parts) >= 2:
+        return DockerInfo(**info, engine="ok", server_version=parts[0], api_version=parts[1])
+    state, detail = explain_docker_error(done.stderr or done.stdout)
+    return DockerInfo(**info, engine=state, detail=detail)
+
+
+def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
+    """Client, engine, permission. The SDK is imported only when a socket is there to talk to."""
+    info: dict[str, Any] = {
+        "client_path": client.path,
+        "client_version": client.version,
+        "client_paths": _docker_clients(),
+        "dockerd_path": shutil.which("dockerd"),
+        "sdk_installed": importlib.util.find_spec("docker") is not None,
+        "systemd": os.path.isdir("/run/systemd/system"),
+    }
+    host = os.environ.get("DOCKER_HOST", "")
+    sock = host[len("unix://") :] if host.startswith("unix://") else "/var/run/docker.sock"
+    info["socket"] = host if host and not host.startswith("unix://") else sock
+    if not host or host.startswith("unix://"):
+        judged = _docker_socket(info, sock, bool(client.path or info["dockerd_path"]))
+        if judged is not None:
+            return judged
+    return _docker_engine(runner, info, client, timeout)
 
 
 def _memory_and_disk(disk_path: str) -> tuple[int, int, str]:
@@ -255,7 +252,7 @@ def _memory_and_disk(disk_path: str) -> tuple[int, int, str]:
 
         return int(psutil.virtual_memory().total), int(psutil.disk_usage(path).free), path
     except Exception:
-        mem = parse_meminfo_total(_read("/proc/meminfo")) or 0
+        mem = parse_meminfo_total(read_text("/proc/meminfo")) or 0
         try:
             free = shutil.disk_usage(path).free
         except OSError:
@@ -303,85 +300,16 @@ def _torch() -> ToolInfo:
     return ToolInfo("torch", spec.origin or "torch", version, "labkit[gpu]")
 
 
-def collect_host_facts(
-    *, runner: Runner | None = None, probe_kvm: bool = True, disk_path: str = "."
-) -> HostFacts:
-    """Probe this machine (see the module docstring). Never raises for a failing probe."""
-    t0 = time.monotonic()
-    runner = runner or default_runner()
-    os_release = parse_os_release(_read("/etc/os-release") or _read("/usr/lib/os-release"))
-    cpu_flags = parse_cpuinfo_flags(_read("/proc/cpuinfo"))
+def _local_facts(disk_path: str) -> HostFacts:
+    """Everything that needs no command: files under /etc, /proc, /sys and /dev, and libc."""
+    os_release = read_os_release()
+    cpu_flags = parse_cpuinfo_flags(read_text("/proc/cpuinfo"))
     kvm_device = os.path.exists("/dev/kvm")
     kvm_accessible = kvm_device and _kvm_accessible()
     kvm_modules = _kvm_modules()
-
-    with ThreadPoolExecutor(max_workers=len(TOOL_COMMANDS) + 2) as pool:
-        tool_futs = {name: pool.submit(probe_tool, runner, name, TOOL_TIMEOUT) for name in TOOL_COMMANDS}
-        kvm_fut = (
-            pool.submit(run_kvm_probe, runner, timeout=KVM_TIMEOUT)
-            if probe_kvm and kvm_device and kvm_accessible
-            else None
-        )
-        mem_fut = pool.submit(_memory_and_disk, disk_path)
-        torch_fut = pool.submit(_torch)
-        tools: dict[str, ToolInfo] = {}
-        outputs: dict[str, Completed | None] = {}
-        for name, fut in tool_futs.items():
-            try:
-                tools[name], outputs[name] = fut.result()
-            except Exception as exc:  # a bug in one probe must not hide the others
-                tools[name], outputs[name] = (
-                    ToolInfo(name, shutil.which(name), detail=f"probe error: {exc}"),
-                    None,
-                )
-        docker_fut = pool.submit(probe_docker, runner, tools["docker"], TOOL_TIMEOUT)
-        try:
-            docker = docker_fut.result()
-        except Exception as exc:
-            docker = DockerInfo(engine="error", detail=f"probe error: {exc}")
-        kvm_probe: dict[str, Any] = {}
-        if kvm_fut is not None:
-            try:
-                kvm_probe = kvm_fut.result()
-            except Exception as exc:
-                kvm_probe = {"usable": False, "stage": "spawn", "reason": f"probe error: {exc}"}
-        try:
-            memory, disk_free, measured = mem_fut.result()
-        except Exception:
-            memory, disk_free, measured = 0, -1, disk_path
-        torch = torch_fut.result()
-
     arch = platform.machine() or "unknown"
-    usable, reason = explain_kvm(
-        kvm_device=kvm_device,
-        kvm_accessible=kvm_accessible,
-        probe=kvm_probe if probe_kvm else None,
-        cpu_flags=cpu_flags,
-        kvm_modules=kvm_modules,
-        arch=arch,
-    )
-    if not probe_kvm and kvm_device and kvm_accessible:
-        reason = tr("未测试（probe_kvm=False）", "not probed (probe_kvm=False)")
-
-    gpus: tuple = ()
-    gpu_detail = ""
-    smi = tools["nvidia-smi"]
-    if smi.present:
-        done = outputs.get("nvidia-smi")
-        gpus = parse_nvidia_smi(done.stdout) if done is not None and done.returncode == 0 else ()
-        if gpus:
-            tools["nvidia-smi"] = ToolInfo(
-                smi.name, smi.path, gpus[0].driver_version, smi.package, smi.detail
-            )
-        else:
-            gpu_detail = smi.detail or tr("nvidia-smi 没有列出 GPU", "nvidia-smi lists no GPU")
-    else:
-        gpu_detail = tr("没有 NVIDIA 驱动（找不到 nvidia-smi）", "no NVIDIA driver (nvidia-smi not found)")
-
-    version_lines = {
-        n: _first_line(d.stdout or d.stderr) for n, d in outputs.items() if d is not None and n != "kubectl"
-    }
-    return HostFacts(
+    memory, disk_free, measured = _memory_and_disk(disk_path)
+    facts = HostFacts(
         os_name=platform.system() or "unknown",
         os_pretty=os_release.get("PRETTY_NAME", ""),
         os_id=os_release.get("ID", ""),
@@ -395,22 +323,106 @@ def collect_host_facts(
         cpu_flags=cpu_flags,
         kvm_device=kvm_device,
         kvm_accessible=kvm_accessible,
-        kvm_usable=usable,
-        kvm_reason=reason,
         kvm_modules=kvm_modules,
-        kvm_probe=kvm_probe,
-        is_root=os.geteuid() == 0,
-        tools=tools,
+        is_root=hasattr(os, "geteuid") and os.geteuid() == 0,
         firmware={path: os.path.isfile(path) for path in FIRMWARE_FILES},
+        extra={
+            "python": sys.version.split()[0],
+            "nic_rom": next((p for p in NIC_ROM_FILES if os.path.isfile(p)), None),
+        },
+    )
+    return _with_kvm_probe(facts, {})
+
+
+def _with_kvm_probe(facts: HostFacts, probe: dict[str, Any]) -> HostFacts:
+    """``facts`` judged with the KVM probe's result (``{}``: not test-run)."""
+    usable, reason = explain_kvm(
+        kvm_device=facts.kvm_device,
+        kvm_accessible=facts.kvm_accessible,
+        probe=probe,
+        cpu_flags=facts.cpu_flags,
+        kvm_modules=facts.kvm_modules,
+        arch=facts.arch,
+    )
+    return replace(facts, kvm_usable=usable, kvm_reason=reason, kvm_probe=probe)
+
+
+def _safe_kvm_probe(runner: Runner) -> dict[str, Any]:
+    try:
+        return run_kvm_probe(runner, timeout=KVM_TIMEOUT)
+    except Exception as exc:  # a bug in the probe must not hide the other facts
+        return {"usable": False, "stage": "spawn", "reason": f"probe error: {exc}"}
+
+
+def _safe_probe_tool(runner: Runner, name: str) -> tuple[ToolInfo, Completed | None]:
+    try:
+        return probe_tool(runner, name, TOOL_TIMEOUT)
+    except Exception as exc:  # a bug in one probe must not hide the others
+        return ToolInfo(name, shutil.which(name), detail=f"probe error: {exc}"), None
+
+
+def _gpus(smi: ToolInfo, done: Completed | None) -> tuple[ToolInfo, tuple[GpuInfo, ...], str]:
+    """The GPUs ``nvidia-smi`` listed; its version becomes the driver version."""
+    if not smi.present:
+        return smi, (), tr("没有 NVIDIA 驱动（找不到 nvidia-smi）", "no NVIDIA driver (nvidia-smi not found)")
+    gpus = parse_nvidia_smi(done.stdout) if done is not None and done.returncode == 0 else ()
+    if not gpus:
+        return smi, (), smi.detail or tr("nvidia-smi 没有列出 GPU", "nvidia-smi lists no GPU")
+    return ToolInfo(smi.name, smi.path, gpus[0].driver_version, smi.package, smi.detail), gpus, ""
+
+
+def collect_host_facts(
+    runner: Runner | None = None,
+    *,
+    probe_kvm: bool = True,
+    disk_path: str = ".",
+    tools: Sequence[str] | None = None,
+) -> HostFacts:
+    """Probe this machine (see the module docstring). Never raises for a failing probe.
+
+    The one host probe of labkit. Its cheap part (files, libc) always runs; ``tools`` names the
+    version commands to run (``None``: all of :data:`~labkit.logic.host.TOOL_COMMANDS`, what
+    ``labkit doctor`` shows; ``()``: none) and Docker's engine is asked only when ``docker`` is one
+    of them; ``probe_kvm`` adds the real KVM test run, in its own process. Everything spawned goes
+    through ``runner``, in parallel threads; :func:`probe_commands` lists it.
+    """
+    t0 = time.monotonic()
+    runner = runner or default_runner()
+    names = list(TOOL_COMMANDS) if tools is None else list(tools)
+    facts = _local_facts(disk_path)
+    run_kvm = probe_kvm and facts.kvm_device and facts.kvm_accessible
+    with ThreadPoolExecutor(max_workers=len(names) + 2) as pool:
+        tool_futs = {name: pool.submit(_safe_probe_tool, runner, name) for name in names}
+        kvm_fut = pool.submit(_safe_kvm_probe, runner) if run_kvm else None
+        torch_fut = pool.submit(_torch)
+        found = {name: fut.result() for name, fut in tool_futs.items()}
+        tools_info = {name: info for name, (info, _) in found.items()}
+        docker = DockerInfo()
+        if "docker" in names:
+            try:
+                docker = probe_docker(runner, tools_info["docker"], TOOL_TIMEOUT)
+            except Exception as exc:
+                docker = DockerInfo(engine="error", detail=f"probe error: {exc}")
+        if kvm_fut is not None:
+            facts = _with_kvm_probe(facts, kvm_fut.result())
+        torch = torch_fut.result()
+    gpus: tuple[GpuInfo, ...] = ()
+    gpu_detail = ""
+    if "nvidia-smi" in names:
+        tools_info["nvidia-smi"], gpus, gpu_detail = _gpus(tools_info["nvidia-smi"], found["nvidia-smi"][1])
+    version_lines = {
+        n: _first_line(d.stdout or d.stderr)
+        for n, (_, d) in found.items()
+        if d is not None and n != "kubectl"
+    }
+    return replace(
+        facts,
+        tools=tools_info,
         docker=docker,
         gpus=gpus,
         gpu_detail=gpu_detail,
         torch=torch,
-        extra={
-            "version_lines": version_lines,
-            "python": sys.version.split()[0],
-            "nic_rom": next((p for p in NIC_ROM_FILES if os.path.isfile(p)), None),
-        },
+        extra={**facts.extra, "version_lines": version_lines},
         probe_seconds=round(time.monotonic() - t0, 3),
     )
 
@@ -435,11 +447,52 @@ class ContextRunner:
         return self.ctx.runner.start(argv, **kw)
 
 
+def _missing(facts: HostFacts) -> list[tuple[str, str]]:
+    """``(what, package)`` chapter 1 cannot do without."""
+    missing = [
+        (name, TOOL_PACKAGES.get(name, name))
+        for name in ("qemu-img", "qemu-system-aarch64")
+        if not facts.tool(name).present
+    ]
+    if not any(facts.firmware.values()):
+        missing.append((FIRMWARE_FILES[0], FIRMWARE_PACKAGE))
+    return missing
+
+
+def _host_evidence(facts: HostFacts, sizing: Sizing) -> dict[str, Any]:
+    return {
+        "host": {
+            "os": facts.os_pretty,
+            "arch": facts.arch,
+            "cores": facts.cores,
+            "memory": human_size(facts.memory_bytes),
+            "memory_bytes": facts.memory_bytes,
+            "disk_free": human_size(facts.disk_free_bytes),
+            "disk_free_bytes": facts.disk_free_bytes,
+            "disk_path": facts.disk_path,
+        },
+        "tools": {
+            name: {"path": facts.tool(name).path, "version": facts.tool(name).version} for name in CH1_TOOLS
+        },
+        "firmware": facts.firmware,
+        "kvm": {
+            "device": facts.kvm_device,
+            "usable": facts.kvm_usable,
+            "reason": facts.kvm_reason,
+            "stage": facts.kvm_probe.get("stage"),
+            "virt_flags": facts.virt_flags,
+            "modules": list(facts.kvm_modules),
+        },
+        "sizing": sizing.to_payload(),
+    }
+
+
 class HostCheck(Step):
     """Chapter 1, step 1: can this host do the virtualization chapter, and how big may a VM be?
 
     ``vm_cores`` / ``vm_memory`` are the VM the student plans (the course suggests 4 cores, 8G);
-    they feed the sizing advice, not the pass/fail decision.
+    they feed the sizing findings, not the pass/fail decision. Only reads: every command it runs
+    is a read-only probe of the plan.
     """
 
     check_id = "ch1.host.check"
@@ -481,13 +534,14 @@ class HostCheck(Step):
                 c=cores,
                 m=human_size(memory),
             ),
-            commands=probe_commands(probe_kvm=self.probe_kvm),
+            probes=probe_commands(probe_kvm=self.probe_kvm, tools=CH1_TOOLS),
             notes=[
                 tr("读取", "reads") + " /etc/os-release, /proc/cpuinfo, /proc/meminfo, /sys/module, /dev/kvm",
                 tr("检查固件文件", "checks firmware files") + ": " + ", ".join(FIRMWARE_FILES),
                 tr(
-                    "KVM 测试在单独进程中运行一小段客户机代码（超时 {t:g} 秒）",
-                    "the KVM test runs a few guest instructions in a separate process ({t:g} s timeout)",
+                    "未安装的工具不运行；KVM 测试在单独进程中运行一小段客户机代码（超时 {t:g} 秒）",
+                    "tools that are not installed are not run; the KVM test runs a few guest instructions "
+                    "in a separate process ({t:g} s timeout)",
                     t=KVM_TIMEOUT,
                 ),
             ],
@@ -496,71 +550,31 @@ class HostCheck(Step):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         cores, memory = self._request()
         facts = collect_host_facts(
-            runner=ContextRunner(ctx), probe_kvm=self.probe_kvm, disk_path=self.disk_path
+            ContextRunner(ctx), probe_kvm=self.probe_kvm, disk_path=self.disk_path, tools=CH1_TOOLS
         )
         return {"facts": facts, "vm_cores": cores, "vm_memory_bytes": memory}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         facts: HostFacts = evidence["facts"]
         sizing = advise(facts, evidence["vm_cores"], evidence["vm_memory_bytes"])
-        missing = [
-            (name, TOOL_PACKAGES.get(name, name))
-            for name in ("qemu-img", "qemu-system-aarch64")
-            if not facts.tool(name).present
-        ]
-        if not any(facts.firmware.values()):
-            missing.append((FIRMWARE_FILES[0], FIRMWARE_PACKAGE))
+        ev = _host_evidence(facts, sizing)
+        missing = _missing(facts)
         packages = sorted({pkg for _, pkg in missing})
         install = f"sudo apt-get install -y --no-install-recommends {' '.join(packages)}" if packages else ""
         problems = [tr("缺少 {n}", "missing {n}", n=name) for name, _ in missing]
-        if 0 <= facts.disk_free_bytes < CH1_MIN_DISK:
-            problems.append(
-                tr(
-                    "{p} 只剩 {f} 可用磁盘（至少需要 {n}）",
-                    "only {f} free disk at {p} (needs {n})",
-                    p=facts.disk_path,
-                    f=human_size(facts.disk_free_bytes),
-                    n=human_size(CH1_MIN_DISK),
-                )
-            )
-        kvm_line = (
-            tr("KVM 可用", "KVM usable")
-            if facts.kvm_usable
-            else tr("KVM 不可用，QEMU 使用 TCG 软件模拟：", "KVM not usable, QEMU uses TCG emulation: ")
-            + facts.kvm_reason
-        )
-        ev = {
-            "host": {
-                "os": facts.os_pretty,
-                "arch": facts.arch,
-                "cores": facts.cores,
-                "memory": human_size(facts.memory_bytes),
-                "memory_bytes": facts.memory_bytes,
-                "disk_free": human_size(facts.disk_free_bytes),
-                "disk_free_bytes": facts.disk_free_bytes,
-                "disk_path": facts.disk_path,
-            },
-            "tools": {
-                name: {"path": facts.tool(name).path, "version": facts.tool(name).version}
-                for name in ("qemu-img", "qemu-system-aarch64", "qemu-system-x86_64")
-            },
-            "firmware": facts.firmware,
-            "kvm": {
-                "device": facts.kvm_device,
-                "usable": facts.kvm_usable,
-                "reason": facts.kvm_reason,
-                "stage": facts.kvm_probe.get("stage"),
-                "virt_flags": facts.virt_flags,
-                "modules": list(facts.kvm_modules),
-            },
-            "sizing": sizing.to_payload(),
-        }
+        problems += [f.message for f in sizing.findings if f.code == "disk.too_small"]
         if problems:
             ev.update(missing=[n for n, _ in missing], install=install)
             msg = "; ".join(problems)
             if install:
                 msg += tr("。安装：", ". Install: ") + install
             return CheckResult.failed(self.check_id, msg, **ev)
+        kvm_line = (
+            tr("KVM 可用", "KVM usable")
+            if facts.kvm_usable
+            else tr("KVM 不可用，QEMU 使用 TCG 软件模拟：", "KVM not usable, QEMU uses TCG emulation: ")
+            + facts.kvm_reason
+        )
         rec = sizing.recommended
         msg = tr(
             "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}",

@@ -41,12 +41,16 @@ __all__ = [
     "PROBE_ARGV_TAIL",
     "ioc",
     "ioctl_numbers",
+    "kvm_probe_argv",
     "probe",
+    "probe_argv",
     "run_kvm_probe",
 ]
 
 KVM_API_VERSION = 12
 KVM_DEVICE = "/dev/kvm"
+#: Seconds the probe process may take before it is killed (a broken KVM can hang KVM_RUN).
+KVM_TIMEOUT = 6.0
 #: The probe is run as ``[sys.executable, *PROBE_ARGV_TAIL]``.
 PROBE_ARGV_TAIL = ["-m", "labkit.steps.kvmprobe"]
 
@@ -306,6 +310,86 @@ def _arm_guest(vm: int, vcpu: int, run: mmap.mmap) -> dict[str, Any]:
     raise _Stop("run", "guest did not write to the test MMIO address after 16 exits", exits=seen)
 
 
+def _open_kvm(device: str, out: dict[str, Any], fds: list[int]) -> int:
+    """Open the device and check the API: stages open and api_version."""
+    try:
+        kvm = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _Stop("open", f"{device} does not exist (kvm module not loaded)") from None
+    except PermissionError:
+        raise _Stop("open", f"permission denied opening {device} (add the user to group kvm)") from None
+    except OSError as exc:
+        raise _oserror("open", f"open {device}", exc) from exc
+    fds.append(kvm)
+    out["stage"] = "api_version"
+    api = _ioctl(kvm, KVM_GET_API_VERSION, stage="api_version", call="KVM_GET_API_VERSION")
+    out["api_version"] = api
+    if api != KVM_API_VERSION:
+        raise _Stop("api_version", f"KVM API version {api}, expected {KVM_API_VERSION}")
+    if not _ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY, stage="api_version", call="CHECK"):
+        raise _Stop("api_version", "KVM lacks KVM_CAP_USER_MEMORY")
+    return kvm
+
+
+def _create_machine(
+    kvm: int, arch: str, out: dict[str, Any], fds: list[int], maps: list[mmap.mmap], keep: list[Any]
+) -> tuple[int, int, mmap.mmap]:
+    """A VM with the test code in its memory and one vCPU: stages create_vm … mmap_run."""
+    out["stage"] = "create_vm"
+    vm = _ioctl(kvm, KVM_CREATE_VM, 0, stage="create_vm", call="KVM_CREATE_VM")
+    fds.append(vm)
+
+    out["stage"] = "memory"
+    gpa, code = (_ARM_CODE_GPA, _ARM_CODE) if arch in ("aarch64", "arm64") else (_X86_CODE_GPA, _X86_CODE)
+    size = max(0x10000, mmap.PAGESIZE)
+    mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    maps.append(mem)
+    mem[: len(code)] = code
+    view = (ctypes.c_char * size).from_buffer(mem)
+    keep.append(view)
+    region = struct.pack("=IIQQQ", 0, 0, gpa, size, ctypes.addressof(view))
+    _ioctl(vm, KVM_SET_USER_MEMORY_REGION, region, stage="memory", call="KVM_SET_USER_MEMORY_REGION")
+
+    out["stage"] = "create_vcpu"
+    vcpu = _ioctl(vm, KVM_CREATE_VCPU, 0, stage="create_vcpu", call="KVM_CREATE_VCPU")
+    fds.append(vcpu)
+
+    out["stage"] = "mmap_run"
+    run_size = _ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, stage="mmap_run", call="KVM_GET_VCPU_MMAP_SIZE")
+    try:
+        run = mmap.mmap(vcpu, run_size, flags=mmap.MAP_SHARED)
+    except OSError as exc:
+        raise _oserror("mmap_run", "mmap(kvm_run)", exc) from exc
+    maps.append(run)
+    return vm, vcpu, run
+
+
+def _run_test_code(
+    arch: str, vm: int, vcpu: int, run: mmap.mmap, timeout: float, out: dict[str, Any]
+) -> None:
+    """Run the guest under an interval timer; ``out`` says usable, or why it is only partial."""
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        if arch == "x86_64":
+            out["stage"] = "sregs"
+            out.update(_x86_guest(vcpu, run))
+        elif arch in ("aarch64", "arm64"):
+            out["stage"] = "vcpu_init"
+            out.update(_arm_guest(vm, vcpu, run))
+        else:
+            out.update(
+                usable=False,
+                check="partial",
+                reason=f"VM and vCPU created, but no guest-code test for {arch}: not proven usable",
+            )
+            return
+    except _Alarm:
+        raise _Stop("run", f"KVM_RUN did not return within {timeout:g} s (hung guest entry)") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    out.update(usable=True, stage="done", reason="guest code ran under KVM and produced the expected exit")
+
+
 def probe(timeout: float = 2.0, device: str = KVM_DEVICE) -> dict[str, Any]:
     """Run the test in this process and return ``{usable, stage, reason, ...}``; never raises.
 
@@ -320,73 +404,9 @@ def probe(timeout: float = 2.0, device: str = KVM_DEVICE) -> dict[str, Any]:
     keep: list[Any] = []
     old = signal.signal(signal.SIGALRM, _on_alarm)
     try:
-        try:
-            kvm = os.open(device, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise _Stop("open", f"{device} does not exist (kvm module not loaded)") from None
-        except PermissionError:
-            raise _Stop("open", f"permission denied opening {device} (add the user to group kvm)") from None
-        except OSError as exc:
-            raise _oserror("open", f"open {device}", exc) from exc
-        fds.append(kvm)
-
-        out["stage"] = "api_version"
-        api = _ioctl(kvm, KVM_GET_API_VERSION, stage="api_version", call="KVM_GET_API_VERSION")
-        out["api_version"] = api
-        if api != KVM_API_VERSION:
-            raise _Stop("api_version", f"KVM API version {api}, expected {KVM_API_VERSION}")
-        if not _ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY, stage="api_version", call="CHECK"):
-            raise _Stop("api_version", "KVM lacks KVM_CAP_USER_MEMORY")
-
-        out["stage"] = "create_vm"
-        vm = _ioctl(kvm, KVM_CREATE_VM, 0, stage="create_vm", call="KVM_CREATE_VM")
-        fds.append(vm)
-
-        out["stage"] = "memory"
-        gpa, code = (_ARM_CODE_GPA, _ARM_CODE) if arch in ("aarch64", "arm64") else (_X86_CODE_GPA, _X86_CODE)
-        size = max(0x10000, mmap.PAGESIZE)
-        mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        maps.append(mem)
-        mem[: len(code)] = code
-        view = (ctypes.c_char * size).from_buffer(mem)
-        keep.append(view)
-        region = struct.pack("=IIQQQ", 0, 0, gpa, size, ctypes.addressof(view))
-        _ioctl(vm, KVM_SET_USER_MEMORY_REGION, region, stage="memory", call="KVM_SET_USER_MEMORY_REGION")
-
-        out["stage"] = "create_vcpu"
-        vcpu = _ioctl(vm, KVM_CREATE_VCPU, 0, stage="create_vcpu", call="KVM_CREATE_VCPU")
-        fds.append(vcpu)
-
-        out["stage"] = "mmap_run"
-        run_size = _ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, stage="mmap_run", call="KVM_GET_VCPU_MMAP_SIZE")
-        try:
-            run = mmap.mmap(vcpu, run_size, flags=mmap.MAP_SHARED)
-        except OSError as exc:
-            raise _oserror("mmap_run", "mmap(kvm_run)", exc) from exc
-        maps.append(run)
-
-        signal.setitimer(signal.ITIMER_REAL, timeout)
-        try:
-            if arch == "x86_64":
-                out["stage"] = "sregs"
-                out.update(_x86_guest(vcpu, run))
-            elif arch in ("aarch64", "arm64"):
-                out["stage"] = "vcpu_init"
-                out.update(_arm_guest(vm, vcpu, run))
-            else:
-                out.update(
-                    usable=False,
-                    check="partial",
-                    reason=f"VM and vCPU created, but no guest-code test for {arch}: not proven usable",
-                )
-                return out
-        except _Alarm:
-            raise _Stop("run", f"KVM_RUN did not return within {timeout:g} s (hung guest entry)") from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        out.update(
-            usable=True, stage="done", reason="guest code ran under KVM and produced the expected exit"
-        )
+        kvm = _open_kvm(device, out, fds)
+        vm, vcpu, run = _create_machine(kvm, arch, out, fds, maps, keep)
+        _run_test_code(arch, vm, vcpu, run, timeout, out)
     except _Stop as stop:
         out.update(stage=stop.stage, reason=stop.reason, usable=False, **stop.extra)
     except _Alarm:
@@ -422,7 +442,13 @@ def probe_argv(inner_timeout: float = 2.0) -> list[str]:
     return [sys.executable, *PROBE_ARGV_TAIL, f"{inner_timeout:g}"]
 
 
-def run_kvm_probe(runner: Any = None, *, timeout: float = 6.0) -> dict[str, Any]:
+def kvm_probe_argv(timeout: float = KVM_TIMEOUT) -> list[str]:
+    """The argv :func:`run_kvm_probe` runs with ``timeout``: the child gets a third of it for
+    ``KVM_RUN`` (plans show this exact line)."""
+    return probe_argv(max(0.5, timeout / 3))
+
+
+def run_kvm_probe(runner: Any = None, *, timeout: float = KVM_TIMEOUT) -> dict[str, Any]:
     """Run the probe as a separate process through ``runner``; always return a result dict.
 
     The child gets ``timeout / 3`` for ``KVM_RUN``; the runner kills it at ``timeout``.
@@ -431,7 +457,7 @@ def run_kvm_probe(runner: Any = None, *, timeout: float = 6.0) -> dict[str, Any]
     from labkit.steps.runner import default_runner
 
     runner = runner or default_runner()
-    argv = probe_argv(max(0.5, timeout / 3))
+    argv = kvm_probe_argv(timeout)
     try:
         done = runner.run(argv, timeout=timeout, check=False)
     except CommandTimeout:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from labkit.errors import Cancelled, CommandFailed, CommandTimeout, ToolMissing
+from labkit.logic.tools import TOOL_PACKAGES
 
 __all__ = [
-    "TOOL_PACKAGES",
     "Completed",
     "FunctionRunner",
     "LineCallback",
@@ -40,23 +40,6 @@ __all__ = [
 
 LineCallback = Callable[[str, str], None]
 """Called with ``(stream, line)`` where stream is ``"stdout"`` or ``"stderr"``."""
-
-#: Executable → Debian/Ubuntu package that provides it (used in ToolMissing messages and doctor).
-TOOL_PACKAGES: dict[str, str] = {
-    "qemu-img": "qemu-utils",
-    "qemu-system-aarch64": "qemu-system-arm",
-    "qemu-system-arm": "qemu-system-arm",
-    "qemu-system-x86_64": "qemu-system-x86",
-    "apt-get": "apt",
-    "dpkg-deb": "dpkg",
-    "docker": "docker.io",
-    "dockerd": "docker.io",
-    "kubectl": "kubernetes-client",
-    "microk8s": "snap: sudo snap install microk8s --classic",
-    "zerotier-cli": "zerotier-one",
-    "virsh": "libvirt-clients",
-    "nvidia-smi": "nvidia-utils (driver package)",
-}
 
 
 def require_tool(tool: str) -> str:
@@ -300,12 +283,6 @@ class FunctionRunner:
         raise NotImplementedError("FunctionRunner cannot start long-running processes")
 
 
-_default: Runner | None = None
-
-
 def default_runner() -> Runner:
-    """The process-wide runner (a :class:`SubprocessRunner` unless replaced)."""
-    global _default
-    if _default is None:
-        _default = SubprocessRunner()
-    return _default
+    """A fresh :class:`SubprocessRunner` (no process-wide instance: nothing to share or leak)."""
+    return SubprocessRunner()

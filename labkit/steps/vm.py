@@ -19,59 +19,57 @@ import platform
 import shlex
 import shutil
 import tempfile
-from dataclasses import replace
+import uuid
 from pathlib import Path
 from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import CommandTimeout, ConsentRequired
+from labkit.findings import Finding
 from labkit.i18n import tr
 from labkit.logic import hypervisors as hv
 from labkit.logic.host import HostFacts
 from labkit.logic.qemu_system import (
-    Problem,
+    QMP_QUIT,
+    DryStart,
     VMSpec,
     build_qemu_argv,
     device_names_in,
-    dry_start_argv,
+    dry_start,
     explain_qemu_stderr,
+    help_commands,
+    help_findings,
     parse_cpu_help,
     parse_device_help,
     parse_machine_help,
-    parse_qemu_version,
+    qemu_version_tuple,
     validate_spec,
 )
+from labkit.logic.tools import TOOL_PACKAGES
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.steps.runner import TOOL_PACKAGES
+from labkit.steps.host import ContextRunner, collect_host_facts, read_os_release
+from labkit.steps.kvmprobe import kvm_probe_argv
 
-__all__ = ["HyperVCommands", "LibvirtInstall", "PlanVM", "VirtualBoxNetwork", "local_host_facts"]
-
-#: QMP commands fed to the dry start: negotiate, then quit (QEMU exits 0).
-QMP_QUIT = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
-#: Size of the stand-in firmware when the real efi.img is absent (the virt board's flash bank).
-PFLASH_BYTES = 64 * 2**20
+__all__ = ["HyperVCommands", "LibvirtInstall", "PlanVM", "VirtualBoxNetwork"]
 
 
-def local_host_facts() -> HostFacts:
-    """Cheap facts for validation when the caller has none: cores, memory, architecture.
-
-    KVM is left "not probed"; :class:`PlanVM` probes it for real when the spec asks for KVM.
-    """
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        mem = HostFacts().memory_bytes
-    return HostFacts(
-        os_name=platform.system(),
-        arch=platform.machine(),
-        cores=os.cpu_count() or 1,
-        memory_bytes=int(mem),
-        is_root=hasattr(os, "geteuid") and os.geteuid() == 0,
-    )
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """Drop repeats (a missing device is reported by ``-device help`` and by the dry start)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for f in findings:
+        if (f.field, f.message) not in seen:
+            seen.add((f.field, f.message))
+            out.append(f)
+    return out
 
 
 class PlanVM(Step):
-    """Plan a QEMU command line and prove that the installed QEMU accepts it."""
+    """Plan a QEMU command line and prove that the installed QEMU accepts it.
+
+    ``host``: facts to judge the size and accelerator against (the panel passes the cheap facts it
+    probed once); without them ``run`` reads them, and tests KVM for real when ``accel='kvm'``.
+    """
 
     check_id = "ch1.vm.command"
     timeout = 120.0
@@ -88,25 +86,53 @@ class PlanVM(Step):
         self.host = host
         self.dry_start = dry_start
         self.qemu_timeout = qemu_timeout
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        #: The dry start's stand-in media: named now (so the plan shows the exact paths), created
+        #: by ``run``, removed by ``cleanup``.
+        self.scratch = os.path.join(tempfile.gettempdir(), f"labkit-vm-{uuid.uuid4().hex[:12]}")
+        self._made_scratch = False
+
+    def _probe_kvm(self) -> bool:
+        return self.spec.accel == "kvm" and (self.host is None or not self.host.kvm_known)
+
+    def _dry(self) -> DryStart:
+        spec = self.spec
+        kernel_exists = spec.kernel is not None and (
+            os.path.isfile(spec.kernel) and (spec.initrd is None or os.path.isfile(spec.initrd))
+        )
+        efi_exists = spec.efi is not None and os.path.isfile(spec.efi)
+        return dry_start(spec, self.scratch, efi_exists=efi_exists, kernel_exists=kernel_exists)
 
     # -- plan ----------------------------------------------------------------------------------
     def plan(self) -> Plan:
-        argv = build_qemu_argv(self.spec)
-        problems = validate_spec(self.spec, self.host or local_host_facts())
+        spec = self.spec
+        notes = [tr("虚拟机命令：", "the VM command: ") + shlex.join(build_qemu_argv(spec))]
+        if self.dry_start:
+            notes.append(
+                tr(
+                    "试启动：同样的选项，换成 {d} 中的小替身磁盘，暂停在第一条指令前（-S），由 QMP 让它退出",
+                    "dry start: the same options with small stand-in media in {d}, paused before the "
+                    "first instruction (-S) and told over QMP to quit",
+                    d=self.scratch,
+                )
+            )
+        notes += [str(f) for f in validate_spec(spec, self.host)]
+        probes = list(help_commands(spec.binary).values())
+        if self._probe_kvm():
+            probes.append(kvm_probe_argv())
         return Plan(
             step=self.check_id,
             reason=tr(
                 "用 {b} 启动 {a} 虚拟机（{m} 内存，{n} 个 vCPU，{acc}）",
                 "start an {a} guest with {b} ({m} memory, {n} vCPUs, {acc})",
-                b=self.spec.binary,
-                a=self.spec.arch,
-                m=self.spec.memory,
-                n=self.spec.smp,
-                acc=self.spec.accel,
+                b=spec.binary,
+                a=spec.arch,
+                m=spec.memory,
+                n=spec.smp,
+                acc=spec.accel,
             ),
-            commands=[argv],
-            notes=[str(p) for p in problems],
+            commands=self._dry().commands() if self.dry_start else [],
+            notes=notes,
+            probes=probes,
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -121,157 +147,95 @@ class PlanVM(Step):
 
     # -- run -------------------------------------------------------------------------------------
     def _host_facts(self, ctx: RunContext) -> HostFacts:
-        if self.host is not None:
+        if self.host is not None and not self._probe_kvm():
             return self.host
-        facts = local_host_facts()
-        if self.spec.accel == "kvm":
-            from labkit.steps.kvmprobe import run_kvm_probe
+        return collect_host_facts(ContextRunner(ctx), probe_kvm=self._probe_kvm(), tools=())
 
-            probe = run_kvm_probe(ctx.runner, timeout=6.0)
-            facts = replace(
-                facts,
-                kvm_device=os.path.exists("/dev/kvm"),
-                kvm_usable=bool(probe.get("usable")),
-                kvm_reason=str(probe.get("reason") or ("KVM works" if probe.get("usable") else "unknown")),
-            )
-        return facts
+    def _ask_qemu(self, ctx: RunContext, evidence: dict[str, Any]) -> list[Finding]:
+        """Version and ``help`` lists of the installed QEMU: does it have what the command uses?"""
+        spec = self.spec
+        asks = help_commands(spec.binary)
+        version_text = ctx.run(asks["version"], timeout=15).stdout
+        version = qemu_version_tuple(version_text) or (0, 0, 0)
+        found = validate_spec(spec, self._host_facts(ctx), version, path_exists=os.path.exists)
+        ctx.progress(0.1)
+        devices = parse_device_help(ctx.run(asks["device"], timeout=15).stdout)
+        wanted = device_names_in(build_qemu_argv(spec))
+        found += help_findings(
+            spec.binary,
+            machine=spec.machine_type,
+            cpu=spec.cpu,
+            wanted_devices=wanted,
+            machines=parse_machine_help(ctx.run(asks["machine"], timeout=15).stdout),
+            cpus=parse_cpu_help(ctx.run(asks["cpu"], timeout=15).stdout),
+            devices=devices,
+        )
+        evidence.update(
+            qemu_version=".".join(map(str, version)),
+            qemu_version_text=version_text.strip().splitlines()[0] if version_text.strip() else "",
+            command=shlex.join(build_qemu_argv(spec)),
+            devices_checked={d: d in devices for d in wanted},
+        )
+        return found
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        spec = self.spec
-        binary = spec.binary
-        version_text = ctx.run([binary, "--version"], timeout=15).stdout
-        version = parse_qemu_version(version_text) or (0, 0, 0)
-        ctx.progress(0.1)
-        problems: list[Problem] = list(
-            validate_spec(spec, self._host_facts(ctx), version, path_exists=os.path.exists)
-        )
-
-        machines = parse_machine_help(ctx.run([binary, "-machine", "help"], timeout=15).stdout)
-        if spec.machine_type is not None and spec.machine_type not in machines:
-            problems.append(
-                Problem(
-                    "machine",
-                    tr(
-                        "这个 QEMU 没有机器类型 {m}", "this QEMU has no machine type {m}", m=spec.machine_type
-                    ),
-                    tr("查看 {b} -machine help", "see {b} -machine help", b=binary),
-                )
-            )
-        cpus = parse_cpu_help(ctx.run([binary, "-cpu", "help"], timeout=15).stdout)
-        if spec.cpu != "host" and spec.cpu not in cpus:
-            problems.append(
-                Problem(
-                    "cpu",
-                    tr("这个 QEMU 没有 CPU 型号 {c}", "this QEMU has no CPU model {c}", c=spec.cpu),
-                    tr("查看 {b} -cpu help", "see {b} -cpu help", b=binary),
-                )
-            )
-        devices = parse_device_help(ctx.run([binary, "-device", "help"], timeout=15).stdout)
-        wanted = device_names_in(build_qemu_argv(spec))
-        missing = [d for d in wanted if d not in devices]
-        for d in missing:
-            problems.append(
-                Problem(
-                    "device",
-                    tr("这个 QEMU 没有设备 {d}", "this QEMU has no device {d}", d=d),
-                    tr("查看 {b} -device help", "see {b} -device help", b=binary),
-                )
-            )
+        evidence: dict[str, Any] = {}
+        found = self._ask_qemu(ctx, evidence)
         ctx.progress(0.4)
-
-        evidence: dict[str, Any] = {
-            "qemu_version": ".".join(map(str, version)),
-            "qemu_version_text": version_text.strip().splitlines()[0] if version_text.strip() else "",
-            "command": shlex.join(build_qemu_argv(spec)),
-            "devices_checked": {d: d in devices for d in wanted},
-        }
-        if self.dry_start and not missing:
-            problems += self._dry_start(ctx, evidence)
+        if self.dry_start:
+            found += self._dry_start(ctx, evidence)
         ctx.progress(1.0)
-        evidence["problems"] = [p.to_dict() for p in problems]
+        evidence["findings"] = [f.to_dict() for f in _unique(found)]
         return evidence
 
-    def _dry_start(self, ctx: RunContext, evidence: dict[str, Any]) -> list[Problem]:
+    def _dry_start(self, ctx: RunContext, evidence: dict[str, Any]) -> list[Finding]:
         """Start the exact machine paused, with stand-in media, and let QMP tell it to quit."""
-        spec = self.spec
-        self._tmp = tempfile.TemporaryDirectory(prefix="labkit-vm-")
-        tmp = Path(self._tmp.name)
-        notes: list[Problem] = []
-        disk_paths = []
-        for i, disk in enumerate(spec.disks):
-            path = tmp / f"disk{i}.{disk.format}"
-            ctx.run(["qemu-img", "create", "-q", "-f", disk.format, str(path), "1M"], timeout=30)
-            disk_paths.append(str(path))
-        iso_path = None
-        if spec.iso is not None:
-            iso_path = str(tmp / "install.iso")
-            ctx.run(["qemu-img", "create", "-q", "-f", "raw", iso_path, "1M"], timeout=30)
-        efi_path = None
-        if spec.efi is not None and not os.path.isfile(spec.efi):
-            efi_path = str(tmp / "efi.img")
-            ctx.run(["qemu-img", "create", "-q", "-f", "raw", efi_path, str(PFLASH_BYTES)], timeout=30)
-            notes.append(
-                Problem(
-                    "efi",
-                    tr(
-                        "试启动用了 64 MiB 的空白固件代替 {p}",
-                        "the dry start used a blank 64 MiB stand-in for {p}",
-                        p=spec.efi,
-                    ),
-                    severity="note",
-                )
+        dry = self._dry()
+        os.mkdir(self.scratch, 0o700)  # fails if it exists: never reuse someone else's directory
+        self._made_scratch = True
+        for argv in dry.stand_ins:
+            ctx.run(list(argv), timeout=30)
+        notes: list[Finding] = []
+        if dry.efi_stand_in:
+            msg = tr(
+                "试启动用了 64 MiB 的空白固件代替 {p}",
+                "the dry start used a blank 64 MiB stand-in for {p}",
+                p=self.spec.efi,
             )
-        drop_kernel = spec.kernel is not None and not (
-            os.path.isfile(spec.kernel) and (spec.initrd is None or os.path.isfile(spec.initrd))
-        )
-        qmp = tmp / "qmp"
-        Path(f"{qmp}.in").write_text(QMP_QUIT, encoding="utf-8")
-        Path(f"{qmp}.out").write_text("", encoding="utf-8")
-        argv = dry_start_argv(
-            spec,
-            qmp_pipe=str(qmp),
-            disk_paths=disk_paths,
-            iso_path=iso_path,
-            efi_path=efi_path,
-            drop_kernel=drop_kernel,
-        )
-        evidence["dry_start"] = shlex.join(argv)
+            notes.append(Finding("efi", "info", msg, code="efi.stand_in"))
+        Path(f"{dry.qmp_pipe}.in").write_text(QMP_QUIT, encoding="utf-8")
+        Path(f"{dry.qmp_pipe}.out").write_text("", encoding="utf-8")
+        evidence["dry_start"] = shlex.join(dry.argv)
         try:
-            done = ctx.run(argv, timeout=self.qemu_timeout, check=False)
+            done = ctx.run(list(dry.argv), timeout=self.qemu_timeout, check=False)
         except CommandTimeout as exc:
             evidence["dry_start_returncode"] = None
-            return [
-                *notes,
-                Problem(
-                    "qemu",
-                    tr(
-                        "QEMU 在 {t} 秒内没有退出（卡住了？）",
-                        "QEMU did not exit within {t} s (hung?)",
-                        t=self.qemu_timeout,
-                    ),
-                    exc.stderr[-500:],
-                ),
-            ]
+            msg = tr(
+                "QEMU 在 {t} 秒内没有退出（卡住了？）",
+                "QEMU did not exit within {t} s (hung?)",
+                t=self.qemu_timeout,
+            )
+            return [*notes, Finding("qemu", "error", msg, exc.stderr[-500:], code="qemu.hung")]
         evidence["dry_start_returncode"] = done.returncode
         evidence["dry_start_stderr"] = done.stderr[-2000:]
-        qmp_out = Path(f"{qmp}.out").read_text(encoding="utf-8", errors="replace")
+        qmp_out = Path(f"{dry.qmp_pipe}.out").read_text(encoding="utf-8", errors="replace")
         evidence["dry_start_accepted"] = done.returncode == 0 and "host-qmp-quit" in qmp_out
         if done.returncode == 0:
             return notes
-        found = explain_qemu_stderr(done.stderr)
-        if not found:
-            found = [
-                Problem(
-                    "qemu",
-                    tr("QEMU 以状态 {rc} 退出", "QEMU exited with status {rc}", rc=done.returncode),
-                    (done.stderr or done.stdout).strip()[-500:],
-                )
-            ]
+        found = explain_qemu_stderr(done.stderr) or [
+            Finding(
+                "qemu",
+                "error",
+                tr("QEMU 以状态 {rc} 退出", "QEMU exited with status {rc}", rc=done.returncode),
+                (done.stderr or done.stdout).strip()[-500:],
+                code="qemu.exit",
+            )
+        ]
         return notes + found
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        problems = evidence.get("problems", [])
-        errors = [p for p in problems if p["severity"] == "error"]
+        findings = evidence.get("findings", [])
+        errors = [f for f in findings if f["severity"] == "error"]
         if errors:
             first = errors[0]
             return CheckResult.failed(
@@ -284,7 +248,7 @@ class PlanVM(Step):
                 ),
                 **evidence,
             )
-        warnings = sum(1 for p in problems if p["severity"] == "warning")
+        warnings = sum(1 for f in findings if f["severity"] == "warning")
         msg = tr("QEMU {v} 接受这条命令", "QEMU {v} accepts this command", v=evidence.get("qemu_version"))
         if not self.dry_start:
             msg = tr(
@@ -297,14 +261,18 @@ class PlanVM(Step):
         return CheckResult.passed(self.check_id, msg, **evidence)
 
     def cleanup(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._made_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self._made_scratch = False
 
 
 # ---------------------------------------------------------------------------------------------
 # Hyper-V (Windows)
 # ---------------------------------------------------------------------------------------------
+#: What the Hyper-V check reads afterwards: the boot entry's hypervisorlaunchtype.
+BCDEDIT_CURRENT = ["bcdedit", "/enum", "{current}"]
+
+
 class HyperVCommands(Step):
     """Disable or re-enable Hyper-V with the course's three commands (Windows, administrator)."""
 
@@ -326,8 +294,16 @@ class HyperVCommands(Step):
                 "{a} Hyper-V and the Windows Hypervisor Platform (administrator PowerShell, then reboot)",
                 a=tr("禁用", "disable") if self.action == "disable" else tr("启用", "enable"),
             ),
-            commands=hv.hyperv_commands(self.action),
-            notes=hv.hyperv_notes(self.action),
+            commands=hv.hyperv_runnable(self.action),
+            notes=[
+                tr(
+                    "课程中的写法（管理员 PowerShell）：",
+                    "as the course writes them (administrator PowerShell):",
+                ),
+                *(shlex.join(c) for c in hv.hyperv_commands(self.action)),
+                *hv.hyperv_notes(self.action),
+            ],
+            probes=[BCDEDIT_CURRENT],
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -348,7 +324,7 @@ class HyperVCommands(Step):
         return {"action": self.action}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        done = ctx.run(["bcdedit", "/enum", "{current}"], timeout=30, check=False)
+        done = ctx.run(BCDEDIT_CURRENT, timeout=30, check=False)
         got = hv.parse_bcdedit_launchtype(done.stdout)
         want = "off" if self.action == "disable" else "auto"
         if got == want:
@@ -378,17 +354,9 @@ class HyperVCommands(Step):
 # ---------------------------------------------------------------------------------------------
 # libvirt + Cockpit (Ubuntu/Debian server)
 # ---------------------------------------------------------------------------------------------
-def _os_release(path: str = "/etc/os-release") -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return out
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip()] = value.strip().strip('"').strip("'")
-    return out
+def _libvirt_probes(user: str) -> list[list[str]]:
+    """What the libvirt check reads afterwards: the user's groups, Cockpit's socket, virsh."""
+    return [["id", "-nG", user], ["systemctl", "is-enabled", "cockpit.socket"], ["virsh", "--version"]]
 
 
 class LibvirtInstall(Step):
@@ -412,10 +380,11 @@ class LibvirtInstall(Step):
             ),
             commands=hv.libvirt_install_commands(self.user, sudo=self.sudo),
             notes=hv.libvirt_notes(),
+            probes=_libvirt_probes(self.user),
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
-        info = _os_release()
+        info = read_os_release()
         family = {info.get("ID", "")} | set(info.get("ID_LIKE", "").split())
         if not family & {"debian", "ubuntu"}:
             return tr("不是 Debian/Ubuntu，只给出命令", "not Debian/Ubuntu; planned only")
@@ -439,12 +408,11 @@ class LibvirtInstall(Step):
         return {"user": self.user}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        groups = hv.parse_id_groups(ctx.run(["id", "-nG", self.user], timeout=10, check=False).stdout)
+        id_groups, cockpit, virsh_version = _libvirt_probes(self.user)
+        groups = hv.parse_id_groups(ctx.run(id_groups, timeout=10, check=False).stdout)
         missing = [g for g in hv.LIBVIRT_GROUPS if g not in groups]
-        enabled = ctx.run(
-            ["systemctl", "is-enabled", "cockpit.socket"], timeout=10, check=False
-        ).stdout.strip()
-        virsh = ctx.run(["virsh", "--version"], timeout=10, check=False)
+        enabled = ctx.run(cockpit, timeout=10, check=False).stdout.strip()
+        virsh = ctx.run(virsh_version, timeout=10, check=False)
         facts = {
             "groups": sorted(groups),
             "cockpit_socket": enabled,
@@ -482,6 +450,10 @@ _SHOWVMINFO_TARGET = {
     "intnet": "intnet",
     "natnetwork": "nat-network",
 }
+
+
+def _showvminfo(vm: str) -> list[str]:
+    return ["VBoxManage", "showvminfo", vm, "--machinereadable"]
 
 
 class VirtualBoxNetwork(Step):
@@ -524,6 +496,7 @@ class VirtualBoxNetwork(Step):
             ),
             commands=[argv],
             notes=notes,
+            probes=[_showvminfo(self.vm)],
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -540,9 +513,7 @@ class VirtualBoxNetwork(Step):
         return {"vm": self.vm, "nic": self.nic, "mode": argv[4]}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        info = hv.parse_showvminfo(
-            ctx.run(["VBoxManage", "showvminfo", self.vm, "--machinereadable"], timeout=60).stdout
-        )
+        info = hv.parse_showvminfo(ctx.run(_showvminfo(self.vm), timeout=60).stdout)
         n = self.nic
         want = evidence["mode"]
         got = info.get(f"nic{n}")

@@ -147,31 +147,29 @@ def efi_image(work: Session, name: str = "efi.img") -> StepPanel:
 
 
 # -- 1.4 VM command builder ------------------------------------------------------------------
-def _host_sized_defaults() -> tuple[int, str]:
-    """vCPUs and memory that fit this host (the course's 8 / 8G where the host allows)."""
-    import os
-
+def _host_sized_defaults():
+    """This host's cheap facts (nothing spawned) and the vCPUs / memory that fit it: the sizing
+    policy of :mod:`labkit.logic.sizing` decides (the course's 8 / 8G where the host allows)."""
     from labkit.logic.sizes import format_size
+    from labkit.logic.sizing import vm_defaults
+    from labkit.steps.host import collect_host_facts
 
-    cores = os.cpu_count() or 1
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        mem = 8 * 2**30
-    vm_mem = min(8 * 2**30, max(512 * 2**20, (mem // 2) // 2**30 * 2**30))
-    return min(8, cores), format_size(vm_mem)
+    facts = collect_host_facts(probe_kvm=False, tools=())
+    size = vm_defaults(facts)
+    return facts, size.cores, format_size(size.memory_bytes)
 
 
 def vm_command(work: Session, disk: str = "ubuntu-arm64.qcow2", efi: str = "efi.img") -> StepPanel:
     from labkit.logic.qemu_system import Disk, VMSpec
     from labkit.steps.vm import PlanVM
 
-    smp, memory = _host_sized_defaults()
+    facts, smp, memory = _host_sized_defaults()
 
     def plan_vm(disk: Path, disk_format: str, iso: Path | None, **spec: Any) -> PlanVM:
         """The fields are a VMSpec's, except the system disk (path + format) and the optional ISO."""
         system = Disk(str(disk), disk_format, "virtio", "system")
-        return PlanVM(VMSpec(efi=str(work.file(efi)), disks=(system,), iso=str(iso) if iso else None, **spec))
+        vm = VMSpec(efi=str(work.file(efi)), disks=(system,), iso=str(iso) if iso else None, **spec)
+        return PlanVM(vm, facts)
 
     return StepPanel(
         tr("虚拟机命令构建器", "VM command builder"),

@@ -43,7 +43,6 @@ __all__ = [
     "bcdedit_enum_argv",
     "hyperv_commands",
     "hyperv_notes",
-    "hyperv_runnable",
     "libvirt_check_argv",
     "libvirt_install_commands",
     "libvirt_notes",
@@ -422,11 +421,6 @@ def hyperv_commands(action: str) -> list[list[str]]:
             shell = ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command"]
             out.append([*shell, " ".join([*cmd, "-NoRestart"])])
     return out
-
-
-def hyperv_runnable(action: str) -> list[list[str]]:
-    """Same as :func:`hyperv_commands` (the name ``steps.vm.HyperVCommands.run`` still calls)."""
-    return hyperv_commands(action)
 
 
 def bcdedit_enum_argv() -> list[str]:

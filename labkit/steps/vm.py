@@ -270,7 +270,6 @@ class PlanVM(Step):
 # Hyper-V (Windows)
 # ---------------------------------------------------------------------------------------------
 #: What the Hyper-V check reads afterwards: the boot entry's hypervisorlaunchtype.
-BCDEDIT_CURRENT = ["bcdedit", "/enum", "{current}"]
 
 
 class HyperVCommands(Step):
@@ -294,16 +293,16 @@ class HyperVCommands(Step):
                 "{a} Hyper-V and the Windows Hypervisor Platform (administrator PowerShell, then reboot)",
                 a=tr("禁用", "disable") if self.action == "disable" else tr("启用", "enable"),
             ),
-            commands=hv.hyperv_runnable(self.action),
+            commands=hv.hyperv_commands(self.action),
             notes=[
                 tr(
                     "课程中的写法（管理员 PowerShell）：",
                     "as the course writes them (administrator PowerShell):",
                 ),
-                *(shlex.join(c) for c in hv.hyperv_commands(self.action)),
+                *(shlex.join(c) for c in hv.seed_hyperv_commands(self.action)),
                 *hv.hyperv_notes(self.action),
             ],
-            probes=[BCDEDIT_CURRENT],
+            probes=[hv.bcdedit_enum_argv()],
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -319,12 +318,12 @@ class HyperVCommands(Step):
                 f"{self.action} Hyper-V",
                 tr("传 consent=True（之后需要重启）", "pass consent=True (a reboot follows)"),
             )
-        for cmd in hv.hyperv_runnable(self.action):
+        for cmd in hv.hyperv_commands(self.action):
             ctx.run(cmd, timeout=600)
         return {"action": self.action}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        done = ctx.run(BCDEDIT_CURRENT, timeout=30, check=False)
+        done = ctx.run(hv.bcdedit_enum_argv(), timeout=30, check=False)
         got = hv.parse_bcdedit_launchtype(done.stdout)
         want = "off" if self.action == "disable" else "auto"
         if got == want:
@@ -354,11 +353,6 @@ class HyperVCommands(Step):
 # ---------------------------------------------------------------------------------------------
 # libvirt + Cockpit (Ubuntu/Debian server)
 # ---------------------------------------------------------------------------------------------
-def _libvirt_probes(user: str) -> list[list[str]]:
-    """What the libvirt check reads afterwards: the user's groups, Cockpit's socket, virsh."""
-    return [["id", "-nG", user], ["systemctl", "is-enabled", "cockpit.socket"], ["virsh", "--version"]]
-
-
 class LibvirtInstall(Step):
     """Install QEMU/KVM, libvirt and Cockpit; add ``user`` to the libvirt and kvm groups."""
 
@@ -380,7 +374,7 @@ class LibvirtInstall(Step):
             ),
             commands=hv.libvirt_install_commands(self.user, sudo=self.sudo),
             notes=hv.libvirt_notes(),
-            probes=_libvirt_probes(self.user),
+            probes=list(hv.libvirt_check_argv(self.user).values()),
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -408,7 +402,8 @@ class LibvirtInstall(Step):
         return {"user": self.user}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        id_groups, cockpit, virsh_version = _libvirt_probes(self.user)
+        probe = hv.libvirt_check_argv(self.user)
+        id_groups, cockpit, virsh_version = probe["groups"], probe["cockpit"], probe["virsh"]
         groups = hv.parse_id_groups(ctx.run(id_groups, timeout=10, check=False).stdout)
         missing = [g for g in hv.LIBVIRT_GROUPS if g not in groups]
         enabled = ctx.run(cockpit, timeout=10, check=False).stdout.strip()
@@ -452,10 +447,6 @@ _SHOWVMINFO_TARGET = {
 }
 
 
-def _showvminfo(vm: str) -> list[str]:
-    return ["VBoxManage", "showvminfo", vm, "--machinereadable"]
-
-
 class VirtualBoxNetwork(Step):
     """Attach adapter ``nic`` of VirtualBox VM ``vm`` to a network ``mode`` (``VBoxManage modifyvm``)."""
 
@@ -496,7 +487,7 @@ class VirtualBoxNetwork(Step):
             ),
             commands=[argv],
             notes=notes,
-            probes=[_showvminfo(self.vm)],
+            probes=[hv.vbox_showvminfo_argv(self.vm)],
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -513,7 +504,7 @@ class VirtualBoxNetwork(Step):
         return {"vm": self.vm, "nic": self.nic, "mode": argv[4]}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        info = hv.parse_showvminfo(ctx.run(_showvminfo(self.vm), timeout=60).stdout)
+        info = hv.parse_showvminfo(ctx.run(hv.vbox_showvminfo_argv(self.vm), timeout=60).stdout)
         n = self.nic
         want = evidence["mode"]
         got = info.get(f"nic{n}")

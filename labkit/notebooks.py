@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from labkit.checks import CHECK_MIME
+from labkit.logic.text import strip_ansi
 
 __all__ = [
     "PAPERMILL_ERROR_TAG",
@@ -47,14 +47,10 @@ PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 #: Tags of cells papermill adds to an executed notebook; they are not part of the author's notebook.
 PAPERMILL_TAGS = frozenset({"injected-parameters", PAPERMILL_ERROR_TAG})
 
+
 #: Terminal escape sequences: CSI (colours, cursor moves, private modes such as ``ESC[=3h``),
 #: OSC (titles, hyperlinks; ended by BEL or ``ESC \``), character-set selection (``ESC ( B``) and
 #: two-character escapes (``ESC c``). IPython colours tracebacks with them, UEFI paints its screen.
-_ANSI = re.compile(
-    r"\x1b(?:\[[0-9;?=<>]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()][A-Za-z0-9]|[A-Za-z=>])"
-)
-
-
 def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse an ``.ipynb`` file as plain JSON (raises ``ValueError`` if it is not a notebook)."""
     with open(path, encoding="utf-8") as fh:
@@ -62,11 +58,6 @@ def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError(f"{path} is not a Jupyter notebook (no 'cells' list)")
     return nb
-
-
-def strip_ansi(text: str) -> str:
-    """``text`` without terminal escape sequences (colour codes, cursor moves, titles)."""
-    return _ANSI.sub("", text)
 
 
 def cell_source(cell: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from labkit.errors import InvalidField
 from labkit.logic import guest as g
 from labkit.logic.host import parse_os_release
+from labkit.logic.text import strip_ansi
 from labkit.steps.base import RunContext
 from labkit.steps.guest import PrepareTinyGuest, host_repo
 from labkit.steps.runner import SubprocessRunner
@@ -513,7 +514,7 @@ def test_strip_ansi_removes_uefi_screen_codes():
     raw = (
         "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \x1b[1m\x1b[33m\x1b[40mx\x1b[0m"
     )
-    assert g.strip_ansi(raw) == "BdsDxe: loading Boot0001 x"
+    assert strip_ansi(raw) == "BdsDxe: loading Boot0001 x"
 
 
 def test_prepare_with_a_damaged_cache_asks_for_overwrite_instead_of_guessing(tmp_path):

@@ -77,7 +77,6 @@ __all__ = [
     "parse_one_line_sources",
     "prepare_commands",
     "sources_line",
-    "strip_ansi",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -501,14 +500,6 @@ def boot_argv(spec: BootSpec) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 # The console
 # ----------------------------------------------------------------------------------------------
-_ANSI = re.compile(r"\x1b(?:\[[0-9;=?]*[A-Za-z]|[()][A-Za-z0-9]|[A-Za-z])")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove terminal escape sequences (the UEFI firmware paints its screen with them)."""
-    return _ANSI.sub("", text)
-
-
 _FACT = re.compile(rf"{FACT_PREFIX}([A-Z][A-Z0-9-]*)=(.*)$")
 
 

@@ -21,6 +21,7 @@ from labkit.errors import Cancelled, InvalidField, LabkitError
 from labkit.i18n import tr
 from labkit.logic import guest as g
 from labkit.logic.firmware import pflash_size_error
+from labkit.logic.text import strip_ansi
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.guest_assets import ASSET_NAMES, default_cache_dir
 from labkit.steps.runner import Process
@@ -164,7 +165,7 @@ class BootGuest(Step):
 
         def handle(stream: str, raw: str) -> None:
             nonlocal marker_at
-            line = g.strip_ansi(raw).rstrip()
+            line = strip_ansi(raw).rstrip()
             if not line.strip():
                 return  # "\r\n" line ends arrive as an extra empty piece
             (stderr if stream == "stderr" else self.console).append(line)

@@ -356,3 +356,37 @@ def test_the_language_chosen_in_the_first_cell_reaches_later_cells_and_run_threa
     printed = "".join(o.get("text", "") for o in nb.cells[1].outputs).splitlines()
     assert printed[0] == "Run"
     assert printed[1] == "2 of 3 hosts used; freed: server-3"
+
+
+def test_run_executes_the_very_step_whose_plan_was_shown():
+    """Steps may generate names or labels when built (a random object label): the panel runs the
+    step it planned, and builds a fresh one for the next run or when a field changes."""
+    from labkit.steps.base import Plan, Step
+
+    built: list[Step] = []
+
+    class Labelled(Step):
+        check_id = "t.labelled"
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+            self.label = f"label-{len(built)}"
+            built.append(self)
+
+        def plan(self) -> Plan:
+            return Plan(self.check_id, "label", [["echo", self.label]])
+
+        def run(self, ctx: RunContext) -> dict:
+            return {"label": self.label}
+
+        def check(self, ctx, evidence):
+            return CheckResult.passed(self.check_id, "ok", **evidence)
+
+    panel = StepPanel("t", step_factory(Labelled), {"name": ("a", "name")})
+    shown = panel.plan()
+    assert shown.commands == [["echo", "label-0"]]
+    result = panel.run("live")
+    assert result.evidence["label"] == "label-0"
+    assert panel.plan().commands == [["echo", "label-1"]]  # the next run is a new step
+    panel.set(name="b")
+    assert panel.plan().commands == [["echo", "label-2"]]  # so is a changed field

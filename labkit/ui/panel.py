@@ -188,6 +188,9 @@ class StepPanel:
         self._extra_handle: Any = None
         self._thread: threading.Thread | None = None
         self._controls: Controls | None = None
+        #: The field values and the step whose plan is on screen: Run executes that very step, so
+        #: what the student read (generated names, labels) is what runs.
+        self._planned: tuple[dict[str, Any], Step] | None = None
 
     # -- values and plan (no widgets needed: usable headless) ---------------------------------
     def values(self) -> dict[str, Any]:
@@ -209,8 +212,13 @@ class StepPanel:
         return self
 
     def build(self) -> Step:
-        step = self.make_step(**self.values())
+        """The step for the current field values: the planned one while the values are unchanged."""
+        values = self.values()
+        if self._planned is not None and self._planned[0] == values:
+            return self._planned[1]
+        step = self.make_step(**values)
         step.check_id = self.check_id
+        self._planned = (values, step)
         return step
 
     def plan(self) -> Plan | CheckResult:
@@ -310,10 +318,12 @@ class StepPanel:
         except LabkitError as exc:
             result = CheckResult.errored(self.check_id, str(exc))
         else:
+            self._planned = None  # a step runs once: the next Run plans and builds afresh
             result = self.step.execute(
                 mode, on_line=self._on_line, on_progress=self._on_progress, cancel=self._cancel
             )
         self._record(result)
+        self._refresh_plan()
         return result
 
     def start(self, mode: str = "live") -> None:

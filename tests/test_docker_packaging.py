@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from labkit.logic import docker as dk
 from labkit.logic import docker_names as dn
-from labkit.steps.docker.containers import (
-    CleanupLabkit,
-    CommitContainer,
-    DeleteEverything,
-    LoadImage,
-    RunImage,
-    SaveImage,
-)
+from labkit.steps.docker.cleanup import CleanupLabkit, DeleteEverything
+from labkit.steps.docker.packaging import CommitContainer, LoadImage, SaveImage
+from labkit.steps.docker.run import RunImage
 
 pytest_plugins = ["docker_fixtures"]
 pytestmark = pytest.mark.docker
@@ -173,11 +169,21 @@ def test_cleanup_removes_only_what_labkit_created(
     tracker.image(derived.id)
     assert dn.is_labkit_object(derived.labels)  # the label really is inherited
 
-    plan = CleanupLabkit().execute("plan")
-    notes = "\n".join(plan.evidence["plan"]["notes"])
-    assert f"will remove image {commit.evidence['image_id'][7:19]} {ref}" in notes
-    assert f"{uniq}/derived:1" in notes and "kept (inherited" in notes
-    assert f"{uniq}-student" in notes and own not in notes
+    # plan() reads nothing: which objects would go is listed by the run, which stops without consent
+    plan = CleanupLabkit().plan()
+    assert plan.commands == []
+    assert dk.list_labelled_argv("image") in plan.probes
+    listing = CleanupLabkit().execute("auto")
+    assert listing.status == "skipped"
+    assert listing.evidence["error"] == "ConsentRequired"
+    text = listing.message
+    assert f"image {commit.evidence['image_id'][7:19]} {ref}" in text
+    kept = text.split("kept: inherited the labels")[1]
+    assert f"{uniq}/derived:1" in kept
+    assert f"{uniq}-student" in kept
+    assert own not in text
+    assert "commands" not in listing.evidence  # nothing removed
+    assert docker_client.images.get(ref)
 
     targets = [commit.evidence["image_id"]]  # only this test's objects: the engine may be shared
     refused = CleanupLabkit(ids=targets).execute("live")
@@ -237,7 +243,7 @@ def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
 
 
 def test_debian_base_plan_uses_the_hosts_mirror():
-    from labkit.steps.docker.containers import BuildLocalBase, _host_debian_mirror, debootstrap_argv
+    from labkit.steps.docker.local_base import BuildLocalBase, _host_debian_mirror, debootstrap_argv
 
     argv = debootstrap_argv("/tmp/r", "http://deb.debian.org/debian")
     assert argv[:3] == ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates"]
@@ -248,7 +254,10 @@ def test_debian_base_plan_uses_the_hosts_mirror():
         "http://mirrors.tuna.tsinghua.edu.cn/debian"
     )
     plan = BuildLocalBase("debian").plan()
-    assert plan.commands[0][0] == "debootstrap" and plan.commands[-1][-1] == dn.LOCAL_BASES["debian"]
+    assert [c[:2] for c in plan.commands] == [["docker", "import"]]
+    assert plan.commands[-1][-1] == dn.LOCAL_BASES["debian"]
+    # debootstrap's target is a temporary directory made while running: a template in the notes
+    assert any("debootstrap --variant=minbase" in n and "<temporary dir>/rootfs" in n for n in plan.notes)
     bad = BuildLocalBase("alpine").execute("plan")
     assert bad.status == "error" and bad.evidence["field"] == "kind"
 
@@ -259,7 +268,7 @@ def test_debian_base_plan_uses_the_hosts_mirror():
     reason="debootstraps Debian (~30-60 s, root, a Debian mirror): set LABKIT_DOCKER_DEBIAN=1 to run",
 )
 def test_debian_base_runs_python(docker_client, tracker, uniq):
-    from labkit.steps.docker.containers import BuildLocalBase
+    from labkit.steps.docker.local_base import BuildLocalBase
 
     ref = f"labkit-test/debian:{uniq}"
     result = BuildLocalBase("debian", ref=ref).execute("live")

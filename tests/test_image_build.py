@@ -167,7 +167,7 @@ def test_host_extra_ca_files(tmp_path):
 @pytest.fixture(scope="session")
 def debian_base(docker_client) -> str:
     """The shared Debian minbase with python3 (kept across runs: building it takes ~40-130 s)."""
-    from labkit.steps.docker.containers import BuildLocalBase
+    from labkit.steps.docker.local_base import BuildLocalBase
 
     result = BuildLocalBase(kind="debian").execute("live")
     assert result.status == "pass", result

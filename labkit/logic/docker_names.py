@@ -1,6 +1,6 @@
 """Pure Docker vocabulary: labels, image references, container names, engine messages, archives.
 
-Nothing here talks to the engine. The steps (:mod:`labkit.steps.docker.containers`) and the client
+Nothing here talks to the engine. The steps (:mod:`labkit.steps.docker`) and the client
 boundary (:mod:`labkit.steps.docker.engine`) call these functions, so the rules students trip over
 (an upper-case image name, a ``.zip`` handed to ``docker load``, "port is already allocated") are
 tested on plain strings and bytes, without a daemon.
@@ -22,6 +22,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from labkit.errors import InvalidField
@@ -43,9 +44,12 @@ __all__ = [
     "ImageReference",
     "archive_kind",
     "classify_engine_error",
+    "container_object",
+    "image_object",
     "is_labkit_object",
     "labkit_labels",
     "make_sidecar",
+    "own_tags",
     "parse_load_output",
     "parse_reference",
     "parse_sidecar",
@@ -66,13 +70,15 @@ LABEL_OBJECT = "org.labkit.object"
 #: The image reference labkit tagged, so cleanup removes that tag and leaves tags a student added.
 LABEL_REF = "org.labkit.ref"
 #: The filter cleanup uses: ``client.containers.list(all=True, filters=LABKIT_FILTER)``.
-LABKIT_FILTER: dict[str, str] = {"label": f"{LABEL_CREATED}=true"}
+LABKIT_FILTER: Mapping[str, str] = MappingProxyType({"label": f"{LABEL_CREATED}=true"})
 
 #: Local base images labkit can build without a registry (kind → image reference).
-LOCAL_BASES: dict[str, str] = {
-    "busybox": "labkit/busybox:local",
-    "debian": "labkit/debian:bookworm-local",
-}
+LOCAL_BASES: Mapping[str, str] = MappingProxyType(
+    {
+        "busybox": "labkit/busybox:local",
+        "debian": "labkit/debian:bookworm-local",
+    }
+)
 
 #: Sidecar written beside a saved image: ``ailab.tar.gz`` → ``ailab.tar.gz.labkit.json``.
 SIDECAR_SUFFIX = ".labkit.json"
@@ -168,6 +174,47 @@ def select_labkit(objects: Iterable[DockerObject]) -> tuple[list[DockerObject], 
         (o for o in ours if o.kind == "image"), key=lambda o: o.created, reverse=True
     )
     return ours, lookalike
+
+
+def container_object(attrs: Mapping[str, Any]) -> DockerObject:
+    """A container as cleanup sees it, from its inspect / list data (``Container.attrs``)."""
+    config = attrs.get("Config") or {}
+    return DockerObject(
+        kind="container",
+        id=attrs.get("Id", ""),
+        names=(str(attrs.get("Name", "")).lstrip("/"),),
+        labels=dict(config.get("Labels") or {}),
+        created=str(attrs.get("Created", "")),
+        state=str((attrs.get("State") or {}).get("Status", "")),
+    )
+
+
+def image_object(attrs: Mapping[str, Any]) -> DockerObject:
+    """An image as cleanup sees it, from its inspect data (``Image.attrs``)."""
+    config = attrs.get("Config") or {}
+    return DockerObject(
+        kind="image",
+        id=attrs.get("Id", ""),
+        names=tuple(attrs.get("RepoTags") or ()),
+        labels=dict(config.get("Labels") or {}),
+        layers=len((attrs.get("RootFS") or {}).get("Layers") or []),
+        created=str(attrs.get("Created", "")),
+    )
+
+
+def own_tags(obj: DockerObject) -> list[str]:
+    """The tags labkit gave an image (its ``org.labkit.ref``), normalised as the engine lists them.
+
+    Cleanup removes these and leaves a tag a student added (which then keeps the image)."""
+    ref = obj.labels.get(LABEL_REF, "")
+    if not ref:
+        return list(obj.names)
+    try:
+        parsed = parse_reference(ref)
+    except InvalidField:
+        return []
+    full = f"{parsed.name}:{parsed.tag_or_latest}"
+    return [t for t in obj.names if t in (ref, full)]
 
 
 def short_id(object_id: str) -> str:
@@ -434,15 +481,17 @@ def port_owner_command(port: int | str) -> list[str]:
 # Archives (save / load)
 # ----------------------------------------------------------------------------------------------
 #: Archive kinds by magic bytes; ``docker load`` takes tar and tar compressed with gzip/bzip2/xz.
-ARCHIVE_KINDS: dict[str, bool] = {
-    "tar": True,
-    "gzip": True,
-    "bzip2": True,
-    "xz": True,
-    "zstd": False,  # only engines ≥ 23 decompress zstd; 20.10 (Debian 12) does not
-    "zip": False,
-    "unknown": False,
-}
+ARCHIVE_KINDS: Mapping[str, bool] = MappingProxyType(
+    {
+        "tar": True,
+        "gzip": True,
+        "bzip2": True,
+        "xz": True,
+        "zstd": False,  # only engines ≥ 23 decompress zstd; 20.10 (Debian 12) does not
+        "zip": False,
+        "unknown": False,
+    }
+)
 
 
 def archive_kind(head: bytes) -> str:

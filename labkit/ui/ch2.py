@@ -55,7 +55,7 @@ SEED_CONDA = "conda install pytorch torchvision torchaudio pytorch-cuda=12.4 -c 
 
 
 def engine_check() -> StepPanel:
-    from labkit.steps.docker.containers import EngineCheck
+    from labkit.steps.docker.engine_check import EngineCheck
 
     return StepPanel(
         tr("Docker 引擎检查", "Docker engine check"), step_factory(EngineCheck), {}, console=False
@@ -63,7 +63,7 @@ def engine_check() -> StepPanel:
 
 
 def local_base(kind: str = "busybox") -> StepPanel:
-    from labkit.steps.docker.containers import BuildLocalBase
+    from labkit.steps.docker.local_base import BuildLocalBase
 
     return StepPanel(
         tr("本地基础镜像（无需镜像仓库）", "Local base image (no registry needed)"),
@@ -76,7 +76,7 @@ def local_base(kind: str = "busybox") -> StepPanel:
 
 
 def hello() -> StepPanel:
-    from labkit.steps.docker.containers import HelloContainer
+    from labkit.steps.docker.run import HelloContainer
 
     return StepPanel(
         tr("第一个容器（hello-world）", "First container (hello-world)"), step_factory(HelloContainer), {}
@@ -84,7 +84,7 @@ def hello() -> StepPanel:
 
 
 def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.docker.containers import CommitContainer
+    from labkit.steps.docker.packaging import CommitContainer
 
     return StepPanel(
         tr("把容器提交为镜像（docker commit）", "Commit a container to an image (docker commit)"),
@@ -101,7 +101,7 @@ def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
 def save_image(
     work: Session, image: str = "labkit/ailab:latest", name: str = "ailab-image.tar.gz"
 ) -> StepPanel:
-    from labkit.steps.docker.containers import SaveImage
+    from labkit.steps.docker.packaging import SaveImage
 
     def make(image: str, name: str, overwrite: bool):
         return SaveImage(image, work.file(name), overwrite=overwrite)
@@ -120,7 +120,7 @@ def save_image(
 
 
 def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
-    from labkit.steps.docker.containers import LoadImage
+    from labkit.steps.docker.packaging import LoadImage
 
     def make(name: str):
         return LoadImage(work.file(name))
@@ -135,7 +135,7 @@ def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
 
 
 def run_image(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.docker.containers import RunImage
+    from labkit.steps.docker.run import RunImage
 
     return StepPanel(
         tr("运行导入的镜像", "Run the loaded image"),
@@ -223,7 +223,7 @@ def torch_gpu() -> StepPanel:
 
 
 def cleanup() -> StepPanel:
-    from labkit.steps.docker.containers import CleanupLabkit
+    from labkit.steps.docker.cleanup import CleanupLabkit
 
     return StepPanel(
         tr("清理 labkit 创建的容器和镜像", "Clean up what labkit created"),
@@ -234,7 +234,7 @@ def cleanup() -> StepPanel:
 
 
 def delete_everything() -> StepPanel:
-    from labkit.steps.docker.containers import DeleteEverything
+    from labkit.steps.docker.cleanup import DeleteEverything
 
     return StepPanel(
         tr("删除本机全部容器和镜像（危险）", "Delete ALL containers and images (dangerous)"),

@@ -613,7 +613,7 @@ class BuildImage(Step):
         return image_id
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
-        from labkit.steps.docker.containers import run_container
+        from labkit.steps.docker.run import run_container
 
         action = tr("检查镜像 {t}", "inspect image {t}", t=self.tag)
         with ctx.engine(action, argv=["docker", "image", "inspect", self.tag]) as client:

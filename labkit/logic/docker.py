@@ -53,6 +53,7 @@ __all__ = [
     "label_change",
     "list_labelled_argv",
     "load",
+    "load_refusal",
     "mask_unique",
     "matches_template",
     "port_args",
@@ -409,6 +410,36 @@ def compression_for(path: str, compression: str) -> str:
             tr("用 auto、gzip 或 none", "use auto, gzip or none"),
         )
     return compression
+
+
+def load_refusal(path: str, kind: str) -> InvalidField | None:
+    """Why ``docker load`` cannot take a file of archive ``kind`` (tar, gzip/bzip2/xz: ``None``)."""
+    quoted = shlex.quote(path)
+    refusals = {
+        "zip": (
+            tr(
+                "是 zip 压缩包：docker load 只接受 tar（可用 gzip/bzip2/xz 压缩）",
+                "is a zip archive: docker load takes only tar (optionally gzip/bzip2/xz compressed)",
+            ),
+            tr(
+                "先解压：unzip {p}，再加载其中的 .tar；或 unzip -p {p} | docker load",
+                "unzip it first: unzip {p}, then load the .tar inside; or unzip -p {p} | docker load",
+                p=quoted,
+            ),
+        ),
+        "zstd": (
+            tr("是 zstd 压缩：此 Docker 引擎不支持", "is zstd-compressed: this engine cannot read it"),
+            tr("用 zstd -d 解压后再加载", "decompress with zstd -d first"),
+        ),
+        "unknown": (
+            tr("不是 docker save 生成的 tar 文件", "is not a tar file made by docker save"),
+            tr("用 docker save 或 SaveImage 生成", "create it with docker save or SaveImage"),
+        ),
+    }
+    if kind not in refusals:
+        return None
+    problem, fix = refusals[kind]
+    return InvalidField("path", path, problem, fix)
 
 
 def validate_gzip_level(level: object) -> int:

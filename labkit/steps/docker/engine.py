@@ -20,8 +20,9 @@ import grp
 import os
 import shlex
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import CommandFailed, InvalidField, LabkitError, NotSupportedHere, ToolMissing
@@ -345,20 +346,21 @@ def _other(r: _Refusal) -> LabkitError:
 
 
 #: SDK exception types that carry their own output (a build log, a container's stderr).
-_BY_TYPE: dict[str, Callable[[_Refusal], LabkitError]] = {
-    "BuildError": _build_failed,
-    "ContainerError": _container_failed,
-}
+_BY_TYPE: Mapping[str, Callable[[_Refusal], LabkitError]] = MappingProxyType(
+    {"BuildError": _build_failed, "ContainerError": _container_failed}
+)
 #: One rule per kind of engine message (:func:`classify_engine_error`); anything else: ``_other``.
-_BY_KIND: dict[str, Callable[[_Refusal], LabkitError]] = {
-    "api-version": _api_version,
-    "permission": _permission,
-    "not-running": _not_running,
-    "port-in-use": _port_in_use,
-    "name-conflict": _name_conflict,
-    "not-found": _not_found,
-    "no-space": _no_space,
-}
+_BY_KIND: Mapping[str, Callable[[_Refusal], LabkitError]] = MappingProxyType(
+    {
+        "api-version": _api_version,
+        "permission": _permission,
+        "not-running": _not_running,
+        "port-in-use": _port_in_use,
+        "name-conflict": _name_conflict,
+        "not-found": _not_found,
+        "no-space": _no_space,
+    }
+)
 
 
 def translate(

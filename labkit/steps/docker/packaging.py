@@ -368,38 +368,6 @@ class SaveImage(DockerStep):
         )
 
 
-def _refuse_unloadable(path: str, kind: str) -> None:
-    """``docker load`` takes tar (gzip/bzip2/xz compressed too): say what to do with anything else."""
-    if kind == "zip":
-        raise InvalidField(
-            "path",
-            path,
-            tr(
-                "是 zip 压缩包：docker load 只接受 tar（可用 gzip/bzip2/xz 压缩）",
-                "is a zip archive: docker load takes only tar (optionally gzip/bzip2/xz compressed)",
-            ),
-            tr(
-                "先解压：unzip {p}，再加载其中的 .tar；或 unzip -p {p} | docker load",
-                "unzip it first: unzip {p}, then load the .tar inside; or unzip -p {p} | docker load",
-                p=shlex.quote(path),
-            ),
-        )
-    if kind == "zstd":
-        raise InvalidField(
-            "path",
-            path,
-            tr("是 zstd 压缩：此 Docker 引擎不支持", "is zstd-compressed: this engine cannot read it"),
-            tr("用 zstd -d 解压后再加载", "decompress with zstd -d first"),
-        )
-    if kind == "unknown":
-        raise InvalidField(
-            "path",
-            path,
-            tr("不是 docker save 生成的 tar 文件", "is not a tar file made by docker save"),
-            tr("用 docker save 或 SaveImage 生成", "create it with docker save or SaveImage"),
-        )
-
-
 class LoadImage(DockerStep):
     """``docker load < FILE``: streamed (gzip accepted as the engine does), verified by the sidecar."""
 
@@ -447,7 +415,9 @@ class LoadImage(DockerStep):
             )
         with open(self.path, "rb") as fh:
             kind = archive_kind(fh.read(512))
-        _refuse_unloadable(self.path, kind)
+        refusal = dk.load_refusal(self.path, kind)
+        if refusal is not None:
+            raise refusal
         return kind
 
     def run(self, ctx: RunContext) -> dict[str, Any]:

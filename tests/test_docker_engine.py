@@ -183,6 +183,20 @@ def test_the_label_is_written_in_one_place():
     assert spelled == ["labkit/logic/docker_names.py"]
 
 
+def test_hello_plan_shows_exactly_what_builds_a_missing_base():
+    """The conditional base build is not a plan command (it runs only when the image is missing),
+    so the plan's note carries its exact argv, built by the same builders the build runs."""
+    from labkit.steps.docker.local_base import base_build_commands
+
+    plan = HelloContainer().plan()
+    ref = dn.LOCAL_BASES["busybox"]
+    commands, _ = base_build_commands("busybox", ref, step="ch2.docker.hello")
+    assert commands[1] == dk.import_rootfs(ref, step="ch2.docker.hello", kind="busybox").cli
+    for argv in commands:
+        assert shlex.join(argv) in plan.notes[0]
+    assert dk.inspect_image_argv(ref) in plan.probes
+
+
 def _every_docker_step() -> list:
     from labkit.steps.docker.cleanup import CleanupLabkit, DeleteEverything
     from labkit.steps.docker.packaging import LoadImage, SaveImage

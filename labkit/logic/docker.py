@@ -4,8 +4,8 @@ A builder returns one :class:`DockerCall`: the SDK method and arguments ``run()`
 engine, and ``argv``, the equivalent ``docker`` command derived from the same data (labels become
 ``--label k=v`` from the dict the SDK gets, the environment ``-e``, ...). Plans show ``call.argv``;
 ``run()`` hands the same call to :func:`labkit.steps.docker.engine.perform`, which records the argv
-in ``ctx.commands`` and calls the SDK. One part of an argv is not the SDK's data verbatim: the fresh
-random id of ``org.labkit.object`` is drawn per call, so argv shows it as ``<unique>``.
+in ``ctx.commands`` and calls the SDK. Only the fresh random id of ``org.labkit.object`` (drawn per
+call) is not shown verbatim: argv shows it as ``<unique>``.
 
 The rule for engine *reads* (ping, version, info, image inspect, container list, wait, logs): they are
 never recorded in ``ctx.commands``; ``ctx.commands`` holds exactly the engine calls that change

@@ -249,8 +249,9 @@ def build_local_base(
 def base_build_commands(kind: str, ref: str, *, step: str) -> tuple[list[list[str]], list[str]]:
     """(commands, notes) of building base ``kind`` as ``ref``: the same builders ``run`` uses.
 
-    busybox: exactly the argv that run. debian: debootstrap goes into a temporary directory made
-    while running, so it is shown as a template in the notes and only the import is a command.
+    busybox: exactly the argv that run (finding the static busybox reads 64 KiB of its ELF header:
+    cheap enough for a plan). debian: debootstrap goes into a temporary directory made while
+    running, so it is shown as a template in the notes and only the import is a command.
     """
     imported = dk.import_rootfs(ref, step=step, kind=kind).cli
     if kind == "busybox":

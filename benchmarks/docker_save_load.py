@@ -45,9 +45,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing labkit
 
-from labkit.logic.docker_names import LOCAL_BASES, labkit_labels
-from labkit.steps.docker.containers import CHUNK, BuildLocalBase, LoadImage, SaveImage
+from labkit.logic import docker as dk
+from labkit.logic.docker_names import LOCAL_BASES
 from labkit.steps.docker.engine import get_client
+from labkit.steps.docker.local_base import BuildLocalBase
+from labkit.steps.docker.packaging import LoadImage, SaveImage
+from labkit.steps.docker.streams import CHUNK
 
 STEP = "bench.docker.save-load"
 
@@ -62,17 +65,16 @@ def build_image(client, ref: str, random_mb: int, text_mb: int) -> str:
         f"head -c {random_mb << 20} /dev/urandom > /random.bin && "
         f"head -c {(text_mb << 20) * 3 // 4} /dev/urandom | base64 > /text.b64"
     )
-    container = client.containers.run(
-        base, ["sh", "-c", script], detach=True, labels=labkit_labels(STEP, kind="container")
-    )
+    # the same call builders the steps use (labels included); run directly: there is no step here
+    fill = dk.run_container(base, ["sh", "-c", script], step=STEP, detach=True)
+    container = client.containers.create(*fill.args, **fill.kwargs)
     try:
+        container.start()
         status = container.wait(timeout=300)
         if status.get("StatusCode") != 0:
             raise SystemExit(f"filling the layer failed: {container.logs().decode()}")
-        repo, tag = ref.rsplit(":", 1)
-        labels = labkit_labels(STEP, kind="image", ref=ref)
-        changes = ["LABEL " + " ".join(f'{k}="{v}"' for k, v in labels.items())]
-        image = container.commit(repository=repo, tag=tag, changes=changes)
+        commit = dk.commit(container.id, ref, step=STEP, message="labkit benchmark")
+        image = container.commit(**commit.kwargs)
     finally:
         container.remove(force=True)
     return image.id

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -25,15 +26,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.errors import ConsentRequired, InvalidField, NotSupportedHere, ToolMissing
+from labkit.logic import docker as dk
 from labkit.logic import docker_names as dn
-from labkit.steps.docker.containers import (
-    GREETING,
-    CommitContainer,
-    EngineCheck,
-    HelloContainer,
-    RunImage,
-)
 from labkit.steps.docker.engine import DockerFailed, docker_errors, get_client, translate
+from labkit.steps.docker.engine_check import EngineCheck
+from labkit.steps.docker.local_base import BuildLocalBase
+from labkit.steps.docker.packaging import CommitContainer
+from labkit.steps.docker.run import GREETING, HelloContainer, RunImage
 
 pytest_plugins = ["docker_fixtures"]
 
@@ -87,6 +86,143 @@ def test_select_labkit_tells_created_objects_from_ones_that_inherited_the_labels
     ours, lookalike = dn.select_labkit(objs)
     assert [o.id[-1] for o in ours] == ["f", "c", "a"]  # containers first, then images newest first
     assert sorted(o.id[-1] for o in lookalike) == ["b", "d", "e"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure: one builder per engine call (labkit/logic/docker.py)
+# ----------------------------------------------------------------------------------------------
+def test_a_run_call_shows_exactly_the_labels_env_and_ports_the_sdk_gets():
+    call = dk.run_container(
+        "labkit/x:1", ["echo", "hi"], step="ch2.docker.run", name="box", ports={"8888/tcp": 9000},
+        environment={"GREETING": "it's $HOME"},
+    )  # fmt: skip
+    assert call.method == "containers.create"
+    assert call.args == ("labkit/x:1", ["echo", "hi"])
+    labels = call.kwargs["labels"]
+    assert call.labels == labels
+    assert labels[dn.LABEL_CREATED] == "true"
+    assert labels[dn.LABEL_STEP] == "ch2.docker.run"
+    shown = [dk.mask_unique(a) for a in dk.label_args(labels)]
+    assert call.cli == [
+        "docker", "run", "--rm", "--name", "box", "-p", "9000:8888", *shown,
+        "-e", "GREETING=it's $HOME", "labkit/x:1", "echo", "hi",
+    ]  # fmt: skip
+    assert f"--label {dn.LABEL_CREATED}=true" in " ".join(call.cli)
+    assert f"{dn.LABEL_OBJECT}=container:{dk.UNIQUE}" in call.cli
+    assert call.kwargs["environment"] == {"GREETING": "it's $HOME"}
+    assert call.kwargs["ports"] == {"8888/tcp": 9000}
+    assert call.port == 9000
+
+
+def test_plan_and_run_build_the_same_argv_though_each_object_gets_a_fresh_id():
+    first = dk.run_container("img", None, step="s", detach=True, name="c1")
+    second = dk.run_container("img", None, step="s", detach=True, name="c1")
+    assert first.argv == second.argv
+    assert first.kwargs["labels"][dn.LABEL_OBJECT] != second.kwargs["labels"][dn.LABEL_OBJECT]
+    assert first.cli[:3] == ["docker", "run", "-d"]
+    assert first.args == ("img", None)
+
+
+def test_commit_and_import_show_the_change_lines_the_sdk_gets():
+    commit = dk.commit("box", "labkit/ailab:v1", step="ch2.docker.commit", message="m")
+    assert commit.kwargs["repository"] == "labkit/ailab"
+    assert commit.kwargs["tag"] == "v1"
+    (change,) = commit.kwargs["changes"]
+    assert change == dk.label_change(commit.labels)
+    assert commit.labels[dn.LABEL_REF] == "labkit/ailab:v1"
+    assert commit.cli == [
+        "docker",
+        "commit",
+        "--change",
+        dk.mask_unique(change),
+        "-m",
+        "m",
+        "box",
+        "labkit/ailab:v1",
+    ]
+    imported = dk.import_rootfs("labkit/busybox:local", step="ch2.docker.base", kind="busybox")
+    assert imported.method == "api.import_image"
+    assert imported.cli[-2:] == ["-", "labkit/busybox:local"]
+    assert imported.kwargs["changes"][1:] == ['CMD ["/bin/sh"]', "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+    assert imported.labels["org.labkit.base"] == "busybox"
+
+
+def test_removal_templates_match_only_their_shape():
+    rm, rmi_tag, rmi_id = dk.CLEANUP_TEMPLATES
+    assert dk.matches_template(["docker", "rm", "-f", "abc"], rm)
+    assert not dk.matches_template(["docker", "rm", "abc"], rm)
+    assert dk.matches_template(dk.remove_image("sha256:" + "a" * 64).cli, rmi_id)
+    assert not dk.matches_template(["docker", "rmi", "-f", "x"], rmi_tag)
+    assert dk.matches_template(dk.remove_image("x", force=True).cli, dk.NUKE_TEMPLATES[1])
+
+
+def test_compression_and_save_choices_are_pure():
+    assert dk.compression_for("a.tar.gz", "auto") == "gzip"
+    assert dk.compression_for("a.TAR", "auto") == "none"
+    with pytest.raises(InvalidField):
+        dk.compression_for("a.zip", "gzip")
+    assert dk.save("x:1", "a.tar", compression="none", chunk_size=1).cli == [
+        "docker",
+        "save",
+        "-o",
+        "a.tar",
+        "x:1",
+    ]
+    assert dk.save("x:1", "a.tar.gz", compression="gzip", chunk_size=1).cli == ["docker", "save", "x:1"]
+    assert dk.save_named("x", ["x:latest"]) == "x:latest"
+    assert dk.save_named("x:1", ["y:2"]) is False
+
+
+def test_the_label_is_written_in_one_place():
+    """``org.labkit.created`` is spelled only in logic/docker_names.py; everything else uses LABEL_CREATED."""
+    spelled = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "labkit").rglob("*.py")
+        if "org.labkit.created" in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == ["labkit/logic/docker_names.py"]
+
+
+def test_hello_plan_shows_exactly_what_builds_a_missing_base():
+    """The conditional base build is not a plan command (it runs only when the image is missing),
+    so the plan's note carries its exact argv, built by the same builders the build runs."""
+    from labkit.steps.docker.local_base import base_build_commands
+
+    plan = HelloContainer().plan()
+    ref = dn.LOCAL_BASES["busybox"]
+    commands, _ = base_build_commands("busybox", ref, step="ch2.docker.hello")
+    assert commands[1] == dk.import_rootfs(ref, step="ch2.docker.hello", kind="busybox").cli
+    for argv in commands:
+        assert shlex.join(argv) in plan.notes[0]
+    assert dk.inspect_image_argv(ref) in plan.probes
+
+
+def _every_docker_step() -> list:
+    from labkit.steps.docker.cleanup import CleanupLabkit, DeleteEverything
+    from labkit.steps.docker.packaging import LoadImage, SaveImage
+
+    return [
+        EngineCheck(), BuildLocalBase(), BuildLocalBase("debian"), HelloContainer(), CommitContainer(),
+        SaveImage(), LoadImage(), RunImage(), CleanupLabkit(), DeleteEverything(),
+    ]  # fmt: skip
+
+
+def test_plans_never_ask_the_engine(monkeypatch):
+    import docker
+
+    from labkit.steps.docker import engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("plan() talked to the Docker engine")
+
+    monkeypatch.setattr(engine.DockerEngine, "connect", refuse)
+    monkeypatch.setattr(docker, "from_env", refuse)
+    monkeypatch.setattr(docker, "DockerClient", refuse)
+    for step in _every_docker_step():
+        plan = step.plan()
+        assert plan.step == step.check_id
+        for argv in plan.commands:
+            assert argv[0] in ("docker", "debootstrap") or argv[1] == "--list-full", argv
 
 
 # ----------------------------------------------------------------------------------------------
@@ -393,7 +529,9 @@ def test_engine_not_installed_names_the_package(monkeypatch, tmp_path, docker_cl
 
 _AS_NOBODY = """
 import json
-from labkit.steps.docker.containers import EngineCheck, HelloContainer
+from labkit.steps.docker.engine_check import EngineCheck
+from labkit.steps.docker.local_base import BuildLocalBase
+from labkit.steps.docker.run import HelloContainer
 print(json.dumps([EngineCheck().execute("live").to_payload(), HelloContainer().execute("auto").to_payload()]))
 """
 
@@ -535,3 +673,60 @@ def test_a_failed_build_shows_the_tail_of_its_log(docker_client, busybox_base, t
             history = " ".join(h.get("CreatedBy", "") for h in image.history())
             if f"step-one-{uniq}" in history:
                 tracker.image(image.id)
+
+
+# ----------------------------------------------------------------------------------------------
+# Real engine: each step runs exactly what it planned (recording runner + recording connector)
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.docker
+def test_engine_check_runs_only_its_probes(docker_client, recorded):
+    rec = recorded(EngineCheck())
+    assert rec.result.status == "pass", rec.result
+    assert ["docker", "--version"] in rec.ran
+    assert "version" in rec.sdk.methods()
+    assert "info" in rec.sdk.methods()
+    assert rec.sdk.mutations() == []
+
+
+@pytest.mark.docker
+def test_build_local_base_runs_as_planned_then_is_already_there(docker_client, tracker, uniq, recorded):
+    ref = f"labkit-test/busybox:{uniq}"
+    step = BuildLocalBase(ref=ref)
+    rec = recorded(step)
+    tracker.image(ref)
+    assert rec.result.status == "pass", rec.result
+    assert rec.ran == step.plan().commands  # busybox --list-full, docker import
+    assert [c.method for c in rec.sdk.mutations()] == ["api.import_image"]
+    assert docker_client.images.get(ref).labels[dn.LABEL_STEP] == "ch2.docker.base"
+    again = recorded(BuildLocalBase(ref=ref))
+    assert again.result.status == "pass", again.result
+    assert again.result.evidence["already_present"] is True
+    assert again.result.evidence["reused"] is True
+    assert again.ran == []
+    assert again.sdk.mutations() == []
+
+
+@pytest.mark.docker
+def test_hello_runs_the_planned_container(docker_client, busybox_base, recorded):
+    step = HelloContainer()
+    rec = recorded(step)
+    assert rec.result.status == "pass", rec.result
+    assert rec.ran == step.plan().commands
+    create = rec.sdk.mutations()[0]
+    assert create.method == "containers.create"
+    assert create.kwargs["environment"] == {"LABKIT_GREETING": GREETING}
+    assert [c.method for c in rec.sdk.mutations()] == [
+        "containers.create",
+        "Container.start",
+        "Container.remove",
+    ]
+
+
+@pytest.mark.docker
+def test_run_image_runs_the_planned_container(docker_client, busybox_base, uniq, recorded):
+    step = RunImage(busybox_base, ["echo", uniq], expect=uniq, name=f"{uniq}-run")
+    rec = recorded(step)
+    assert rec.result.status == "pass", rec.result
+    assert rec.ran == step.plan().commands
+    assert rec.result.evidence["cli"] == shlex.join(step.plan().commands[0])
+    assert not docker_client.containers.list(all=True, filters={"name": f"{uniq}-run"})

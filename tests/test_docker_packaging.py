@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from labkit.logic import docker as dk
 from labkit.logic import docker_names as dn
-from labkit.steps.docker.containers import (
-    CleanupLabkit,
-    CommitContainer,
-    DeleteEverything,
-    LoadImage,
-    RunImage,
-    SaveImage,
-)
+from labkit.steps.docker.cleanup import CleanupLabkit, DeleteEverything
+from labkit.steps.docker.packaging import CommitContainer, LoadImage, SaveImage
+from labkit.steps.docker.run import RunImage
 
 pytest_plugins = ["docker_fixtures"]
 pytestmark = pytest.mark.docker
@@ -173,11 +169,21 @@ def test_cleanup_removes_only_what_labkit_created(
     tracker.image(derived.id)
     assert dn.is_labkit_object(derived.labels)  # the label really is inherited
 
-    plan = CleanupLabkit().execute("plan")
-    notes = "\n".join(plan.evidence["plan"]["notes"])
-    assert f"will remove image {commit.evidence['image_id'][7:19]} {ref}" in notes
-    assert f"{uniq}/derived:1" in notes and "kept (inherited" in notes
-    assert f"{uniq}-student" in notes and own not in notes
+    # plan() reads nothing: which objects would go is listed by the run, which stops without consent
+    plan = CleanupLabkit().plan()
+    assert plan.commands == []
+    assert dk.list_labelled_argv("image") in plan.probes
+    listing = CleanupLabkit().execute("auto")
+    assert listing.status == "skipped"
+    assert listing.evidence["error"] == "ConsentRequired"
+    text = listing.message
+    assert f"image {commit.evidence['image_id'][7:19]} {ref}" in text
+    kept = text.split("kept: inherited the labels")[1]
+    assert f"{uniq}/derived:1" in kept
+    assert f"{uniq}-student" in kept
+    assert own not in text
+    assert "commands" not in listing.evidence  # nothing removed
+    assert docker_client.images.get(ref)
 
     targets = [commit.evidence["image_id"]]  # only this test's objects: the engine may be shared
     refused = CleanupLabkit(ids=targets).execute("live")
@@ -237,7 +243,7 @@ def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
 
 
 def test_debian_base_plan_uses_the_hosts_mirror():
-    from labkit.steps.docker.containers import BuildLocalBase, _host_debian_mirror, debootstrap_argv
+    from labkit.steps.docker.local_base import BuildLocalBase, _host_debian_mirror, debootstrap_argv
 
     argv = debootstrap_argv("/tmp/r", "http://deb.debian.org/debian")
     assert argv[:3] == ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates"]
@@ -248,7 +254,10 @@ def test_debian_base_plan_uses_the_hosts_mirror():
         "http://mirrors.tuna.tsinghua.edu.cn/debian"
     )
     plan = BuildLocalBase("debian").plan()
-    assert plan.commands[0][0] == "debootstrap" and plan.commands[-1][-1] == dn.LOCAL_BASES["debian"]
+    assert [c[:2] for c in plan.commands] == [["docker", "import"]]
+    assert plan.commands[-1][-1] == dn.LOCAL_BASES["debian"]
+    # debootstrap's target is a temporary directory made while running: a template in the notes
+    assert any("debootstrap --variant=minbase" in n and "<temporary dir>/rootfs" in n for n in plan.notes)
     bad = BuildLocalBase("alpine").execute("plan")
     assert bad.status == "error" and bad.evidence["field"] == "kind"
 
@@ -259,7 +268,7 @@ def test_debian_base_plan_uses_the_hosts_mirror():
     reason="debootstraps Debian (~30-60 s, root, a Debian mirror): set LABKIT_DOCKER_DEBIAN=1 to run",
 )
 def test_debian_base_runs_python(docker_client, tracker, uniq):
-    from labkit.steps.docker.containers import BuildLocalBase
+    from labkit.steps.docker.local_base import BuildLocalBase
 
     ref = f"labkit-test/debian:{uniq}"
     result = BuildLocalBase("debian", ref=ref).execute("live")
@@ -268,3 +277,89 @@ def test_debian_base_runs_python(docker_client, tracker, uniq):
     assert result.evidence["layers"] == 1 and result.evidence["size"] < 250 * 2**20
     ran = RunImage(ref, ["python3", "-c", "import ssl, sys; print(sys.version_info[:2])"]).execute("live")
     assert ran.status == "pass" and ran.evidence["stdout"].strip() == "(3, 11)", ran
+
+
+# ----------------------------------------------------------------------------------------------
+# Each step runs exactly what it planned (recording runner + recording connector)
+# ----------------------------------------------------------------------------------------------
+def test_commit_runs_as_planned_and_replaces_its_own_stale_container(
+    docker_client, busybox_base, tracker, uniq, recorded
+):
+    ref = f"labkit-test/{uniq}:rec"
+    name = f"{uniq}-rec"
+    kept = CommitContainer(ref, container_name=name, keep_container=True)
+    first = recorded(kept)
+    tracker.image(ref)
+    assert first.result.status == "pass", first.result
+    assert first.ran == kept.plan().commands  # run -d, exec, commit; the container is kept
+    tracker.container(first.result.evidence["container_id"])
+    assert [c.method for c in first.sdk.mutations()] == [
+        "containers.create",
+        "Container.start",
+        "Container.exec_run",
+        "Container.commit",
+    ]
+    # a second run finds the container the first one kept: labkit's, so removed with the planned argv
+    step = CommitContainer(ref, container_name=name)
+    second = recorded(step)
+    tracker.image(ref)
+    assert second.result.status == "pass", second.result
+    remove = ["docker", "rm", "-f", name]
+    assert second.ran == [remove, *step.plan().commands]
+    assert not docker_client.containers.list(all=True, filters={"name": name})
+
+
+def test_save_and_load_run_as_planned(docker_client, committed, tracker, tmp_path, recorded):
+    ref, _, _ = committed
+    path = tmp_path / "rec.tar.gz"
+    saved = recorded(SaveImage(ref, path))
+    assert saved.result.status == "pass", saved.result
+    assert saved.ran == [["docker", "save", ref]]
+    assert [c.method for c in saved.sdk.mutations()] == ["Image.save"]
+    assert saved.sdk.mutations()[0].kwargs["named"] == ref
+    docker_client.images.remove(ref)
+    loaded = recorded(LoadImage(path))
+    tracker.image(ref)
+    assert loaded.result.status == "pass", loaded.result
+    assert loaded.ran == [["docker", "load", "-i", str(path)]]
+    assert [c.method for c in loaded.sdk.mutations()] == ["api.load_image"]
+    assert "images.get" in loaded.sdk.methods()  # read back, not recorded
+    plain = recorded(SaveImage(ref, tmp_path / "rec.tar"))
+    assert plain.ran == [["docker", "save", "-o", str(tmp_path / "rec.tar"), ref]]
+
+
+def test_cleanup_removals_have_the_planned_shape(docker_client, committed, recorded):
+    ref, _, commit = committed
+    image_id = commit.evidence["image_id"]
+    rec = recorded(CleanupLabkit(consent=True, ids=[image_id]), templates=dk.CLEANUP_TEMPLATES)
+    assert rec.result.status == "pass", rec.result
+    assert rec.ran == [["docker", "rmi", ref], ["docker", "rmi", image_id]]
+    assert [c.method for c in rec.sdk.mutations()] == ["images.remove", "images.remove"]
+    assert "containers.list" in rec.sdk.methods()  # the listing is a read: not recorded
+    assert not [i for i in docker_client.images.list() if i.id == image_id]
+
+
+def test_cleanup_without_consent_lists_and_runs_nothing(committed, recorded):
+    ref, _, commit = committed
+    rec = recorded(CleanupLabkit(ids=[commit.evidence["image_id"]]), "auto", templates=dk.CLEANUP_TEMPLATES)
+    assert rec.result.status == "skipped"
+    assert ref in rec.result.message
+    assert rec.ran == []
+    assert rec.sdk.mutations() == []
+
+
+def test_delete_everything_runs_the_planned_shape(
+    docker_client, busybox_base, tracker, uniq, unlabelled_image, recorded
+):
+    """For real, but on a sandboxed view of the engine: it sees (and may remove) only this test's objects."""
+    container = docker_client.containers.create(busybox_base, ["true"], name=f"{uniq}-nuke")
+    tracker.container(container.id)
+    image_id = unlabelled_image(f"{uniq}/nuke:1")
+    rec = recorded(
+        DeleteEverything(dn.NUKE_PHRASE), templates=dk.NUKE_TEMPLATES, visible={container.id, image_id}
+    )
+    assert rec.result.status == "pass", rec.result
+    assert rec.ran == [["docker", "rm", "-f", container.id], ["docker", "rmi", "-f", image_id]]
+    assert not docker_client.containers.list(all=True, filters={"id": container.id})
+    assert not [i for i in docker_client.images.list() if i.id == image_id]
+    assert docker_client.images.get(busybox_base)  # outside the sandbox: untouched

@@ -1,6 +1,6 @@
 """Pure Docker vocabulary: labels, image references, container names, engine messages, archives.
 
-Nothing here talks to the engine. The steps (:mod:`labkit.steps.docker.containers`) and the client
+Nothing here talks to the engine. The steps (:mod:`labkit.steps.docker`) and the client
 boundary (:mod:`labkit.steps.docker.engine`) call these functions, so the rules students trip over
 (an upper-case image name, a ``.zip`` handed to ``docker load``, "port is already allocated") are
 tested on plain strings and bytes, without a daemon.
@@ -22,6 +22,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from labkit.errors import InvalidField
@@ -43,9 +44,12 @@ __all__ = [
     "ImageReference",
     "archive_kind",
     "classify_engine_error",
+    "container_object",
+    "image_object",
     "is_labkit_object",
     "labkit_labels",
     "make_sidecar",
+    "own_tags",
     "parse_load_output",
     "parse_reference",
     "parse_sidecar",
@@ -66,13 +70,15 @@ LABEL_OBJECT = "org.labkit.object"
 #: The image reference labkit tagged, so cleanup removes that tag and leaves tags a student added.
 LABEL_REF = "org.labkit.ref"
 #: The filter cleanup uses: ``client.containers.list(all=True, filters=LABKIT_FILTER)``.
-LABKIT_FILTER: dict[str, str] = {"label": f"{LABEL_CREATED}=true"}
+LABKIT_FILTER: Mapping[str, str] = MappingProxyType({"label": f"{LABEL_CREATED}=true"})
 
 #: Local base images labkit can build without a registry (kind → image reference).
-LOCAL_BASES: dict[str, str] = {
-    "busybox": "labkit/busybox:local",
-    "debian": "labkit/debian:bookworm-local",
-}
+LOCAL_BASES: Mapping[str, str] = MappingProxyType(
+    {
+        "busybox": "labkit/busybox:local",
+        "debian": "labkit/debian:bookworm-local",
+    }
+)
 
 #: Sidecar written beside a saved image: ``ailab.tar.gz`` → ``ailab.tar.gz.labkit.json``.
 SIDECAR_SUFFIX = ".labkit.json"
@@ -170,6 +176,47 @@ def select_labkit(objects: Iterable[DockerObject]) -> tuple[list[DockerObject], 
     return ours, lookalike
 
 
+def container_object(attrs: Mapping[str, Any]) -> DockerObject:
+    """A container as cleanup sees it, from its inspect / list data (``Container.attrs``)."""
+    config = attrs.get("Config") or {}
+    return DockerObject(
+        kind="container",
+        id=attrs.get("Id", ""),
+        names=(str(attrs.get("Name", "")).lstrip("/"),),
+        labels=dict(config.get("Labels") or {}),
+        created=str(attrs.get("Created", "")),
+        state=str((attrs.get("State") or {}).get("Status", "")),
+    )
+
+
+def image_object(attrs: Mapping[str, Any]) -> DockerObject:
+    """An image as cleanup sees it, from its inspect data (``Image.attrs``)."""
+    config = attrs.get("Config") or {}
+    return DockerObject(
+        kind="image",
+        id=attrs.get("Id", ""),
+        names=tuple(attrs.get("RepoTags") or ()),
+        labels=dict(config.get("Labels") or {}),
+        layers=len((attrs.get("RootFS") or {}).get("Layers") or []),
+        created=str(attrs.get("Created", "")),
+    )
+
+
+def own_tags(obj: DockerObject) -> list[str]:
+    """The tags labkit gave an image (its ``org.labkit.ref``), normalised as the engine lists them.
+
+    Cleanup removes these and leaves a tag a student added (which then keeps the image)."""
+    ref = obj.labels.get(LABEL_REF, "")
+    if not ref:
+        return list(obj.names)
+    try:
+        parsed = parse_reference(ref)
+    except InvalidField:
+        return []
+    full = f"{parsed.name}:{parsed.tag_or_latest}"
+    return [t for t in obj.names if t in (ref, full)]
+
+
 def short_id(object_id: str) -> str:
     """``sha256:0123456789abcdef…`` → ``0123456789ab`` (the 12 characters ``docker ps`` shows)."""
     return object_id.split(":", 1)[-1][:12]
@@ -214,8 +261,46 @@ class ImageReference:
         return out
 
 
-def _bad(field: str, value: str, problem: str, fix: str) -> InvalidField:
-    return InvalidField(field, value, problem, fix)
+def _tag_problem(tag: str) -> str | None:
+    if _TAG.match(tag):
+        return None
+    if not tag:
+        return tr("标签为空（冒号后没有内容）", "has an empty tag (nothing after ':')")
+    return tr(
+        "标签 {t!r} 不合法（最多 128 个字符：字母、数字、_ . -，不能以 . 或 - 开头）",
+        "has an invalid tag {t!r} (up to 128 letters, digits, _ . -; not starting with . or -)",
+        t=tag,
+    )
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return tr("没有镜像名", "has no repository name")
+    if len(name) > _NAME_MAX:
+        return tr("名字超过 {n} 个字符", "name is longer than {n} characters", n=_NAME_MAX)
+    return None
+
+
+def _path_problem(path: str) -> str | None:
+    for comp in path.split("/"):
+        if not comp:
+            return tr("含有空的路径段（//）", "has an empty path component (//)")
+        if not _PATH_COMPONENT.match(comp):
+            if comp.lower() != comp and _PATH_COMPONENT.match(comp.lower()):
+                return tr("仓库名必须全部小写", "repository name must be lowercase")
+            return tr(
+                "路径段 {c!r} 含有不允许的字符", "path component {c!r} has characters not allowed", c=comp
+            )
+    return None
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    """(registry domain, path): the first component is a domain when it has ``.``/``:``, is
+    ``localhost``, or has upper case (which a path never may)."""
+    first, sep, remainder = name.partition("/")
+    if sep and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
+        return first, remainder
+    return "", name
 
 
 def parse_reference(ref: str, field: str = "image") -> ImageReference:
@@ -232,72 +317,40 @@ def parse_reference(ref: str, field: str = "image") -> ImageReference:
         s=suggest_reference(ref) if isinstance(ref, str) else "labkit/ailab:latest",
     )
     if not isinstance(ref, str) or not ref:
-        raise _bad(field, ref, tr("为空", "is empty"), fix)
+        raise InvalidField(field, ref, tr("为空", "is empty"), fix)
     if ref != ref.strip() or any(c.isspace() for c in ref):
-        raise _bad(field, ref, tr("含有空白字符", "contains whitespace"), fix)
-    rest, digest = ref, ""
-    if "@" in rest:
-        rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
-            raise _bad(
-                field,
-                ref,
-                tr("摘要不合法", "has an invalid digest"),
-                tr(
-                    "摘要形如 sha256:<64 位十六进制>",
-                    "a digest looks like sha256:<64 hex digits>",
-                ),
-            )
-    tag = ""
-    slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > slash:
-        rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG.match(tag):
-            problem = (
-                tr("标签为空（冒号后没有内容）", "has an empty tag (nothing after ':')")
-                if not tag
-                else tr(
-                    "标签 {t!r} 不合法（最多 128 个字符：字母、数字、_ . -，不能以 . 或 - 开头）",
-                    "has an invalid tag {t!r} (up to 128 letters, digits, _ . -; not starting with . or -)",
-                    t=tag,
-                )
-            )
-            raise _bad(field, ref, problem, fix)
-    if not rest:
-        raise _bad(field, ref, tr("没有镜像名", "has no repository name"), fix)
-    if len(rest) > _NAME_MAX:
-        raise _bad(
+        raise InvalidField(field, ref, tr("含有空白字符", "contains whitespace"), fix)
+    rest, _, digest = ref.partition("@")
+    if "@" in ref and not _DIGEST.match(digest):
+        raise InvalidField(
             field,
             ref,
-            tr("名字超过 {n} 个字符", "name is longer than {n} characters", n=_NAME_MAX),
-            fix,
+            tr("摘要不合法", "has an invalid digest"),
+            tr("摘要形如 sha256:<64 位十六进制>", "a digest looks like sha256:<64 hex digits>"),
         )
-    domain, path = "", rest
-    first, sep, remainder = rest.partition("/")
-    if sep and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
-        domain, path = first, remainder
-        if not _DOMAIN.match(domain):
-            raise _bad(
-                field,
-                ref,
-                tr("仓库地址 {d!r} 不合法", "has an invalid registry host {d!r}", d=domain),
-                tr(
-                    "仓库名必须小写；若要用私有仓库，写成 host[:port]/name",
-                    "repository names must be lower-case; for a private registry write host[:port]/name",
-                ),
-            )
-    for comp in path.split("/"):
-        if not comp:
-            raise _bad(field, ref, tr("含有空的路径段（//）", "has an empty path component (//)"), fix)
-        if not _PATH_COMPONENT.match(comp):
-            if comp.lower() != comp and _PATH_COMPONENT.match(comp.lower()):
-                problem = tr("仓库名必须全部小写", "repository name must be lowercase")
-            else:
-                problem = tr(
-                    "路径段 {c!r} 含有不允许的字符", "path component {c!r} has characters not allowed", c=comp
-                )
-            raise _bad(field, ref, problem, fix)
+    tag = ""
+    if rest.rfind(":") > rest.rfind("/"):
+        rest, _, tag = rest.rpartition(":")
+        problem = _tag_problem(tag)
+        if problem:
+            raise InvalidField(field, ref, problem, fix)
+    problem = _name_problem(rest)
+    if problem:
+        raise InvalidField(field, ref, problem, fix)
+    domain, path = _split_domain(rest)
+    if domain and not _DOMAIN.match(domain):
+        raise InvalidField(
+            field,
+            ref,
+            tr("仓库地址 {d!r} 不合法", "has an invalid registry host {d!r}", d=domain),
+            tr(
+                "仓库名必须小写；若要用私有仓库，写成 host[:port]/name",
+                "repository names must be lower-case; for a private registry write host[:port]/name",
+            ),
+        )
+    problem = _path_problem(path)
+    if problem:
+        raise InvalidField(field, ref, problem, fix)
     return ImageReference(domain, path, tag, digest)
 
 
@@ -434,15 +487,17 @@ def port_owner_command(port: int | str) -> list[str]:
 # Archives (save / load)
 # ----------------------------------------------------------------------------------------------
 #: Archive kinds by magic bytes; ``docker load`` takes tar and tar compressed with gzip/bzip2/xz.
-ARCHIVE_KINDS: dict[str, bool] = {
-    "tar": True,
-    "gzip": True,
-    "bzip2": True,
-    "xz": True,
-    "zstd": False,  # only engines ≥ 23 decompress zstd; 20.10 (Debian 12) does not
-    "zip": False,
-    "unknown": False,
-}
+ARCHIVE_KINDS: Mapping[str, bool] = MappingProxyType(
+    {
+        "tar": True,
+        "gzip": True,
+        "bzip2": True,
+        "xz": True,
+        "zstd": False,  # only engines ≥ 23 decompress zstd; 20.10 (Debian 12) does not
+        "zip": False,
+        "unknown": False,
+    }
+)
 
 
 def archive_kind(head: bytes) -> str:

@@ -44,7 +44,6 @@ __all__ = [
     "image_id_from_log",
     "image_problems",
     "pass_message",
-    "version_read_argv",
 ]
 
 BUILDERS = ("auto", "buildkit", "sdk")
@@ -255,11 +254,6 @@ def failure_excerpt(lines: Sequence[str], context: int = 8) -> str:
 # ----------------------------------------------------------------------------------------------
 # Judging the built image
 # ----------------------------------------------------------------------------------------------
-def version_read_argv(tag: str) -> list[str]:
-    """The container that reads the version recorded at build time (``--rm``: removed after)."""
-    return ["docker", "run", "--rm", tag, "cat", VERSION_FILE]
-
-
 def image_problems(
     tag: str, evidence: Mapping[str, Any], expected_labels: Mapping[str, str], asked_torch: str | None
 ) -> list[str]:

@@ -1,6 +1,6 @@
 """Chapter 2a (containers): one panel factory per notebook cell.
 
-Each factory only wires widget fields to a step of :mod:`labkit.steps.docker.containers`,
+Each factory only wires widget fields to a step of the modules of :mod:`labkit.steps.docker`,
 :mod:`labkit.steps.docker.build` or :mod:`labkit.steps.gpu`. Files go to the notebook's work
 directory (:func:`labkit.ui.session`).
 """
@@ -56,7 +56,7 @@ SEED_CONDA = "conda install pytorch torchvision torchaudio pytorch-cuda=12.4 -c 
 
 
 def engine_check() -> StepPanel:
-    from labkit.steps.docker.containers import EngineCheck
+    from labkit.steps.docker.engine_check import EngineCheck
 
     return StepPanel(
         tr("Docker 引擎检查", "Docker engine check"), step_factory(EngineCheck), {}, console=False
@@ -64,7 +64,7 @@ def engine_check() -> StepPanel:
 
 
 def local_base(kind: str = "busybox") -> StepPanel:
-    from labkit.steps.docker.containers import BuildLocalBase
+    from labkit.steps.docker.local_base import BuildLocalBase
 
     return StepPanel(
         tr("本地基础镜像（无需镜像仓库）", "Local base image (no registry needed)"),
@@ -77,7 +77,7 @@ def local_base(kind: str = "busybox") -> StepPanel:
 
 
 def hello() -> StepPanel:
-    from labkit.steps.docker.containers import HelloContainer
+    from labkit.steps.docker.run import HelloContainer
 
     return StepPanel(
         tr("第一个容器（hello-world）", "First container (hello-world)"), step_factory(HelloContainer), {}
@@ -85,7 +85,7 @@ def hello() -> StepPanel:
 
 
 def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.docker.containers import CommitContainer
+    from labkit.steps.docker.packaging import CommitContainer
 
     return StepPanel(
         tr("把容器提交为镜像（docker commit）", "Commit a container to an image (docker commit)"),
@@ -102,7 +102,7 @@ def commit_container(image: str = "labkit/ailab:latest") -> StepPanel:
 def save_image(
     work: Session, image: str = "labkit/ailab:latest", name: str = "ailab-image.tar.gz"
 ) -> StepPanel:
-    from labkit.steps.docker.containers import SaveImage
+    from labkit.steps.docker.packaging import SaveImage
 
     return StepPanel(
         tr("保存并压缩镜像（docker save | gzip）", "Save and compress an image (docker save | gzip)"),
@@ -117,7 +117,7 @@ def save_image(
 
 
 def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
-    from labkit.steps.docker.containers import LoadImage
+    from labkit.steps.docker.packaging import LoadImage
 
     return StepPanel(
         tr("导入镜像（docker load）", "Load an image (docker load)"),
@@ -128,7 +128,7 @@ def load_image(work: Session, name: str = "ailab-image.tar.gz") -> StepPanel:
 
 
 def run_image(image: str = "labkit/ailab:latest") -> StepPanel:
-    from labkit.steps.docker.containers import RunImage
+    from labkit.steps.docker.run import RunImage
 
     return StepPanel(
         tr("运行导入的镜像", "Run the loaded image"),
@@ -215,7 +215,7 @@ def torch_gpu() -> StepPanel:
 
 
 def cleanup() -> StepPanel:
-    from labkit.steps.docker.containers import CleanupLabkit
+    from labkit.steps.docker.cleanup import CleanupLabkit
 
     return StepPanel(
         tr("清理 labkit 创建的容器和镜像", "Clean up what labkit created"),
@@ -226,7 +226,7 @@ def cleanup() -> StepPanel:
 
 
 def delete_everything() -> StepPanel:
-    from labkit.steps.docker.containers import DeleteEverything
+    from labkit.steps.docker.cleanup import DeleteEverything
 
     return StepPanel(
         tr("删除本机全部容器和镜像（危险）", "Delete ALL containers and images (dangerous)"),

@@ -24,6 +24,7 @@ from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField, LabkitError
 from labkit.findings import Finding
 from labkit.i18n import tr
+from labkit.logic import docker as dk
 from labkit.logic import dockerfile as dfl
 from labkit.logic import image_build as ib
 from labkit.logic.docker_names import labkit_labels, validate_reference
@@ -175,8 +176,12 @@ class BuildImage(Step):
         """What ``check`` reads: the image, and the recorded version when the Dockerfile writes one."""
         probes = [["docker", "image", "inspect", self.tag]]
         if dfl.VERSION_FILE in text:
-            probes.append(ib.version_read_argv(self.tag))
+            probes.append(self.version_call().argv)
         return probes
+
+    def version_call(self) -> dk.DockerCall:
+        """The labelled ``docker run --rm`` that reads the version the build recorded."""
+        return dk.run_container(self.tag, ["cat", dfl.VERSION_FILE], step=self.check_id)
 
     # -- hooks -------------------------------------------------------------------------------
     def plan(self) -> Plan:
@@ -333,18 +338,16 @@ class BuildImage(Step):
 
     def _inspect(self, ctx: RunContext, records_version: bool) -> dict[str, Any]:
         """The image the tag names now, and the version its build recorded (read in a container)."""
-        from labkit.steps.docker.containers import run_container
+        from labkit.steps.docker.run import run_container_call
 
+        # reads are planned as probes but not recorded (logic/docker.py); the version container is
+        # an engine change, recorded through run_container_call like every docker run
         inspect = ["docker", "image", "inspect", self.tag]
-        ctx.record(inspect)
         with ctx.engine(tr("检查镜像 {t}", "inspect image {t}", t=self.tag), argv=inspect) as client:
             image = client.images.get(self.tag)
             read = None
             if records_version:
-                ctx.record(ib.version_read_argv(self.tag))
-                read = run_container(
-                    client, self.tag, ["cat", dfl.VERSION_FILE], step=self.check_id, timeout=60
-                )
+                read = run_container_call(client, ctx, self.version_call(), timeout=60)
         attrs = image.attrs
         size = int(attrs.get("Size") or 0)
         ev: dict[str, Any] = {

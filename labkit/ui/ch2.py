@@ -1,7 +1,7 @@
 """Chapter 2a (containers): one panel factory per notebook cell.
 
-Each factory only wires widget fields to a step of the modules of :mod:`labkit.steps.docker`,
-:mod:`labkit.steps.docker.build` or :mod:`labkit.steps.gpu`. Files go to the notebook's work
+Each factory only wires widget fields to a step of :mod:`labkit.steps.docker` (engine check, local
+base, run, packaging, cleanup, build) or :mod:`labkit.steps.gpu`. Files go to the notebook's work
 directory (:func:`labkit.ui.session`).
 """
 

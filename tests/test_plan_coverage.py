@@ -1,8 +1,9 @@
 """Every course step has a plan-equals-execution test (``tests/planmatch.py``).
 
 The rule (ARCHITECTURE.md): the argv lists a step runs are the ones its plan shows. Each step
-class must be exercised by at least one test function that calls ``execute_and_match`` or
-``assert_plan_matches``; a new step without such a test fails here, naming it.
+class must be exercised by at least one test function that calls ``execute_and_match``,
+``assert_plan_matches`` or the Docker tests' ``recorded`` run; a new step without such a test
+fails here, naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import labkit
 from labkit.steps.base import Step
 
 TESTS = Path(__file__).resolve().parent
-MATCHERS = {"execute_and_match", "assert_plan_matches"}
+#: planmatch's helpers, and docker_fixtures' recording run that calls assert_plan_matches.
+MATCHERS = {"execute_and_match", "assert_plan_matches", "recorded", "run_recorded"}
 
 
 def _step_classes() -> set[str]:
@@ -28,11 +30,8 @@ def _step_classes() -> set[str]:
         found = set(cls.__subclasses__())
         return found.union(*(walk(c) for c in found)) if found else found
 
-    return {
-        c.__name__
-        for c in walk(Step)
-        if c.__module__.startswith("labkit.") and not c.__name__.startswith("_")
-    }
+    # a base class without its own plan() (DockerStep) is not a step of the course
+    return {c.__name__ for c in walk(Step) if c.__module__.startswith("labkit.") and c.plan is not Step.plan}
 
 
 def _names_in_matching_tests() -> set[str]:

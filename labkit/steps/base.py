@@ -152,13 +152,14 @@ class RunContext:
     def engine(self, action: str, **kw: Any) -> contextlib.AbstractContextManager[Any]:
         """``with ctx.engine(action) as client:`` – an SDK client from this context's connector,
         errors translated, always closed (:class:`labkit.steps.docker.engine.DockerEngine`)."""
-        return self._docker().session(action, **kw)
+        return self.docker_connector().session(action, **kw)
 
     def docker_unavailable(self, *, timeout: float = 5) -> str | None:
         """Why this context's Docker engine cannot be used (``None`` when it can)."""
-        return self._docker().unavailable(timeout=timeout)
+        return self.docker_connector().unavailable(timeout=timeout)
 
-    def _docker(self) -> Any:
+    def docker_connector(self) -> Any:
+        """This context's :class:`~labkit.steps.docker.engine.DockerEngine` (made on first use)."""
         if self.docker is None:
             from labkit.steps.docker.engine import DockerEngine
 

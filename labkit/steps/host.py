@@ -187,13 +187,16 @@ def _docker_socket(info: dict[str, Any], sock: str, installed: bool) -> DockerIn
     return DockerInfo(**info, engine="permission denied", detail=detail)
 
 
-def _docker_engine(runner: Runner, info: dict[str, Any], client: ToolInfo, timeout: float) -> DockerInfo:
-    """Ask the engine for its version: with the SDK when installed, else with the CLI."""
+def _docker_engine(
+    runner: Runner, info: dict[str, Any], client: ToolInfo, timeout: float, engine: Any = None
+) -> DockerInfo:
+    """Ask the engine for its version: with the SDK when installed (through ``engine``, the
+    connector of :mod:`labkit.steps.docker.engine`, the one SDK boundary), else with the CLI."""
     if info["sdk_installed"]:
-        try:
-            import docker  # lazy: ~0.25 s, and only worth it when there is an engine to ask
+        from labkit.steps.docker.engine import DockerEngine
 
-            api = docker.from_env(timeout=3)
+        try:
+            api = (engine or DockerEngine()).connect(timeout=3)
             try:
                 v = api.version()
             finally:
@@ -201,8 +204,8 @@ def _docker_engine(runner: Runner, info: dict[str, Any], client: ToolInfo, timeo
             return DockerInfo(
                 **info, engine="ok", server_version=v.get("Version"), api_version=v.get("ApiVersion")
             )
-        except Exception as exc:  # the SDK wraps socket errors in DockerException; translate them
-            state, detail = explain_docker_error(str(exc))
+        except Exception as exc:  # classify the SDK's own error, kept as the labkit error's cause
+            state, detail = explain_docker_error(str(exc.__cause__ or exc))
             return DockerInfo(**info, engine=state, detail=detail)
     if not client.path:
         detail = tr(
@@ -222,8 +225,9 @@ def _docker_engine(runner: Runner, info: dict[str, Any], client: ToolInfo, timeo
     return DockerInfo(**info, engine=state, detail=detail)
 
 
-def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo:
-    """Client, engine, permission. The SDK is imported only when a socket is there to talk to."""
+def probe_docker(runner: Runner, client: ToolInfo, timeout: float, engine: Any = None) -> DockerInfo:
+    """Client, engine, permission. The SDK is imported only when a socket is there to talk to;
+    ``engine`` is the Docker connector to ask (a step passes its run context's)."""
     info: dict[str, Any] = {
         "client_path": client.path,
         "client_version": client.version,
@@ -239,7 +243,7 @@ def probe_docker(runner: Runner, client: ToolInfo, timeout: float) -> DockerInfo
         judged = _docker_socket(info, sock, bool(client.path or info["dockerd_path"]))
         if judged is not None:
             return judged
-    return _docker_engine(runner, info, client, timeout)
+    return _docker_engine(runner, info, client, timeout, engine)
 
 
 def _memory_and_disk(disk_path: str) -> tuple[int, int, str]:

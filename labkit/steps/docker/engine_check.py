@@ -86,7 +86,7 @@ def _probe_evidence(ctx: RunContext) -> dict[str, Any]:
     except LabkitError:
         cli = ToolInfo("docker", shutil.which("docker"))
     try:
-        info = host_probe.probe_docker(runner, cli, host_probe.TOOL_TIMEOUT)
+        info = host_probe.probe_docker(runner, cli, host_probe.TOOL_TIMEOUT, ctx.docker_connector())
     except Exception as exc:  # the probe is built never to raise; if it does, keep diagnosing
         info = DockerInfo(engine="error", detail=f"probe error: {exc}")
     return {

@@ -146,3 +146,25 @@ def test_pyproject_lists_every_package():
     assert on_disk <= listed, f"add to pyproject packages: {sorted(on_disk - listed)}"
     assert conf["package-dir"]["labkit.assets"] == "widgets"
     assert not (ROOT / "widgets" / "__init__.py").exists(), "widgets/ must not become a package named widgets"
+
+
+#: The size rule of ARCHITECTURE.md: a topic that outgrows one file becomes a small package, and a
+#: function that does several things becomes named rules.
+MAX_MODULE_LINES = 800
+MAX_FUNCTION_LINES = 100
+
+
+def test_no_giant_module_or_function():
+    big_modules = []
+    big_functions = []
+    for name, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_MODULE_LINES:
+            big_modules.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    big_functions.append(f"{name}.{node.name}: {length} lines")
+    assert big_modules == [], "split these modules by topic"
+    assert big_functions == [], "split these functions into named rules"

@@ -242,7 +242,8 @@ def test_clicked_run_saves_the_consolidation_plot(student: dict[str, Any]) -> No
 
 def test_check_digests_survive_a_save_from_jupyterlab(student: dict[str, Any]) -> None:
     payloads = [p for cell in student["after"] for p in checks_in(cell)]
-    assert len(payloads) == 2 and all(verify_payload(p) for p in payloads)
+    assert len(payloads) == 2
+    assert all(verify_payload(p) for p in payloads)
 
 
 # -- the kernel's language -------------------------------------------------------------------

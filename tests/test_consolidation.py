@@ -28,10 +28,12 @@ def test_seed_example_mail_and_web_share_one_server_at_60_percent():
     placement = plan_placement(hosts, work)
     assert placement.assignment["mail"] == placement.assignment["web"]
     shared = placement.per_host[placement.assignment["mail"]]
-    assert math.isclose(shared.cpu_utilization, 0.6) and math.isclose(shared.memory_utilization, 0.6)
+    assert math.isclose(shared.cpu_utilization, 0.6)
+    assert math.isclose(shared.memory_utilization, 0.6)
     business_host = placement.assignment["business"]
     assert business_host != placement.assignment["mail"]
-    assert len(placement.hosts_freed) == 1 and placement.all_placed
+    assert len(placement.hosts_freed) == 1
+    assert placement.all_placed
     # the course's punch line: two machines are now available to the business application
     assert len([h for h in hosts if h.name != placement.assignment["mail"]]) == 2
     assert business_host not in placement.hosts_freed
@@ -39,7 +41,8 @@ def test_seed_example_mail_and_web_share_one_server_at_60_percent():
 
 def test_doubling_the_business_still_fits_and_leaves_a_server_free():
     placement = plan_placement(*seed_example(business_doubled=True))
-    assert placement.all_placed and len(placement.hosts_freed) == 1
+    assert placement.all_placed
+    assert len(placement.hosts_freed) == 1
     assert all(ld.utilization <= 0.8 + 1e-9 for ld in placement.loads)
 
 
@@ -48,7 +51,8 @@ def test_target_utilization_decides_how_tightly_servers_are_packed():
     loose = plan_placement(hosts, work, target_utilization=0.5)
     assert len(loose.hosts_freed) == 0  # 30 % + 30 % would exceed 50 %
     tight = plan_placement(hosts, work, target_utilization=1.0)
-    assert len(tight.hosts_freed) == 2 and math.isclose(tight.loads[0].cpu_utilization, 0.9)
+    assert len(tight.hosts_freed) == 2
+    assert math.isclose(tight.loads[0].cpu_utilization, 0.9)
 
 
 def test_memory_can_be_the_binding_resource_and_big_workloads_are_reported():
@@ -56,7 +60,8 @@ def test_memory_can_be_the_binding_resource_and_big_workloads_are_reported():
     work = [Workload("db", 2, 12), Workload("cache", 2, 12), Workload("huge", 40, 1)]
     placement = plan_placement(hosts, work, 0.8)
     assert placement.assignment["db"] != placement.assignment["cache"]  # 24 GB > 80 % of 16 GB
-    assert placement.unplaceable == ["huge"] and not placement.all_placed
+    assert placement.unplaceable == ["huge"]
+    assert not placement.all_placed
     assert "huge" in placement.summary()
 
 
@@ -115,7 +120,8 @@ def test_ffd_invariants(hosts, work, target):
         assert not any(ld.fits(by_name[name], target) for ld in p.loads)
     # deterministic
     again = plan_placement(hosts, work, target)
-    assert again.assignment == p.assignment and again.unplaceable == p.unplaceable
+    assert again.assignment == p.assignment
+    assert again.unplaceable == p.unplaceable
     assert p.hosts_freed == [ld.host.name for ld in p.loads if not ld.workloads]
 
 
@@ -143,17 +149,22 @@ def test_plot_is_a_standalone_figure_with_one_segment_per_workload():
 
 def test_consolidate_step_passes_with_table_and_fails_when_something_does_not_fit():
     result = Consolidate(*seed_example()).execute()
-    assert result.check == "ch1.consolidation" and result.status == "pass"
+    assert result.check == "ch1.consolidation"
+    assert result.status == "pass"
     ev = result.evidence
     assert [row["host"] for row in ev["table"]] == ["server-1", "server-2", "server-3"]
-    assert ev["table"][0]["cpu_%"] == 60.0 and ev["hosts_freed"] == ["server-3"] and ev["unplaceable"] == []
+    assert ev["table"][0]["cpu_%"] == 60.0
+    assert ev["hosts_freed"] == ["server-3"]
+    assert ev["unplaceable"] == []
 
     hosts, work = seed_example()
     result = Consolidate(hosts, [*work, Workload("batch", 100, 1)]).execute()
-    assert result.status == "fail" and result.evidence["unplaceable"] == ["batch"]
+    assert result.status == "fail"
+    assert result.evidence["unplaceable"] == ["batch"]
     assert Consolidate(hosts, work, target=2).execute().status == "error"
     planned = Consolidate(hosts, work).execute("plan")
-    assert planned.status == "skipped" and planned.evidence["plan"]["commands"] == []
+    assert planned.status == "skipped"
+    assert planned.evidence["plan"]["commands"] == []
 
 
 # -- the planner panel's form ---------------------------------------------------------------------

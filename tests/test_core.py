@@ -46,16 +46,20 @@ def test_check_result_mime_bundle_carries_full_payload():
         "session",
         "digest",
     }
-    assert verify_payload(payload) and len(payload["session"]) == 32
-    assert payload["status"] == "pass" and payload["evidence"] == {"size": 3, "path": "/tmp/x"}
-    assert "PASS" in bundle["text/plain"] and "ch0.demo" in bundle["text/html"]
+    assert verify_payload(payload)
+    assert len(payload["session"]) == 32
+    assert payload["status"] == "pass"
+    assert payload["evidence"] == {"size": 3, "path": "/tmp/x"}
+    assert "PASS" in bundle["text/plain"]
+    assert "ch0.demo" in bundle["text/html"]
     assert CheckResult.from_payload(json.loads(json.dumps(payload))) == r
 
 
 def test_digest_exposes_hand_edits():
     payload = CheckResult.failed("ch0.demo", "wrong size", size=1).to_payload()
     edited = {**payload, "status": "pass"}
-    assert verify_payload(payload) and not verify_payload(edited)
+    assert verify_payload(payload)
+    assert not verify_payload(edited)
     assert not verify_payload({k: v for k, v in payload.items() if k != "digest"})
 
 
@@ -84,8 +88,11 @@ def test_runner_streams_lines_split_on_carriage_returns():
     seen: list[tuple[str, str]] = []
     code = "import sys;sys.stdout.write('a\\rb\\nc');sys.stdout.flush();sys.stderr.write('e\\n')"
     done = SubprocessRunner().run([PY, "-c", code], on_line=lambda s, line: seen.append((s, line)))
-    assert ("stdout", "a") in seen and ("stdout", "b") in seen and ("stdout", "c") in seen
-    assert ("stderr", "e") in seen and done.returncode == 0
+    assert ("stdout", "a") in seen
+    assert ("stdout", "b") in seen
+    assert ("stdout", "c") in seen
+    assert ("stderr", "e") in seen
+    assert done.returncode == 0
 
 
 def test_runner_missing_tool_names_package(monkeypatch):
@@ -104,7 +111,10 @@ def test_runner_nonzero_exit_carries_argv_code_and_stderr():
     with pytest.raises(CommandFailed) as exc:
         SubprocessRunner().run([PY, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"])
     e = exc.value
-    assert e.returncode == 3 and "boom" in e.stderr and e.argv[0] == PY and "boom" in str(e)
+    assert e.returncode == 3
+    assert "boom" in e.stderr
+    assert e.argv[0] == PY
+    assert "boom" in str(e)
 
 
 def test_runner_timeout_kills_process_group():
@@ -128,7 +138,8 @@ def test_function_runner_replays_output_and_records_argv():
     fr = FunctionRunner(lambda argv: (0, "x\ny\n", ""))
     lines: list[str] = []
     fr.run(["tool", "--flag"], on_line=lambda s, line: lines.append(line))
-    assert fr.history == [["tool", "--flag"]] and lines == ["x", "y"]
+    assert fr.history == [["tool", "--flag"]]
+    assert lines == ["x", "y"]
     with pytest.raises(CommandFailed):
         FunctionRunner(lambda argv: Completed(argv, 2, "", "bad")).run(["t"])
 
@@ -168,30 +179,45 @@ def test_step_runs_and_checks_for_real():
     lines: list[str] = []
     s = Echo("hello")
     r = s.execute("auto", on_line=lambda st_, line: lines.append(line))
-    assert r.status == "pass" and r.mode == "run" and r.evidence["out"] == "hello"
-    assert lines == ["hello"] and s.cleaned and shlex.split(r.evidence["commands"][0])[-1] == "print('hello')"
+    assert r.status == "pass"
+    assert r.mode == "run"
+    assert r.evidence["out"] == "hello"
+    assert lines == ["hello"]
+    assert s.cleaned
+    assert shlex.split(r.evidence["commands"][0])[-1] == "print('hello')"
 
 
 def test_step_plan_mode_and_unavailable_host():
     r = Echo("hi").execute("plan")
-    assert r.status == "skipped" and r.mode == "plan" and r.evidence["plan"]["commands"]
+    assert r.status == "skipped"
+    assert r.mode == "plan"
+    assert r.evidence["plan"]["commands"]
     r = Echo("hi", missing="no such thing here").execute("auto")
-    assert r.status == "skipped" and r.mode == "plan" and r.message == "no such thing here"
+    assert r.status == "skipped"
+    assert r.mode == "plan"
+    assert r.message == "no such thing here"
     r = Echo("hi", missing="no such thing here").execute("live")
     assert r.status == "error"
 
 
 def test_step_errors_become_results_not_tracebacks():
     r = Echo("").execute()
-    assert r.status == "error" and r.evidence["field"] == "text" and "type something" in r.message
+    assert r.status == "error"
+    assert r.evidence["field"] == "text"
+    assert "type something" in r.message
     r = Echo("x", boom=NotSupportedHere("no GPU")).execute()
-    assert r.status == "skipped" and "no GPU" in r.message
+    assert r.status == "skipped"
+    assert "no GPU" in r.message
     r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute()
-    assert r.status == "skipped" and r.mode == "plan" and r.evidence["action"] == "delete x"
+    assert r.status == "skipped"
+    assert r.mode == "plan"
+    assert r.evidence["action"] == "delete x"
     r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute("live")
-    assert r.status == "error" and r.evidence["action"] == "delete x"
+    assert r.status == "error"
+    assert r.evidence["action"] == "delete x"
     r = Echo("x", boom=KeyError("k")).execute()
-    assert r.status == "error" and r.evidence["exception"] == "KeyError"
+    assert r.status == "error"
+    assert r.evidence["exception"] == "KeyError"
     with pytest.raises(InvalidField):
         Echo("x").execute("sometimes")
 
@@ -199,7 +225,8 @@ def test_step_errors_become_results_not_tracebacks():
 def test_plan_renders_shell_and_mime():
     p = Plan("s", "why", [["qemu-img", "create", "my disk.img", "1G"]], notes=["careful"])
     assert p.shell() == "qemu-img create 'my disk.img' 1G"
-    assert PLAN_MIME in p._repr_mimebundle_() and "careful" in str(p)
+    assert PLAN_MIME in p._repr_mimebundle_()
+    assert "careful" in str(p)
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -208,7 +235,8 @@ def test_atomic_target_never_leaves_half_written_files(tmp_path):
     with pytest.raises(RuntimeError), atomic_target(target) as tmp:
         tmp.write_bytes(b"partial")
         raise RuntimeError("crash midway")
-    assert not target.exists() and not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
+    assert not target.exists()
+    assert not [p for p in tmp_path.iterdir() if TMP_MARK in p.name]
 
     write_atomic(target, b"v1")
     with pytest.raises(ConsentRequired):
@@ -216,7 +244,8 @@ def test_atomic_target_never_leaves_half_written_files(tmp_path):
     write_atomic(target, b"v2", overwrite=True)
     assert target.read_bytes() == b"v2"
     backups = [p for p in tmp_path.iterdir() if ".labkit-bak-" in p.name]
-    assert len(backups) == 1 and backups[0].read_bytes() == b"v1"
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == b"v1"
     assert backup_file(target) != backups[0]
 
 
@@ -235,7 +264,8 @@ def test_backups_keep_sparse_images_sparse(tmp_path):
         f.seek(4096)
         f.write(b"head")
     copy = backup_file(img)
-    assert copy.read_bytes()[4096:4100] == b"head" and copy.stat().st_size == img.stat().st_size
+    assert copy.read_bytes()[4096:4100] == b"head"
+    assert copy.stat().st_size == img.stat().st_size
     assert copy.stat().st_blocks * 512 < 16 * 2**20, "the backup wrote out the holes"
     with open(copy, "rb") as f:
         f.seek(3 * 2**30)
@@ -249,7 +279,9 @@ def test_digest_survives_a_browser_save():
     payload = CheckResult.passed("ch0.demo", "ok", cpu=60.0, took=0.0, ratio=0.25).to_payload()
     assert payload["evidence"] == {"cpu": 60, "took": 0, "ratio": 0.25}
     as_saved = json.loads(json.dumps(payload).replace('"cpu": 60', '"cpu": 60.0'))
-    assert as_saved["evidence"]["cpu"] == 60.0 and verify_payload(as_saved) and verify_payload(payload)
+    assert as_saved["evidence"]["cpu"] == 60.0
+    assert verify_payload(as_saved)
+    assert verify_payload(payload)
 
 
 def test_digest_of_odd_but_valid_json_never_raises():

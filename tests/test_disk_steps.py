@@ -91,7 +91,9 @@ def test_read_only_steps_plan_only_probes():
 def test_plan_mode_runs_nothing(tmp_path):
     runner = FunctionRunner(lambda argv: (0, "", ""))
     res = CreateImage(tmp_path / "x.qcow2").execute("plan", runner=runner)
-    assert res.status == "skipped" and res.mode == "plan" and runner.history == []
+    assert res.status == "skipped"
+    assert res.mode == "plan"
+    assert runner.history == []
     assert res.evidence["plan"]["commands"][0][:4] == ["qemu-img", "create", "-f", "qcow2"]
     assert not (tmp_path / "x.qcow2").exists()
 
@@ -109,16 +111,17 @@ def test_plan_mode_runs_nothing(tmp_path):
 )
 def test_bad_input_becomes_an_error_result_naming_the_field(step, field):
     res = step.execute("plan")
-    assert (
-        res.status == "error" and res.evidence["error"] == "InvalidField" and res.evidence["field"] == field
-    )
+    assert res.status == "error"
+    assert res.evidence["error"] == "InvalidField"
+    assert res.evidence["field"] == field
     assert res.evidence["fix"]
 
 
 def test_missing_qemu_img_is_skipped_with_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no qemu-img
     auto = CreateImage(tmp_path / "x.qcow2").execute("auto")
-    assert auto.status == "skipped" and "qemu-utils" in auto.message
+    assert auto.status == "skipped"
+    assert "qemu-utils" in auto.message
     assert CreateImage(tmp_path / "x.qcow2").execute("live").status == "error"
     assert not (tmp_path / "x.qcow2").exists()
 
@@ -132,10 +135,12 @@ def test_create_120g_is_cheap_and_checked(tmp_path, name, fmt):
     res = CreateImage(path, "120G", fmt).execute("live")
     assert res.status == "pass", res.message
     info = _info(path)
-    assert info.format == (fmt or "raw") and info.virtual_size == 120 * GiB
+    assert info.format == (fmt or "raw")
+    assert info.virtual_size == 120 * GiB
     assert res.evidence["info"]["virtual_size"] == 120 * GiB
     assert os.stat(path).st_blocks * 512 < 16 * MiB  # qcow2 grows on demand, raw is sparse
-    assert _leftovers(tmp_path) == [] and res.evidence["backup"] is None
+    assert _leftovers(tmp_path) == []
+    assert res.evidence["backup"] is None
 
 
 @qemu
@@ -145,14 +150,19 @@ def test_create_refuses_to_overwrite_and_backs_up_with_consent(tmp_path):
     assert CreateImage(path, "1G").execute("live").status == "pass"
     before = os.stat(path)
     refused = CreateImage(path, "2G").execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
-    assert os.stat(path).st_ino == before.st_ino and _info(path).virtual_size == GiB  # untouched
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "ConsentRequired"
+    # untouched
+    assert os.stat(path).st_ino == before.st_ino
+    assert _info(path).virtual_size == GiB
 
     res = CreateImage(path, "2G", overwrite=True).execute("live")
     assert res.status == "pass", res.message
     backup = Path(res.evidence["backup"])
     assert _info(path).virtual_size == 2 * GiB
-    assert backup.exists() and _info(backup, "qcow2").virtual_size == GiB  # the old image, kept
+    # the old image, kept
+    assert backup.exists()
+    assert _info(backup, "qcow2").virtual_size == GiB
     assert _leftovers(tmp_path) == []
 
 
@@ -170,10 +180,12 @@ def test_vhd_sizes_match_qemus_geometry_rounding(tmp_path, size):
 @needs_qemu_img
 def test_info_step(tmp_path, data_raw):
     res = ImageInfo(data_raw).execute("live")
-    assert res.status == "pass" and res.evidence["info"]["format"] == "raw"
+    assert res.status == "pass"
+    assert res.evidence["info"]["format"] == "raw"
     assert res.evidence["info"]["virtual_size"] == 64 * MiB
     missing = ImageInfo(tmp_path / "nope.qcow2").execute("live")
-    assert missing.status == "error" and missing.evidence["field"] == "path"
+    assert missing.status == "error"
+    assert missing.evidence["field"] == "path"
 
 
 # -- convert -----------------------------------------------------------------------------------
@@ -186,12 +198,17 @@ def test_convert_raw_to_compressed_qcow2(tmp_path, data_raw):
     assert res.status == "pass", res.message
     ev = res.evidence
     assert ev["compare"].startswith("Images are identical")
-    assert ev["dst_info"]["format"] == "qcow2" and ev["dst_info"]["virtual_size"] == 64 * MiB
-    assert ev["compressed_clusters"] > 0 and ev["ratio"] < 0.9  # half of every MiB is one repeated byte
+    assert ev["dst_info"]["format"] == "qcow2"
+    assert ev["dst_info"]["virtual_size"] == 64 * MiB
+    # half of every MiB is one repeated byte
+    assert ev["compressed_clusters"] > 0
+    assert ev["ratio"] < 0.9
     assert ev["measure"]["required"] > 0
     # an independent look: qemu-img itself says the content is identical
     assert "identical" in _qemu("compare", "-f", "raw", "-F", "qcow2", str(data_raw), str(dst))
-    assert len(fractions) > 2 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(fractions) > 2
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
     assert _leftovers(tmp_path) == []
 
 
@@ -215,9 +232,8 @@ def test_real_dynamic_vhd_converts_with_vhd_mapped_to_vpc(tmp_path, data_raw):
     assert "Unknown driver 'vhd'" in _run_rc_stderr(["qemu-img", "info", "-f", "vhd", str(vhd)])
     res = ConvertImage(vhd, tmp_path / "from-dynamic.qcow2", src_format="vhd").execute("live")
     assert res.status == "pass", res.message
-    assert "-f vpc" in " ".join(res.evidence["commands"]) and "-f vhd" not in " ".join(
-        res.evidence["commands"]
-    )
+    assert "-f vpc" in " ".join(res.evidence["commands"])
+    assert "-f vhd" not in " ".join(res.evidence["commands"])
 
 
 def _run_rc_stderr(argv: list[str]) -> str:
@@ -252,8 +268,10 @@ def test_real_fixed_vhd_needs_vpc_and_converts(tmp_path):
     hidden = tmp_path / "disk.img"
     shutil.copyfile(fixed, hidden)
     refused = ConvertImage(hidden, tmp_path / "hidden.qcow2").execute("live")
-    assert refused.status == "error" and refused.evidence["field"] == "src_format"
-    assert not (tmp_path / "hidden.qcow2").exists() and _leftovers(tmp_path) == []
+    assert refused.status == "error"
+    assert refused.evidence["field"] == "src_format"
+    assert not (tmp_path / "hidden.qcow2").exists()
+    assert _leftovers(tmp_path) == []
 
 
 @qemu
@@ -265,7 +283,8 @@ def test_vmdk_and_vdi_convert_to_qcow2(tmp_path, data_raw, fmt):
     assert _info(mid).format == fmt
     res = ConvertImage(mid, tmp_path / "disk.qcow2").execute("live")
     assert res.status == "pass", res.message
-    assert res.evidence["src_format"] == fmt and res.evidence["compare"].startswith("Images are identical")
+    assert res.evidence["src_format"] == fmt
+    assert res.evidence["compare"].startswith("Images are identical")
 
 
 @qemu
@@ -274,11 +293,13 @@ def test_convert_refuses_to_overwrite_and_backs_up_with_consent(tmp_path, data_r
     dst = tmp_path / "out.qcow2"
     assert CreateImage(dst, "1G").execute("live").ok
     refused = ConvertImage(data_raw, dst).execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "ConsentRequired"
     assert _info(dst).virtual_size == GiB
     res = ConvertImage(data_raw, dst, overwrite=True).execute("live")
     assert res.status == "pass", res.message
-    assert _info(dst).virtual_size == 64 * MiB and _info(Path(res.evidence["backup"])).virtual_size == GiB
+    assert _info(dst).virtual_size == 64 * MiB
+    assert _info(Path(res.evidence["backup"])).virtual_size == GiB
 
 
 @qemu
@@ -293,8 +314,11 @@ def test_cancelled_conversion_leaves_nothing_behind(tmp_path, data_raw):
 
     dst = tmp_path / "cancelled.qcow2"
     res = ConvertImage(data_raw, dst, compress=True).execute("live", on_progress=on_progress, cancel=cancel)
-    assert res.status == "error" and res.evidence["error"] == "Cancelled"
-    assert seen and not dst.exists() and _leftovers(tmp_path) == []
+    assert res.status == "error"
+    assert res.evidence["error"] == "Cancelled"
+    assert seen
+    assert not dst.exists()
+    assert _leftovers(tmp_path) == []
 
 
 @qemu
@@ -302,8 +326,10 @@ def test_cancelled_conversion_leaves_nothing_behind(tmp_path, data_raw):
 def test_timed_out_conversion_leaves_nothing_behind(tmp_path, data_raw):
     dst = tmp_path / "slow.qcow2"
     res = ConvertImage(data_raw, dst, compress=True, timeout=0.05).execute("live")
-    assert res.status == "error" and res.evidence["error"] == "CommandTimeout"
-    assert not dst.exists() and _leftovers(tmp_path) == []
+    assert res.status == "error"
+    assert res.evidence["error"] == "CommandTimeout"
+    assert not dst.exists()
+    assert _leftovers(tmp_path) == []
 
 
 @qemu
@@ -312,11 +338,14 @@ def test_bogus_source_fails_cleanly(tmp_path):
     bogus = tmp_path / "bogus.qcow2"
     bogus.write_text("this is not a disk image\n" * 100)
     res = ConvertImage(bogus, tmp_path / "out.qcow2").execute("live")
-    assert res.status == "error" and res.evidence["error"] == "CommandFailed"
+    assert res.status == "error"
+    assert res.evidence["error"] == "CommandFailed"
     assert "qemu-img" in res.message
-    assert not (tmp_path / "out.qcow2").exists() and _leftovers(tmp_path) == []
+    assert not (tmp_path / "out.qcow2").exists()
+    assert _leftovers(tmp_path) == []
     gone = ConvertImage(tmp_path / "missing.raw", tmp_path / "out2.qcow2").execute("live")
-    assert gone.status == "error" and gone.evidence["field"] == "src"
+    assert gone.status == "error"
+    assert gone.evidence["field"] == "src"
 
 
 # -- resize ------------------------------------------------------------------------------------
@@ -327,10 +356,12 @@ def test_resize_grow_then_shrink_needs_consent(tmp_path):
     assert CreateImage(path, "10G").execute("live").ok
     grown = ResizeImage(path, "12G").execute("live")
     assert grown.status == "pass", grown.message
-    assert _info(path).virtual_size == 12 * GiB and grown.evidence["backup"] is None
+    assert _info(path).virtual_size == 12 * GiB
+    assert grown.evidence["backup"] is None
 
     refused = ResizeImage(path, "11G").execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "ConsentRequired"
     assert _info(path).virtual_size == 12 * GiB
 
     shrunk = ResizeImage(path, "11G", allow_shrink=True).execute("live")
@@ -345,12 +376,14 @@ def test_resize_raw_keeps_it_sparse_and_refuses_vdi(tmp_path):
     raw = tmp_path / "disk.img"
     assert CreateImage(raw, "1G", fmt=None).execute("live").ok
     res = ResizeImage(raw, "2G").execute("live")
-    assert res.status == "pass" and _info(raw, "raw").virtual_size == 2 * GiB
+    assert res.status == "pass"
+    assert _info(raw, "raw").virtual_size == 2 * GiB
     assert os.stat(raw).st_blocks * 512 < MiB
     vdi = tmp_path / "disk.vdi"
     assert CreateImage(vdi, "1G", "vdi").execute("live").ok
     refused = ResizeImage(vdi, "2G").execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "InvalidField"
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "InvalidField"
 
 
 def _fake_qemu_img(compare_rc: int, dst_vsize: int):

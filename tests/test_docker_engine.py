@@ -50,11 +50,14 @@ def _english(monkeypatch):
 def test_labels_carry_step_kind_and_a_fresh_object_id():
     a = dn.labkit_labels("ch2.docker.commit", kind="image", ref="labkit/x:1")
     b = dn.labkit_labels("ch2.docker.commit", kind="image", ref="labkit/x:1")
-    assert a[dn.LABEL_CREATED] == "true" and a[dn.LABEL_STEP] == "ch2.docker.commit"
+    assert a[dn.LABEL_CREATED] == "true"
+    assert a[dn.LABEL_STEP] == "ch2.docker.commit"
     assert a[dn.LABEL_REF] == "labkit/x:1"
-    assert a[dn.LABEL_OBJECT].startswith("image:") and a[dn.LABEL_OBJECT] != b[dn.LABEL_OBJECT]
+    assert a[dn.LABEL_OBJECT].startswith("image:")
+    assert a[dn.LABEL_OBJECT] != b[dn.LABEL_OBJECT]
     assert dn.labkit_labels("s", kind="container")[dn.LABEL_OBJECT].startswith("container:")
-    assert dn.is_labkit_object(a, "image") and not dn.is_labkit_object(a, "container")
+    assert dn.is_labkit_object(a, "image")
+    assert not dn.is_labkit_object(a, "container")
     assert not dn.is_labkit_object({"org.labkit.created": "false"})
     with pytest.raises(InvalidField):
         dn.labkit_labels("")
@@ -265,7 +268,8 @@ def test_valid_references_parse_and_round_trip(ref):
 def test_invalid_references_say_what_is_wrong_and_how_to_fix(ref, problem):
     with pytest.raises(InvalidField) as info:
         dn.validate_reference(ref, "image")
-    assert info.value.field == "image" and problem in str(info.value)
+    assert info.value.field == "image"
+    assert problem in str(info.value)
     assert info.value.fix
 
 
@@ -317,7 +321,8 @@ def test_valid_container_names(name):
 def test_invalid_container_names(name):
     with pytest.raises(InvalidField) as info:
         dn.validate_container_name(name, "container_name")
-    assert info.value.field == "container_name" and "e.g. ailab" in info.value.fix
+    assert info.value.field == "container_name"
+    assert "e.g. ailab" in info.value.fix
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,27 +390,37 @@ class _FakeApiError(Exception):
 
 def test_translation_gives_each_student_error_its_fix():
     port = translate(_FakeApiError(REAL_TEXTS["port-container"], 500), "run")
-    assert isinstance(port, InvalidField) and port.field == "port" and port.value == "8888"
+    assert isinstance(port, InvalidField)
+    assert port.field == "port"
+    assert port.value == "8888"
     assert "ss -ltnp 'sport = :8888'" in port.fix
     conflict = translate(_FakeApiError(REAL_TEXTS["conflict"], 409), "create")
-    assert isinstance(conflict, InvalidField) and conflict.value == "ailab"
-    assert "5d1a0c6e2f0b" in str(conflict) and "docker rm -f ailab" in conflict.fix
+    assert isinstance(conflict, InvalidField)
+    assert conflict.value == "ailab"
+    assert "5d1a0c6e2f0b" in str(conflict)
+    assert "docker rm -f ailab" in conflict.fix
     space = translate(_FakeApiError(REAL_TEXTS["nospace"], 500), "import")
     assert isinstance(space, NotSupportedHere)
-    assert "docker system df" in space.fix and "df -h /var/lib/docker" in space.fix
+    assert "docker system df" in space.fix
+    assert "df -h /var/lib/docker" in space.fix
     missing = translate(_FakeApiError(REAL_TEXTS["noimage"], 404), "inspect")
-    assert isinstance(missing, InvalidField) and missing.field == "image" and missing.value == "nope:1"
+    assert isinstance(missing, InvalidField)
+    assert missing.field == "image"
+    assert missing.value == "nope:1"
     version = translate(_FakeApiError(REAL_TEXTS["version"], 400), "connect")
-    assert isinstance(version, NotSupportedHere) and "version=" in version.fix
+    assert isinstance(version, NotSupportedHere)
+    assert "version=" in version.fix
     other = translate(_FakeApiError("something odd", 500), "frobnicate", argv=["docker", "x"])
-    assert isinstance(other, DockerFailed) and other.returncode == 500
+    assert isinstance(other, DockerFailed)
+    assert other.returncode == 500
     assert "`docker x` failed (Docker engine HTTP 500)" in str(other)
 
 
 def test_out_of_disk_while_writing_locally_is_translated():
     with pytest.raises(NotSupportedHere) as info, docker_errors("save the image"):
         raise OSError(errno.ENOSPC, "No space left on device")
-    assert "out of disk space" in str(info.value) and "docker system df" in info.value.fix
+    assert "out of disk space" in str(info.value)
+    assert "docker system df" in info.value.fix
     with pytest.raises(FileNotFoundError), docker_errors("save"):  # our own bugs are not hidden
         raise FileNotFoundError("x")
 
@@ -431,7 +446,8 @@ def test_archive_kind_by_magic_bytes():
     assert dn.archive_kind(gzip.compress(tar)[:512]) == "gzip"
     assert dn.archive_kind(zbuf.getvalue()[:512]) == "zip"
     assert dn.archive_kind(b"hello") == "unknown"
-    assert dn.ARCHIVE_KINDS["gzip"] and not dn.ARCHIVE_KINDS["zip"]
+    assert dn.ARCHIVE_KINDS["gzip"]
+    assert not dn.ARCHIVE_KINDS["zip"]
 
 
 def test_parse_load_output_reads_cli_lines_and_engine_stream():
@@ -448,7 +464,8 @@ def test_sidecar_round_trip_and_rejection():
         archive="x.tar.gz",
     )  # fmt: skip
     data = dn.parse_sidecar(text)
-    assert data["tags"] == ["a:1", "b:1"] and data["size"] == 3
+    assert data["tags"] == ["a:1", "b:1"]
+    assert data["size"] == 3
     with pytest.raises(InvalidField):
         dn.parse_sidecar(json.dumps({"image_id": "x"}))
     with pytest.raises(InvalidField):
@@ -479,7 +496,8 @@ def test_pinning_a_too_new_api_version_is_explained(docker_client):
 
     with pytest.raises(NotSupportedHere) as info, docker_errors("connect"):
         docker.DockerClient(version="1.99").version()
-    assert "too new" in str(info.value) and "negotiates" in info.value.fix
+    assert "too new" in str(info.value)
+    assert "negotiates" in info.value.fix
 
 
 def _missing_socket(tmp_path: Path) -> str:
@@ -493,13 +511,17 @@ def test_daemon_not_running_is_diagnosed_with_the_start_command(monkeypatch, tmp
     assert result.status == "fail"
     assert "not running" in result.message
     start = "systemctl start docker" if os.path.isdir("/run/systemd/system") else "dockerd"
-    assert start in result.message and "Traceback" not in result.message
+    assert start in result.message
+    assert "Traceback" not in result.message
     assert result.evidence["error_type"] == "NotSupportedHere"
     # other steps: auto mode plans and says why; live mode reports an error; never a traceback
     auto = HelloContainer().execute("auto")
-    assert auto.status == "skipped" and auto.mode == "plan" and "not running" in auto.message
+    assert auto.status == "skipped"
+    assert auto.mode == "plan"
+    assert "not running" in auto.message
     live = HelloContainer().execute("live")
-    assert live.status == "error" and "not running" in live.message
+    assert live.status == "error"
+    assert "not running" in live.message
 
 
 @pytest.mark.docker
@@ -522,9 +544,11 @@ def test_engine_not_installed_names_the_package(monkeypatch, tmp_path, docker_cl
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no dockerd
     with pytest.raises(ToolMissing) as info:
         get_client(timeout=5)
-    assert info.value.package == "docker.io" and "apt-get install" in str(info.value)
+    assert info.value.package == "docker.io"
+    assert "apt-get install" in str(info.value)
     result = EngineCheck().execute("live")
-    assert result.status == "fail" and "docker.io" in result.message
+    assert result.status == "fail"
+    assert "docker.io" in result.message
 
 
 _AS_NOBODY = """
@@ -557,10 +581,12 @@ def test_permission_denied_for_a_user_outside_the_docker_group(docker_client):
     assert engine_check["status"] == "fail"
     msg = engine_check["message"]
     assert "permission denied" in msg
-    assert "usermod -aG" in msg and "log out and in again" in msg
+    assert "usermod -aG" in msg
+    assert "log out and in again" in msg
     assert "root-equivalent" in msg  # the course's warning, said where it matters
     assert engine_check["evidence"]["user"] == {"uid": 65534, "is_root": False, "in_socket_group": False}
-    assert hello["status"] == "skipped" and "permission denied" in hello["message"]
+    assert hello["status"] == "skipped"
+    assert "permission denied" in hello["message"]
 
 
 @pytest.mark.docker
@@ -568,7 +594,8 @@ def test_hello_container_prints_the_greeting_and_is_removed(docker_client, busyb
     result = HelloContainer().execute("live")
     assert result.status == "pass", result
     ev = result.evidence
-    assert GREETING in ev["stdout"] and ev["exit_code"] == 0
+    assert GREETING in ev["stdout"]
+    assert ev["exit_code"] == 0
     assert ev["container_removed"] is True
     assert ev["labels"][dn.LABEL_STEP] == "ch2.docker.hello"
     assert not docker_client.containers.list(all=True, filters={"id": ev["container_id"]})
@@ -577,14 +604,18 @@ def test_hello_container_prints_the_greeting_and_is_removed(docker_client, busyb
 @pytest.mark.docker
 def test_a_missing_image_is_named(docker_client, uniq):
     result = RunImage(f"{uniq}/nothing:here", ["true"]).execute("live")
-    assert result.status == "error" and result.evidence["field"] == "image"
-    assert f"{uniq}/nothing:here" in result.message and "docker images" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "image"
+    assert f"{uniq}/nothing:here" in result.message
+    assert "docker images" in result.message
 
 
 def test_an_invalid_image_name_is_refused_before_anything_runs():
     result = RunImage("Chinageology/AILab:latest", ["true"]).execute("live")
-    assert result.status == "error" and result.evidence["field"] == "image"
-    assert "lowercase" in result.message and "chinageology/ailab:latest" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "image"
+    assert "lowercase" in result.message
+    assert "chinageology/ailab:latest" in result.message
     assert "commands" not in result.evidence
 
 
@@ -605,7 +636,8 @@ def test_port_held_by_a_host_program_is_named(docker_client, busybox_base):
         result = RunImage(busybox_base, ["true"], ports={"8888/tcp": port}).execute("live")
     finally:
         holder.close()
-    assert result.status == "error" and result.evidence["field"] == "port"
+    assert result.status == "error"
+    assert result.evidence["field"] == "port"
     assert result.evidence["value"] == str(port)
     assert f"ss -ltnp 'sport = :{port}'" in result.message
     assert {c.id for c in docker_client.containers.list(all=True)} <= before  # nothing left behind
@@ -622,8 +654,10 @@ def test_port_held_by_another_container_is_named(docker_client, busybox_base, tr
         result = RunImage(busybox_base, ["true"], ports={"8888/tcp": port}).execute("live")
     finally:
         first.remove(force=True)
-    assert result.status == "error" and result.evidence["value"] == str(port)
-    assert "already in use" in result.message and "docker ps" in result.message
+    assert result.status == "error"
+    assert result.evidence["value"] == str(port)
+    assert "already in use" in result.message
+    assert "docker ps" in result.message
 
 
 @pytest.mark.docker
@@ -631,8 +665,10 @@ def test_container_name_in_use_says_which_and_how_to_remove(docker_client, busyb
     squatter = docker_client.containers.create(busybox_base, ["true"], name=uniq)  # not labkit's
     tracker.container(squatter.id)
     result = CommitContainer(f"{uniq}/img:1", container_name=uniq).execute("live")
-    assert result.status == "error" and result.evidence["field"] == "name"
-    assert squatter.id[:12] in result.message and f"docker rm -f {uniq}" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "name"
+    assert squatter.id[:12] in result.message
+    assert f"docker rm -f {uniq}" in result.message
     squatter.reload()  # untouched: labkit never removes a container it did not create
     assert squatter.status == "created"
     squatter.remove(force=True)
@@ -665,8 +701,10 @@ def test_a_failed_build_shows_the_tail_of_its_log(docker_client, busybox_base, t
     with pytest.raises(DockerFailed) as info, docker_errors("build", argv=["docker", "build", "."]):
         docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), rm=True, forcerm=True)
     text = str(info.value)
-    assert f"boom-{uniq}" in text and "non-zero code" in text
-    assert "`docker build .` failed" in text and "RUN command failed" in info.value.hint
+    assert f"boom-{uniq}" in text
+    assert "non-zero code" in text
+    assert "`docker build .` failed" in text
+    assert "RUN command failed" in info.value.hint
     assert {c.id for c in docker_client.containers.list(all=True)} <= before
     for image in docker_client.images.list(all=True, filters={"dangling": True}):
         if (image.attrs.get("Parent") or "") and image.id not in tracker.images:

@@ -45,9 +45,11 @@ def committed(docker_client, busybox_base, tracker, uniq):
 def test_commit_labels_the_image_and_removes_its_container(docker_client, committed, uniq):
     ref, _, result = committed
     ev = result.evidence
-    assert ev["layers"] == ev["base_layers"] + 1 and ev["owned_by_labkit"]
+    assert ev["layers"] == ev["base_layers"] + 1
+    assert ev["owned_by_labkit"]
     labels = docker_client.images.get(ref).labels
-    assert labels[dn.LABEL_STEP] == "ch2.docker.commit" and labels[dn.LABEL_REF] == ref
+    assert labels[dn.LABEL_STEP] == "ch2.docker.commit"
+    assert labels[dn.LABEL_REF] == ref
     assert labels[dn.LABEL_OBJECT].startswith("image:")
     assert not docker_client.containers.list(all=True, filters={"name": f"{uniq}-c"})
 
@@ -65,9 +67,12 @@ def test_save_load_round_trip_keeps_the_image_id(docker_client, committed, track
     assert dn.archive_kind(data[:512]) == ("gzip" if suffix == ".tar.gz" else "tar")
     if suffix == ".tar.gz":
         assert len(gzip.decompress(data)) == saved.evidence["tar_bytes"]
-    assert progress and progress == sorted(progress) and progress[-1] == 1.0
+    assert progress
+    assert progress == sorted(progress)
+    assert progress[-1] == 1.0
     side = dn.parse_sidecar(Path(str(path) + dn.SIDECAR_SUFFIX).read_text())
-    assert side["image_id"] == original and ref in side["tags"]
+    assert side["image_id"] == original
+    assert ref in side["tags"]
 
     docker_client.images.remove(ref)  # gone from the engine: only the file can bring it back
     assert not [i for i in docker_client.images.list() if i.id == original]
@@ -76,11 +81,13 @@ def test_save_load_round_trip_keeps_the_image_id(docker_client, committed, track
     assert loaded.status == "pass", loaded
     tracker.image(ref)
     assert loaded.evidence["image_ids"] == [original] == [docker_client.images.get(ref).id]
-    assert loaded.evidence["expected_id"] == original and ref in loaded.evidence["loaded"]
+    assert loaded.evidence["expected_id"] == original
+    assert ref in loaded.evidence["loaded"]
 
     ran = RunImage(ref, ["cat", "/labkit-note"], expect=note).execute("live")
     assert ran.status == "pass", ran
-    assert ran.evidence["stdout"].strip() == note and ran.evidence["exit_code"] == 0
+    assert ran.evidence["stdout"].strip() == note
+    assert ran.evidence["exit_code"] == 0
 
 
 def test_files_interoperate_with_the_docker_cli(docker_client, committed, tracker, tmp_path):
@@ -99,12 +106,14 @@ def test_files_interoperate_with_the_docker_cli(docker_client, committed, tracke
         save = subprocess.Popen(["docker", "save", ref], stdout=subprocess.PIPE)
         gz = subprocess.run(["gzip", "-6"], stdin=save.stdout, stdout=out, timeout=120, check=True)
         save.stdout.close()
-        assert save.wait(timeout=60) == 0 and gz.returncode == 0
+        assert save.wait(timeout=60) == 0
+        assert gz.returncode == 0
     docker_client.images.remove(ref)
     loaded = LoadImage(theirs, expect_id=commit.evidence["image_id"]).execute("live")
     tracker.image(ref)
     assert loaded.status == "pass", loaded
-    assert loaded.evidence["sidecar"] is None and loaded.evidence["archive_kind"] == "gzip"
+    assert loaded.evidence["sidecar"] is None
+    assert loaded.evidence["archive_kind"] == "gzip"
 
 
 def test_a_zip_is_refused_with_the_seed_lesson(committed, tmp_path):
@@ -115,8 +124,10 @@ def test_a_zip_is_refused_with_the_seed_lesson(committed, tmp_path):
     with zipfile.ZipFile(zipped, "w") as zf:
         zf.write(tar, "ailab-image.tar")
     result = LoadImage(zipped).execute("live")
-    assert result.status == "error" and result.evidence["field"] == "path"
-    assert "zip archive" in result.message and "unzip" in result.message
+    assert result.status == "error"
+    assert result.evidence["field"] == "path"
+    assert "zip archive" in result.message
+    assert "unzip" in result.message
     assert SaveImage(ref, tmp_path / "x.zip").execute("plan").status == "error"  # and never written as zip
 
 
@@ -129,7 +140,8 @@ def test_a_damaged_file_is_caught(docker_client, committed, tmp_path):
     data["sha256"] = "0" * 64  # the file no longer matches what was recorded at save time
     sidecar.write_text(json.dumps(data))
     result = LoadImage(path).execute("live")
-    assert result.status == "fail" and "sha256" in result.message
+    assert result.status == "fail"
+    assert "sha256" in result.message
 
     cut = tmp_path / "cut.tar"
     assert SaveImage(ref, cut).execute("live").status == "pass"
@@ -137,7 +149,8 @@ def test_a_damaged_file_is_caught(docker_client, committed, tmp_path):
         fh.truncate(os.path.getsize(cut) // 2)
     os.unlink(str(cut) + dn.SIDECAR_SUFFIX)
     truncated = LoadImage(cut).execute("live")
-    assert truncated.status == "error" and "Traceback" not in truncated.message
+    assert truncated.status == "error"
+    assert "Traceback" not in truncated.message
     assert "docker load" in truncated.message
 
 
@@ -146,12 +159,14 @@ def test_save_never_overwrites_without_consent(committed, tmp_path):
     path = tmp_path / "a.tar.gz"
     path.write_bytes(b"precious")
     refused = SaveImage(ref, path).execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "ConsentRequired"
     assert path.read_bytes() == b"precious"
     allowed = SaveImage(ref, path, overwrite=True).execute("live")
     assert allowed.status == "pass", allowed
     backups = list(tmp_path.glob("a.tar.gz.labkit-bak-*"))
-    assert len(backups) == 1 and backups[0].read_bytes() == b"precious"
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == b"precious"
     assert not list(tmp_path.glob(".*labkit-tmp*"))  # no temporary left behind
 
 
@@ -187,7 +202,8 @@ def test_cleanup_removes_only_what_labkit_created(
 
     targets = [commit.evidence["image_id"]]  # only this test's objects: the engine may be shared
     refused = CleanupLabkit(ids=targets).execute("live")
-    assert refused.status == "error" and refused.evidence["error"] == "ConsentRequired"
+    assert refused.status == "error"
+    assert refused.evidence["error"] == "ConsentRequired"
     assert ref in refused.message
     assert docker_client.images.get(ref)
 
@@ -205,7 +221,8 @@ def test_cleanup_keeps_a_tag_a_student_added(docker_client, committed, tracker, 
     image = docker_client.images.get(ref)
     image.tag(f"{uniq}/keep", "me")
     done = CleanupLabkit(consent=True, ids=[image.id]).execute("live")
-    assert done.status == "pass" and done.evidence["kept"]
+    assert done.status == "pass"
+    assert done.evidence["kept"]
     remaining = docker_client.images.get(image.id)
     assert remaining.tags == [f"{uniq}/keep:me"]
 
@@ -214,7 +231,8 @@ def test_cleanup_keeps_a_tag_a_student_added(docker_client, committed, tracker, 
 def test_delete_everything_refuses_without_the_exact_phrase(docker_client, busybox_base, confirm):
     before = sorted(i.id for i in docker_client.images.list())
     result = DeleteEverything(confirm).execute("live")
-    assert result.status == "error" and result.evidence["error"] == "ConsentRequired"
+    assert result.status == "error"
+    assert result.evidence["error"] == "ConsentRequired"
     assert "DELETE ALL" in result.message
     assert sorted(i.id for i in docker_client.images.list()) == before
 
@@ -226,7 +244,8 @@ def test_delete_everything_shows_the_course_commands_as_text_with_a_warning():
         assert command in text
     assert plan.commands == []  # nothing runnable: the $(...) forms are text only
     assert "WARNING" in plan.reason or "警告" in plan.reason
-    assert "CleanupLabkit" in text and dn.NUKE_PHRASE in text
+    assert "CleanupLabkit" in text
+    assert dn.NUKE_PHRASE in text
 
 
 def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
@@ -238,7 +257,8 @@ def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
     result = SaveImage(ref, path, chunk_size=4096).execute(
         "live", on_progress=lambda f: cancel.set(), cancel=cancel
     )
-    assert result.status == "error" and "stopped on request" in result.message
+    assert result.status == "error"
+    assert "stopped on request" in result.message
     assert list(tmp_path.iterdir()) == []  # neither the file, nor its sidecar, nor a temporary
 
 
@@ -249,7 +269,8 @@ def test_debian_base_plan_uses_the_hosts_mirror():
     assert argv[:3] == ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates"]
     assert argv[-3:] == ["bookworm", "/tmp/r", "http://deb.debian.org/debian"]
     mirror, why = _host_debian_mirror(None)
-    assert mirror.startswith("http") and why
+    assert mirror.startswith("http")
+    assert why
     assert _host_debian_mirror("http://mirrors.tuna.tsinghua.edu.cn/debian/")[0] == (
         "http://mirrors.tuna.tsinghua.edu.cn/debian"
     )
@@ -259,7 +280,8 @@ def test_debian_base_plan_uses_the_hosts_mirror():
     # debootstrap's target is a temporary directory made while running: a template in the notes
     assert any("debootstrap --variant=minbase" in n and "<temporary dir>/rootfs" in n for n in plan.notes)
     bad = BuildLocalBase("alpine").execute("plan")
-    assert bad.status == "error" and bad.evidence["field"] == "kind"
+    assert bad.status == "error"
+    assert bad.evidence["field"] == "kind"
 
 
 @pytest.mark.slow
@@ -274,7 +296,8 @@ def test_debian_base_runs_python(docker_client, tracker, uniq):
     result = BuildLocalBase("debian", ref=ref).execute("live")
     assert result.status == "pass", result
     tracker.image(ref)
-    assert result.evidence["layers"] == 1 and result.evidence["size"] < 250 * 2**20
+    assert result.evidence["layers"] == 1
+    assert result.evidence["size"] < 250 * 2**20
     ran = RunImage(ref, ["python3", "-c", "import ssl, sys; print(sys.version_info[:2])"]).execute("live")
     assert ran.status == "pass" and ran.evidence["stdout"].strip() == "(3, 11)", ran
 

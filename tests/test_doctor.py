@@ -59,7 +59,9 @@ def test_real_cli_dispatches_doctor():
             "another verb module of the dispatcher is not in this checkout yet: " + probe.stderr[-200:]
         )
     done = subprocess.run([str(exe), "doctor", "--help"], capture_output=True, text=True, env=ENV, timeout=60)
-    assert done.returncode == 0 and "--install" in done.stdout and "--json" in done.stdout
+    assert done.returncode == 0
+    assert "--install" in done.stdout
+    assert "--json" in done.stdout
 
 
 def test_doctor_json_shape(report):
@@ -93,11 +95,13 @@ def test_kvm_row_matches_the_probe(report):
     elif not facts["kvm_device"]:
         assert kvm["status"] == "missing"
     else:
-        assert kvm["status"] == "unusable" and kvm["fix"]
+        assert kvm["status"] == "unusable"
+        assert kvm["fix"]
         if facts["kvm_accessible"]:
             assert kvm["detail"].startswith("/dev/kvm exists but ")
     if facts["arch"] == "x86_64" and not facts["virt_flags"] and facts["kvm_device"]:
-        assert kvm["status"] == "unusable" and "vmx/svm" in kvm["detail"]
+        assert kvm["status"] == "unusable"
+        assert "vmx/svm" in kvm["detail"]
 
 
 def test_rows_follow_the_facts(report):
@@ -110,7 +114,8 @@ def test_rows_follow_the_facts(report):
             assert tool["version"] in row["detail"]
     torch = _row(report, "torch")
     if not facts["torch"]["present"]:
-        assert torch["status"] == "missing" and "pip install labkit[gpu]" in torch["fix"]
+        assert torch["status"] == "missing"
+        assert "pip install labkit[gpu]" in torch["fix"]
 
 
 def test_missing_apt_pieces_show_the_exact_install_command(report):
@@ -147,16 +152,21 @@ BARE = HostFacts(os_id="debian", tools={}, firmware={}, kvm_device=False, kvm_re
 def test_bare_host_needs_the_course_packages(monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "en")
     rows = {r.component: r for r in build_rows(BARE)}
-    assert rows["qemu-img"].status == "missing" and rows["qemu-img"].fix == APT_PREFIX + "qemu-utils"
+    assert rows["qemu-img"].status == "missing"
+    assert rows["qemu-img"].fix == APT_PREFIX + "qemu-utils"
     assert rows["qemu-system-aarch64"].fix == APT_PREFIX + "qemu-system-arm"
     assert rows["UEFI firmware (aarch64)"].fix == APT_PREFIX + "qemu-efi-aarch64"
     assert rows["NIC boot ROM (ipxe-qemu)"].apt == ("ipxe-qemu",)
     assert rows["docker engine"].apt == ("docker.io",)
     assert rows["kubectl"].apt == ("kubernetes-client",)
-    assert rows["zerotier-cli"].apt == () and "install.zerotier.com" in rows["zerotier-cli"].fix
-    assert rows["microk8s"].apt == () and "snap install microk8s --classic" in rows["microk8s"].fix
-    assert rows["KVM"].status == "missing" and rows["KVM"].apt == ()
-    assert rows["torch"].apt == () and rows["NVIDIA GPU"].apt == ()
+    assert rows["zerotier-cli"].apt == ()
+    assert "install.zerotier.com" in rows["zerotier-cli"].fix
+    assert rows["microk8s"].apt == ()
+    assert "snap install microk8s --classic" in rows["microk8s"].fix
+    assert rows["KVM"].status == "missing"
+    assert rows["KVM"].apt == ()
+    assert rows["torch"].apt == ()
+    assert rows["NVIDIA GPU"].apt == ()
     assert install_packages(list(rows.values())) == [
         "qemu-utils",
         "qemu-system-arm",
@@ -183,7 +193,8 @@ def test_unavailable_packages_are_not_offered(monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "en")
     rows = {r.component: r for r in build_rows(BARE, {"qemu-utils": "1", "kubernetes-client": None})}
     assert rows["qemu-img"].apt == ("qemu-utils",)
-    assert rows["kubectl"].apt == () and rows["kubectl"].fix == ""
+    assert rows["kubectl"].apt == ()
+    assert rows["kubectl"].fix == ""
     assert "not available" in rows["kubectl"].detail
 
 
@@ -197,11 +208,13 @@ def test_docker_engine_states(monkeypatch):
 
     assert engine(engine="ok", server_version="20.10.24", api_version="1.41").status == "ok"
     down = engine(engine="not running", dockerd_path="/usr/sbin/dockerd", detail="no socket")
-    assert down.status == "unusable" and "dockerd" in down.fix
+    assert down.status == "unusable"
+    assert "dockerd" in down.fix
     assert "systemctl start docker" in engine(engine="not running", dockerd_path="/x", systemd=True).fix
     assert engine(engine="not running").apt == ("docker.io",)  # client only, no engine installed
     denied = engine(engine="permission denied", detail="permission denied on /var/run/docker.sock")
-    assert denied.status == "unusable" and "usermod -aG docker" in denied.fix
+    assert denied.status == "unusable"
+    assert "usermod -aG docker" in denied.fix
 
 
 def test_table_renders_every_row_and_wraps(monkeypatch):
@@ -246,9 +259,12 @@ def test_install_asks_and_respects_no(monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "en")
     runner, out = _apt_runner(), io.StringIO()
     rc = main(install=True, facts=BARE, is_root=True, runner=runner, out=out, stdin=io.StringIO("n\n"))
-    assert rc == EXIT_REFUSED and "proceed? [y/N]" in out.getvalue() and _installs(runner) == []
+    assert rc == EXIT_REFUSED
+    assert "proceed? [y/N]" in out.getvalue()
+    assert _installs(runner) == []
     rc = main(install=True, facts=BARE, is_root=True, runner=runner, out=out, stdin=io.StringIO(""))
-    assert rc == EXIT_REFUSED and _installs(runner) == []
+    assert rc == EXIT_REFUSED
+    assert _installs(runner) == []
 
 
 def test_install_as_root_runs_apt_get_with_the_missing_packages(monkeypatch):
@@ -298,7 +314,8 @@ def test_install_with_nothing_missing_is_a_no_op(monkeypatch):
     )
     runner, out = _apt_runner(), io.StringIO()
     assert main(install=True, facts=facts, is_root=False, runner=runner, out=out) == 0
-    assert "nothing to install" in out.getvalue() and runner.history == []
+    assert "nothing to install" in out.getvalue()
+    assert runner.history == []
 
 
 def test_install_as_an_unprivileged_user_is_refused_for_real(cli):
@@ -320,7 +337,8 @@ def test_install_as_an_unprivileged_user_is_refused_for_real(cli):
         assert "--install needs root" in done.stdout
         assert "sudo apt-get install -y --no-install-recommends" in done.stdout
     else:
-        assert done.returncode == 0 and "nothing to install" in done.stdout
+        assert done.returncode == 0
+        assert "nothing to install" in done.stdout
 
 
 def test_install_leaves_out_packages_apt_cannot_install(monkeypatch):
@@ -341,8 +359,10 @@ def test_install_leaves_out_packages_apt_cannot_install(monkeypatch):
     doc = json.loads(out.getvalue())
     assert "kubernetes-client" not in doc["install"]["packages"]
     kubectl = next(r for r in doc["rows"] if r["component"] == "kubectl")
-    assert kubectl["fix"] == "" and "not available" in kubectl["detail"]
+    assert kubectl["fix"] == ""
+    assert "not available" in kubectl["detail"]
     x86 = next(r for r in doc["rows"] if r["component"] == "qemu-system-x86_64")
     assert x86["fix"] == APT_PREFIX + "qemu-system-x86"  # optional, not asked about, still offered
     (argv,) = _installs(runner)
-    assert "kubernetes-client" not in argv and "qemu-utils" in argv
+    assert "kubernetes-client" not in argv
+    assert "qemu-utils" in argv

@@ -40,12 +40,14 @@ def test_padding_plan():
 def test_padding_plan_rejects_empty_and_oversized_firmware(size):
     with pytest.raises(InvalidField) as err:
         fw.padding_plan(size)
-    assert err.value.field == "firmware" and err.value.fix
+    assert err.value.field == "firmware"
+    assert err.value.fix
 
 
 def test_candidates_start_with_the_unpadded_debian_file():
     assert fw.FIRMWARE_CANDIDATES[0].path == fw.QEMU_EFI == "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
-    assert fw.FIRMWARE_CANDIDATES[0].package == "qemu-efi-aarch64" and not fw.FIRMWARE_CANDIDATES[0].padded
+    assert fw.FIRMWARE_CANDIDATES[0].package == "qemu-efi-aarch64"
+    assert not fw.FIRMWARE_CANDIDATES[0].padded
     assert any(c.path == fw.AAVMF_CODE and c.padded for c in fw.FIRMWARE_CANDIDATES)
 
 
@@ -96,28 +98,36 @@ def test_existing_target_is_kept_unless_consent_and_correct_image_is_left_alone(
     dest = tmp_path / "efi.img"
     dest.write_bytes(b"student's own file")
     res = BuildEfiImage(dest=dest).execute("live")
-    assert res.status == "error" and res.evidence["error"] == "ConsentRequired"
+    assert res.status == "error"
+    assert res.evidence["error"] == "ConsentRequired"
     assert dest.read_bytes() == b"student's own file"
     res = BuildEfiImage(dest=dest, overwrite=True).execute("live")
-    assert res.ok and res.evidence["written"] is True
+    assert res.ok
+    assert res.evidence["written"] is True
     backups = list(tmp_path.glob("efi.img.labkit-bak-*"))
-    assert len(backups) == 1 and backups[0].read_bytes() == b"student's own file"
+    assert len(backups) == 1
+    assert backups[0].read_bytes() == b"student's own file"
     mtime = dest.stat().st_mtime_ns
     again = BuildEfiImage(dest=dest).execute("live")  # already correct: no consent needed, no rewrite
-    assert again.ok and again.evidence["written"] is False and dest.stat().st_mtime_ns == mtime
+    assert again.ok
+    assert again.evidence["written"] is False
+    assert dest.stat().st_mtime_ns == mtime
 
 
 def test_bad_firmware_inputs_become_field_errors(tmp_path):
     res = BuildEfiImage(dest=tmp_path / "e.img", firmware=str(tmp_path / "nope.fd")).execute("live")
-    assert res.status == "error" and res.evidence["field"] == "firmware"
+    assert res.status == "error"
+    assert res.evidence["field"] == "firmware"
     big = tmp_path / "big.fd"
     with open(big, "wb") as f:
         f.truncate(fw.PFLASH_SIZE + 4096)  # sparse, costs no disk
     res = BuildEfiImage(dest=tmp_path / "e.img", firmware=str(big)).execute("live")
-    assert res.status == "error" and res.evidence["field"] == "firmware"
+    assert res.status == "error"
+    assert res.evidence["field"] == "firmware"
     assert not (tmp_path / "e.img").exists()
     res = BuildEfiImage(dest=tmp_path).execute("live")
-    assert res.status == "error" and res.evidence["field"] == "dest"
+    assert res.status == "error"
+    assert res.evidence["field"] == "dest"
 
 
 @needs_firmware
@@ -128,7 +138,9 @@ def test_verify_detects_damage(tmp_path):
         f.seek(fw.PFLASH_SIZE - 10)
         f.write(b"\x01")
     facts = verify_efi_image(dest, FIRMWARE)
-    assert facts["size_ok"] and facts["prefix_ok"] and not facts["tail_zero"]
+    assert facts["size_ok"]
+    assert facts["prefix_ok"]
+    assert not facts["tail_zero"]
     with open(dest, "r+b") as f:
         f.seek(100)
         f.write(b"\xff\xfe")
@@ -136,7 +148,8 @@ def test_verify_detects_damage(tmp_path):
     short = tmp_path / "short.img"
     short.write_bytes(Path(FIRMWARE).read_bytes())
     facts = verify_efi_image(short, FIRMWARE)
-    assert facts["prefix_ok"] and not facts["size_ok"]
+    assert facts["prefix_ok"]
+    assert not facts["size_ok"]
 
 
 def test_plan_mode_writes_nothing(tmp_path):

@@ -318,22 +318,26 @@ def _checks(student: dict[str, Any]) -> dict[str, tuple[str, str]]:
 def test_release_writes_student_version_without_checksums_and_a_private_manifest(klass):
     manifest = _load(klass["manifest"])
     released = klass["released"]
-    assert manifest["course"] == COURSE_ID and manifest["assignment"] == ASSIGNMENT
+    assert manifest["course"] == COURSE_ID
+    assert manifest["assignment"] == ASSIGNMENT
     (nb,) = manifest["notebooks"]
     assert [(c["check"], c["points"], c["rerun"]) for c in nb["checks"]] == [
         ("t.add", 2, True),
         ("t.upper", 1, True),
         ("t.host", 1, False),
     ]
-    assert nb["total_points"] == 4 and manifest["total_points"] == 4
+    assert nb["total_points"] == 4
+    assert manifest["total_points"] == 4
     meta = released["metadata"]["labkit"]
     assert meta == {"course": COURSE_ID, "assignment": ASSIGNMENT, "release": nb["release"]}
     text = json.dumps(released)
-    assert all(c["source_sha256"] not in text for c in nb["checks"]) and "sha256" not in text
+    assert all(c["source_sha256"] not in text for c in nb["checks"])
+    assert "sha256" not in text
     assert "参考答案" not in text, "labkit-instructor cells are dropped"
     for c in nb["checks"]:  # the manifest points at the right cells of the student version
         cell = released["cells"][c["index"]]
-        assert cell["metadata"]["labkit"]["check"] == c["check"] and cell["id"] == c["cell_id"]
+        assert cell["metadata"]["labkit"]["check"] == c["check"]
+        assert cell["id"] == c["cell_id"]
     assert not klass["manifest"].is_relative_to(klass["root"] / "release")
 
 
@@ -345,7 +349,8 @@ def test_grade_exit_code_outputs_and_summary(klass):
         assert (out / name).is_file(), name
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.rglob("*.labkit-tmp*"))
-    assert "unreadable" in proc.stdout and "copied" in proc.stdout
+    assert "unreadable" in proc.stdout
+    assert "copied" in proc.stdout
     assert "summary.png" in (out / "summary.html").read_text(encoding="utf-8")
 
 
@@ -361,7 +366,8 @@ def test_every_file_gets_exactly_one_explicit_status(klass):
     assert by_source["2023000013_mallory_01-lab.ipynb"]["status"] == "foreign"
     assert "lab2" in by_source["2023000013_mallory_01-lab.ipynb"]["reason"]
     dup = by_source["2023000001_alice_01-lab (1).ipynb"]
-    assert dup["status"] == "duplicate" and dup["duplicate_of"] == "2023000001_alice_01-lab.ipynb"
+    assert dup["status"] == "duplicate"
+    assert dup["duplicate_of"] == "2023000001_alice_01-lab.ipynb"
     statuses = {
         s["student_id"]: {c["status"] for nb in s["notebooks"] for c in nb["checks"]}
         for s in report["students"]
@@ -377,7 +383,9 @@ def test_out_of_order_reruns_and_restarts_grade_normally_and_the_newest_file_cou
         "t.upper": ("pass", "check-passed"),
         "t.host": ("pass", "check-passed"),
     }
-    assert alice["total"] == 4 and alice["name"] == "Alice" and alice["flags"] == ["duplicate"]
+    assert alice["total"] == 4
+    assert alice["name"] == "Alice"
+    assert alice["flags"] == ["duplicate"]
     graded = load_notebook_json(klass["subs"] / "2023000001_alice_01-lab.ipynb")
     counts = [
         c["execution_count"] for c in graded["cells"] if c["cell_type"] == "code" and c["execution_count"]
@@ -396,7 +404,8 @@ def test_student_edits_are_caught(klass):
     st = _students(klass["report"])
     assert _checks(st["2023000002"])["t.add"] == ("tampered", "edited-output")  # bob: fail → pass by hand
     assert _checks(st["2023000002"])["t.upper"] == ("pass", "check-passed")
-    assert st["2023000002"]["total"] == 2 and "tampered" in st["2023000002"]["flags"]
+    assert st["2023000002"]["total"] == 2
+    assert "tampered" in st["2023000002"]["flags"]
     assert _checks(st["2023000006"])["t.upper"] == ("missing", "deleted")  # frank
     assert st["2023000006"]["total"] == 3
     assert _checks(st["2023000007"])["t.upper"] == ("tampered", "source-changed")  # grace
@@ -407,7 +416,8 @@ def test_student_edits_are_caught(klass):
     assert _checks(st["2023000015"])["t.upper"] == ("tampered", "edited-output")  # oscar: no digest
     # judy never ran anything: a real zero, every check missing
     judy = st["2023000010"]
-    assert set(_checks(judy).values()) == {("missing", "not-run")} and judy["total"] == 0
+    assert set(_checks(judy).values()) == {("missing", "not-run")}
+    assert judy["total"] == 0
 
 
 def test_a_notebook_copied_from_a_classmate_flags_both_and_the_identity_conflict(klass):
@@ -415,9 +425,11 @@ def test_a_notebook_copied_from_a_classmate_flags_both_and_the_identity_conflict
     st = _students(report)
     for sid in ("2023000004", "2023000005"):
         assert set(_checks(st[sid]).values()) == {("tampered", "copied")}, sid
-        assert st[sid]["total"] == 0 and "identity-conflict" in st[sid]["flags"]
+        assert st[sid]["total"] == 0
+        assert "identity-conflict" in st[sid]["flags"]
     (copied,) = [f for f in report["flags"] if f["kind"] == "copied"]
-    assert copied["students"] == ["2023000004", "2023000005"] and sorted(copied["checks"]) == [
+    assert copied["students"] == ["2023000004", "2023000005"]
+    assert sorted(copied["checks"]) == [
         "t.add",
         "t.host",
         "t.upper",
@@ -430,7 +442,8 @@ def test_a_notebook_copied_from_a_classmate_flags_both_and_the_identity_conflict
     }
     # feedback tells the student the result was copied, but never names the classmate
     page = (klass["out"] / "feedback" / "2023000005.html").read_text(encoding="utf-8")
-    assert "copied" in page and "2023000004" not in page
+    assert "copied" in page
+    assert "2023000004" not in page
 
 
 def test_unreadable_and_foreign_never_look_like_zero(klass):
@@ -446,15 +459,19 @@ def test_unreadable_and_foreign_never_look_like_zero(klass):
     lms = {
         r["student_id"]: r for r in csv.DictReader(io.StringIO((out / "lms.csv").read_text(encoding="utf-8")))
     }
-    assert lms["2023000011"]["total"] == "" and "unreadable" in lms["2023000011"]["comment"]
-    assert lms["2023000013"]["total"] == "" and "foreign" in lms["2023000013"]["comment"]
+    assert lms["2023000011"]["total"] == ""
+    assert "unreadable" in lms["2023000011"]["comment"]
+    assert lms["2023000013"]["total"] == ""
+    assert "foreign" in lms["2023000013"]["comment"]
     assert lms["2023000010"]["total"] == "0"  # judy's zero is real
-    assert lms["2023000001"]["total"] == "4" and lms["2023000001"]["max_points"] == "4"
+    assert lms["2023000001"]["total"] == "4"
+    assert lms["2023000001"]["max_points"] == "4"
     assert not any(sid.startswith("?") for sid in lms), "unidentified files never reach the LMS"
     text = (out / "gradebook.csv").read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     ken = [r for r in rows if r["student_id"] == "2023000011"]
-    assert {r["points"] for r in ken} == {""} and {r["kind"] for r in ken} == {"check", "total"}
+    assert {r["points"] for r in ken} == {""}
+    assert {r["kind"] for r in ken} == {"check", "total"}
     assert len([r for r in rows if r["kind"] == "check"]) == 3 * len(st)
     assert len([r for r in rows if r["kind"] == "total"]) == len(st)
 
@@ -463,11 +480,14 @@ def test_identity_from_file_name_and_unidentified_files(klass):
     report = klass["report"]
     st = _students(report)
     carol = st["2023000003"]  # empty whoami: the file name identifies her; her 50 MB output is fine
-    assert carol["total"] == 4 and carol["status"] == "ok"
+    assert carol["total"] == 4
+    assert carol["status"] == "ok"
     (unknown,) = [s for s in report["students"] if not s["identified"]]
-    assert unknown["student_id"] == "?01-lab.ipynb" and "unidentified" in unknown["flags"]
+    assert unknown["student_id"] == "?01-lab.ipynb"
+    assert "unidentified" in unknown["flags"]
     big = next(s for s in report["submissions"] if s["source"].startswith("2023000003"))
-    assert big["size"] > 50 * 2**20 and big["status"] == "ok"
+    assert big["size"] > 50 * 2**20
+    assert big["status"] == "ok"
 
 
 def test_a_hostile_notebook_executes_nothing_and_its_html_is_escaped(klass):
@@ -475,10 +495,13 @@ def test_a_hostile_notebook_executes_nothing_and_its_html_is_escaped(klass):
     nina = _students(klass["report"])["2023000014"]
     assert _checks(nina)["t.add"] == ("fail", "check-failed")
     page = (klass["out"] / "feedback" / "2023000014.html").read_text(encoding="utf-8")
-    assert "<script>" not in page and "<img" not in page and "<b onmouseover" not in page
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "<b onmouseover" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     summary = (klass["out"] / "summary.html").read_text(encoding="utf-8")
-    assert "<b onmouseover" not in summary and "&lt;b onmouseover" in summary
+    assert "<b onmouseover" not in summary
+    assert "&lt;b onmouseover" in summary
 
 
 def test_feedback_speaks_the_course_language(klass, tmp_path):
@@ -493,7 +516,9 @@ def test_feedback_speaks_the_course_language(klass, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     page = (out / "feedback" / "2023000002.html").read_text(encoding="utf-8")
-    assert "作业反馈" in page and "被改动" in page and "lang='zh-CN'" in page
+    assert "作业反馈" in page
+    assert "被改动" in page
+    assert "lang='zh-CN'" in page
     assert "输出被手工编辑过" in page
 
 
@@ -520,7 +545,8 @@ def test_regrading_replaces_the_whole_output_set_atomically(klass, tmp_path, mon
     out = tmp_path / "g"
     first = [klass["subs"] / "2023000010_judy_01-lab.ipynb", klass["subs"] / "2023000002_bob_01-lab.ipynb"]
     run = grade.main(submissions=first, manifest=klass["manifest"], out_dir=out, plot=False)
-    assert run.exit_code == 1 and (out / "feedback" / "2023000002.html").is_file()
+    assert run.exit_code == 1
+    assert (out / "feedback" / "2023000002.html").is_file()
 
     def snapshot() -> dict[str, bytes]:
         return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
@@ -548,7 +574,8 @@ def test_regrading_replaces_the_whole_output_set_atomically(klass, tmp_path, mon
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
     proc = _grade(*first, "--manifest", klass["manifest"], "--out", foreign)
-    assert proc.returncode == 2 and "refusing" in proc.stderr
+    assert proc.returncode == 2
+    assert "refusing" in proc.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
@@ -558,7 +585,8 @@ def test_max_size_makes_a_huge_file_unreadable_not_zero(klass, tmp_path):
     proc = _grade(carol, "--manifest", klass["manifest"], "--out", out, "--max-mb", "10")
     assert proc.returncode == 1
     (student,) = _load(out / "report.json")["students"]
-    assert student["status"] == "unreadable" and student["total"] is None
+    assert student["status"] == "unreadable"
+    assert student["total"] is None
     assert "too large" in student["notebooks"][0]["reason"]
 
 
@@ -613,9 +641,12 @@ def test_chapter_1_released_and_run_in_plan_mode_grades_without_false_alarms(tmp
     (subs / f"2023123456_zhangsan_{ch1.name}").write_bytes((tmp_path / "exec" / ch1.name).read_bytes())
     run = grade.main(submissions=[subs], manifest=manifest, out_dir=tmp_path / "g", plot=False)
     (student,) = run.gradebook.students
-    assert student.student_id == "2023123456" and student.total == 0 and student.max_points == 22
+    assert student.student_id == "2023123456"
+    assert student.total == 0
+    assert student.max_points == 22
     assert {(c.status, c.reason) for c in student.notebooks[0].checks} == {("fail", "plan-only")}
-    assert len(student.notebooks[0].checks) == 14 and not run.gradebook.flags
+    assert len(student.notebooks[0].checks) == 14
+    assert not run.gradebook.flags
 
 
 # -- --rerun ---------------------------------------------------------------------------------------
@@ -651,7 +682,8 @@ def test_rerun_reexecutes_reproducible_checks_and_survives_timeouts_and_dead_ker
     assert proc.returncode == 1, proc.stderr
     st = _students(_load(out / "report.json"))
     rachel = _checks(st["2023000020"])
-    assert rachel["t.add"] == ("pass", "check-passed") and rachel["t.upper"] == ("pass", "check-passed")
+    assert rachel["t.add"] == ("pass", "check-passed")
+    assert rachel["t.upper"] == ("pass", "check-passed")
     assert rachel["t.host"] == ("missing", "not-run"), "checks that need the student's machine are not rerun"
     assert _checks(st["2023000021"])["t.add"] == ("fail", "check-failed")
     tom = st["2023000022"]["notebooks"][0]

@@ -111,7 +111,8 @@ def test_release_of_chapter_1_marks_the_graded_checks_only():
     nb = _load(CH1)
     student, spec = build_release(nb, name=CH1.name, course="bigdata-2026", assignment="ch1")
     checks = {c.check: c.points for c in spec.checks}
-    assert len(checks) == 14 and spec.total_points == 22
+    assert len(checks) == 14
+    assert spec.total_points == 22
     assert not {"ch1.hyperv.disable", "ch1.hyperv.enable", "ch1.vbox.network", "ch1.pve.destroy"} & set(
         checks
     )
@@ -123,10 +124,12 @@ def test_release_of_chapter_1_marks_the_graded_checks_only():
     for c in spec.checks:
         cell = student["cells"][c.index]
         assert cell["metadata"]["labkit"] == {"check": c.check, "points": c.points}
-        assert "labkit-check" in cell["metadata"]["tags"] and cell["id"] == c.cell_id
+        assert "labkit-check" in cell["metadata"]["tags"]
+        assert cell["id"] == c.cell_id
         assert source_sha256(cell["source"]) == c.source_sha256
     whoami_cells = [c for c in student["cells"] if "whoami(" in "".join(c["source"])]
-    assert len(whoami_cells) == 1 and whoami_cells[0]["cell_type"] == "code"
+    assert len(whoami_cells) == 1
+    assert whoami_cells[0]["cell_type"] == "code"
     # the released notebook is otherwise the course notebook
     assert [c["id"] for c in student["cells"]] == [c["id"] for c in nb["cells"]]
     assert Manifest.from_json(
@@ -165,7 +168,8 @@ def test_release_keeps_the_manifest_out_of_the_student_folder_and_asks_before_ov
         release.main(**kw, manifest=tmp_path / "m.json")
     second = release.main(**kw, manifest=tmp_path / "m.json", overwrite=True)
     assert first.notebooks[0].release != second.notebooks[0].release
-    assert list(tmp_path.glob("m.json.labkit-bak-*")) and list((tmp_path / "rel").glob("*.labkit-bak-*"))
+    assert list(tmp_path.glob("m.json.labkit-bak-*"))
+    assert list((tmp_path / "rel").glob("*.labkit-bak-*"))
 
 
 # -- classification ----------------------------------------------------------------------------------
@@ -181,7 +185,9 @@ def test_statuses_from_results(released):
         "t.host": ("error", "check-error"),
     }
     add = sub.checks[0]
-    assert "no KVM on this host" in add.message and add.points == 0 and add.max_points == 2
+    assert "no KVM on this host" in add.message
+    assert add.points == 0
+    assert add.max_points == 2
 
 
 def test_a_cell_that_raised_is_an_error_and_an_unrun_cell_is_missing(released):
@@ -195,7 +201,8 @@ def test_a_cell_that_raised_is_an_error_and_an_unrun_cell_is_missing(released):
         }
     ]
     sub = classify_notebook(nb, released[1])
-    assert _status(sub)["t.add"] == ("error", "raised") and "NameError" in sub.checks[0].message
+    assert _status(sub)["t.add"] == ("error", "raised")
+    assert "NameError" in sub.checks[0].message
     assert "\x1b" not in sub.checks[0].message
     assert _status(sub)["t.upper"] == ("missing", "not-run")
 
@@ -205,7 +212,8 @@ def test_last_result_in_a_cell_counts_and_json_strings_are_read(released):
     _ran(nb, "t.add", CheckResult.failed("t.add", "first try"), CheckResult.passed("t.add", "second try"))
     _cell(nb, "t.upper")["outputs"] = [_out(json.dumps(CheckResult.failed("t.upper", "nope").to_payload()))]
     sub = classify_notebook(nb, released[1])
-    assert _status(sub)["t.add"] == ("pass", "check-passed") and sub.checks[0].points == 2
+    assert _status(sub)["t.add"] == ("pass", "check-passed")
+    assert sub.checks[0].points == 2
     assert _status(sub)["t.upper"] == ("fail", "check-failed")
 
 
@@ -232,7 +240,8 @@ def test_a_cell_that_lost_its_metadata_is_found_by_its_source(released):
     del _cell(nb, "t.upper")["metadata"]["labkit"]
     del nb["metadata"]["labkit"]  # cells pasted into a new notebook
     sub = classify_notebook(nb, released[1])
-    assert sub.status == "ok" and set(_status(sub).values()) == {("pass", "check-passed")}
+    assert sub.status == "ok"
+    assert set(_status(sub).values()) == {("pass", "check-passed")}
     assert any("no labkit metadata" in n for n in sub.notes)
 
 
@@ -265,7 +274,8 @@ def test_notebook_level_statuses(released):
     assert classify_notebook([1, 2], manifest).status == "unreadable"
     assert classify_notebook({"nbformat": 4, "cells": {}}, manifest).status == "unreadable"
     v3 = classify_notebook({"nbformat": 3, "worksheets": []}, manifest)
-    assert v3.status == "unreadable" and "nbformat 3" in v3.reason
+    assert v3.status == "unreadable"
+    assert "nbformat 3" in v3.reason
     other = copy.deepcopy(released[0])
     other["metadata"]["labkit"]["course"] = "another-course"
     assert classify_notebook(other, manifest).status == "foreign"
@@ -278,7 +288,8 @@ def test_notebook_level_statuses(released):
     old = _all_pass(released)
     old["metadata"]["labkit"]["release"] = "from-last-year"
     sub = classify_notebook(old, manifest)
-    assert sub.status == "ok" and any("release id" in n for n in sub.notes)
+    assert sub.status == "ok"
+    assert any("release id" in n for n in sub.notes)
 
 
 _json = st.recursive(
@@ -328,8 +339,11 @@ def test_whoami_shows_not_set_for_an_empty_id_and_refuses_a_bad_one(capsys):
         check_student_id(2023123456)
     bundle = StudentIdentity("2023123456", "张三")._repr_mimebundle_()
     payload = bundle[STUDENT_MIME]
-    assert verify_payload(payload) and payload["student_id"] == "2023123456" and len(payload["session"]) == 32
-    assert "text/html" in bundle and "text/plain" in bundle
+    assert verify_payload(payload)
+    assert payload["student_id"] == "2023123456"
+    assert len(payload["session"]) == 32
+    assert "text/html" in bundle
+    assert "text/plain" in bundle
 
 
 def test_ids_from_file_names(released):
@@ -367,7 +381,8 @@ def test_unreadable_files_say_why(tmp_path):
         nb, why = read_source(_src(p))
         assert nb is None and why, name
         reasons[name] = why
-    assert "not valid JSON" in reasons["truncated"] and "UTF-8" in reasons["latin1"]
+    assert "not valid JSON" in reasons["truncated"]
+    assert "UTF-8" in reasons["latin1"]
     bom = tmp_path / "bom.ipynb"
     bom.write_bytes(b'\xef\xbb\xbf{"cells": []}')
     assert read_source(_src(bom)) == ({"cells": []}, None)
@@ -376,7 +391,8 @@ def test_unreadable_files_say_why(tmp_path):
         zf.writestr("x/1_01-lab.ipynb", json.dumps({"cells": []}))
     assert read_source(_src(archive, "x/1_01-lab.ipynb")) == ({"cells": []}, None)
     nb, why = read_source(_src(archive, "x/1_01-lab.ipynb"), max_bytes=5)
-    assert nb is None and "too large" in why
+    assert nb is None
+    assert "too large" in why
 
 
 # -- gradebook and rendering ------------------------------------------------------------------------
@@ -405,14 +421,17 @@ def test_gradebook_duplicates_copies_and_blank_totals(released):
     ]
     gb = assemble(subs, released[1])
     st_ = {s.student_id: s for s in gb.students}
-    assert st_["A"].notebooks[0].source == "a2.ipynb" and subs[0].status == "duplicate"
-    assert st_["A"].total == 0 and st_["A"].notebooks[0].others[0]["duplicate_of"] == "a2.ipynb"
+    assert st_["A"].notebooks[0].source == "a2.ipynb"
+    assert subs[0].status == "duplicate"
+    assert st_["A"].total == 0
+    assert st_["A"].notebooks[0].others[0]["duplicate_of"] == "a2.ipynb"
     assert (
         {c.reason for c in st_["B"].notebooks[0].checks}
         == {"copied"}
         == {c.reason for c in st_["C"].notebooks[0].checks}
     )
-    assert st_["D"].total is None and st_["D"].status == "unreadable"
+    assert st_["D"].total is None
+    assert st_["D"].status == "unreadable"
     lms = list(csv.DictReader(io.StringIO(lms_csv(gb))))
     assert [r["total"] for r in lms] == ["0", "0", "0", ""]
     rows = list(csv.DictReader(io.StringIO(gradebook_csv(gb).lstrip("\ufeff"))))
@@ -428,7 +447,8 @@ def test_csv_and_html_neutralise_what_students_wrote(released):
     rows = list(csv.DictReader(io.StringIO(gradebook_csv(gb).lstrip("\ufeff"))))
     assert next(r for r in rows if r["check"] == "t.add")["message"].startswith("'=")
     page = feedback_html(gb, gb.students[0])
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
     assert "default-src 'none'" in page
 
 
@@ -558,7 +578,8 @@ def test_an_assignment_of_two_notebooks():
     nb1, spec1 = build_release(course, name="01-lab.ipynb", course="c1", assignment="a1", release="r1")
     nb2, spec2 = build_release(second, name="02-lab.ipynb", course="c1", assignment="a1", release="r2")
     manifest = Manifest("c1", "a1", (spec1, spec2))
-    assert manifest.total_points == 8 and {c.check for c in spec2.checks} == {"u.add", "u.upper", "u.host"}
+    assert manifest.total_points == 8
+    assert {c.check for c in spec2.checks} == {"u.add", "u.upper", "u.host"}
     done = copy.deepcopy(nb2)
     for check in ("u.add", "u.upper", "u.host"):
         _ran(done, check, CheckResult.passed(check, "ok"))
@@ -569,17 +590,20 @@ def test_an_assignment_of_two_notebooks():
         classify_notebook(copy.deepcopy(nb1), manifest, source="B_whatever.ipynb"),
     ]
     subs[0].file_id, subs[1].file_id, subs[2].file_id = "A", "B", "B"
-    assert subs[0].notebook == "02-lab.ipynb" and subs[2].notebook == "01-lab.ipynb"
+    assert subs[0].notebook == "02-lab.ipynb"
+    assert subs[2].notebook == "01-lab.ipynb"
     gb = assemble(subs, manifest)
     a, b = gb.students
     assert [(e.notebook, e.status, e.points) for e in a.notebooks] == [
         ("01-lab.ipynb", "missing", 0),
         ("02-lab.ipynb", "ok", 4),
     ]
-    assert a.total == 4 and a.max_points == 8
+    assert a.total == 4
+    assert a.max_points == 8
     # B's readable 01-lab counts; the unreadable one is listed beside it, and 02-lab is missing
     assert [(e.notebook, e.status) for e in b.notebooks] == [
         ("01-lab.ipynb", "ok"),
         ("02-lab.ipynb", "missing"),
     ]
-    assert b.notebooks[0].others[0]["status"] == "unreadable" and b.total == 0
+    assert b.notebooks[0].others[0]["status"] == "unreadable"
+    assert b.total == 0

@@ -71,12 +71,15 @@ def _qemu_processes_with(token: str) -> list[int]:
 def test_prepared_assets_are_real_arm64_files(guest_dir):
     facts = inspect_assets(guest_dir)
     assert facts["ok"]
-    assert facts["kernel_format"] in ("image", "gzip") and facts["kernel_ok"]
-    assert facts["busybox_machine"] == g.AARCH64_EM and facts["busybox_static"]
+    assert facts["kernel_format"] in ("image", "gzip")
+    assert facts["kernel_ok"]
+    assert facts["busybox_machine"] == g.AARCH64_EM
+    assert facts["busybox_static"]
     assert {"init", "bin/busybox", "dev/console"} <= set(facts["initrd_members"])
     manifest = json.loads((guest_dir / "manifest.json").read_text())
     assert manifest["kernel_package"].startswith("linux-image-")
-    assert manifest["busybox_version"] and manifest["kernel_version"]
+    assert manifest["busybox_version"]
+    assert manifest["kernel_version"]
     # The initramfs carries exactly the busybox that was extracted, and the current /init.
     members = g.parse_newc(gzip.decompress((guest_dir / "initrd.gz").read_bytes()))
     assert next(m for m in members if m.name == "bin/busybox").size == (guest_dir / "busybox").stat().st_size
@@ -86,7 +89,8 @@ def test_second_prepare_reuses_the_cache(guest_dir):
     step = PrepareTinyGuest(cache_dir=guest_dir)
     assert step.plan().commands == []  # the plan already says nothing will be downloaded
     res, ran = execute_and_match(step)
-    assert res.ok and res.evidence["downloaded"] is False
+    assert res.ok
+    assert res.evidence["downloaded"] is False
     assert res.evidence["already_present"] is True  # satisfied: run() was skipped
     assert ran == []  # nothing was run: no apt call
 
@@ -114,7 +118,8 @@ def test_prepare_downloads_into_a_fresh_cache_without_touching_system_apt(tmp_pa
     assert_plan_matches(dataclasses.replace(plan, commands=resolved), res, runner.history)
     assert res.evidence["downloaded"] is True
     backup = list(cache.glob("busybox.labkit-bak-*"))  # ... and a backup is kept
-    assert len(backup) == 1 and backup[0].read_bytes() == b"a file labkit did not make"
+    assert len(backup) == 1
+    assert backup[0].read_bytes() == b"a file labkit did not make"
     assert any("apt-get" in c and " download " in c for c in res.evidence["commands"])
     assert any("arm64" in ln for _, ln in lines)  # apt's progress was streamed
     assert not (cache / ".apt-arm64").exists()  # private apt state cleaned up
@@ -127,7 +132,8 @@ def test_prepare_refuses_to_replace_files_it_did_not_make(tmp_path):
     foreign = tmp_path / "vmlinuz"
     foreign.write_bytes(b"someone else's kernel")
     res = PrepareTinyGuest(cache_dir=tmp_path).execute("live")
-    assert res.status == "error" and res.evidence["error"] == "ConsentRequired"
+    assert res.status == "error"
+    assert res.evidence["error"] == "ConsentRequired"
     assert foreign.read_bytes() == b"someone else's kernel"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vmlinuz"]  # nothing else was written
 
@@ -140,7 +146,8 @@ def test_changed_init_script_rebuilds_only_the_initrd(guest_dir, tmp_path):
     (cache / "manifest.json").write_text(json.dumps(manifest))
     (cache / "initrd.gz").write_bytes(gzip.compress(g.newc_archive([g.CpioEntry("init", data=b"old")])))
     res = PrepareTinyGuest(cache_dir=cache).execute("live")
-    assert res.ok and res.evidence["downloaded"] is False
+    assert res.ok
+    assert res.evidence["downloaded"] is False
     members = g.parse_newc(gzip.decompress((cache / "initrd.gz").read_bytes()))
     init = next(m for m in members if m.name == "init")
     assert init.size == len(g.init_script().encode())
@@ -156,12 +163,16 @@ def test_boot_reaches_userspace_and_streams_the_console(guest_dir):
     assert ran == [g.boot_argv(step.spec())]  # the one command of the plan, exactly
     assert res.status == "pass", (res.message, res.evidence.get("console_tail"))
     ev = res.evidence
-    assert ev["marker_seen"] is True and ev["uname_m"] == "aarch64"
-    assert ev["qemu_exit"] == 0 and ev["stopped_by_labkit"] is False  # the guest powered itself off
+    assert ev["marker_seen"] is True
+    assert ev["uname_m"] == "aarch64"
+    # the guest powered itself off
+    assert ev["qemu_exit"] == 0
+    assert ev["stopped_by_labkit"] is False
     assert ev["time_to_marker_s"] > 0
     assert ev["kernel_banner"].startswith("Linux version ")
     console = [ln for s, ln in streamed if s == "stdout"]
-    assert g.MARKER in console and "LABKIT-UNAME-M=aarch64" in console
+    assert g.MARKER in console
+    assert "LABKIT-UNAME-M=aarch64" in console
     assert len(console) == ev["console_lines"] == len(step.console)
     assert console.index(g.MARKER) > next(i for i, ln in enumerate(console) if "Linux version" in ln)
     assert ev["console_tail"] == console[-len(ev["console_tail"]) :]
@@ -188,16 +199,19 @@ def test_cancel_stops_qemu(guest_dir):
         cancel.set()  # the student presses stop as soon as the console shows something
 
     res = BootGuest(cache_dir=guest_dir, extra_append=token).execute("live", on_line=on_line, cancel=cancel)
-    assert res.status == "error" and res.evidence["error"] == "Cancelled"
+    assert res.status == "error"
+    assert res.evidence["error"] == "Cancelled"
     assert token in " ".join(res.evidence["argv"])
-    assert streamed and g.MARKER not in streamed
+    assert streamed
+    assert g.MARKER not in streamed
     assert _qemu_processes_with(token) == []
 
 
 def test_timeout_stops_qemu_and_fails(guest_dir):
     token = f"labkit.test={uuid.uuid4().hex}"
     res = BootGuest(cache_dir=guest_dir, timeout=0.3, extra_append=token).execute("live")
-    assert res.status == "fail" and res.evidence["timed_out"] is True
+    assert res.status == "fail"
+    assert res.evidence["timed_out"] is True
     assert res.evidence["marker_seen"] is False
     assert _qemu_processes_with(token) == []
 
@@ -206,7 +220,8 @@ def test_initrd_without_init_is_reported_as_kernel_panic(guest_dir, tmp_path):
     bad = tmp_path / "empty-initrd.gz"
     bad.write_bytes(gzip.compress(g.newc_archive([g.CpioEntry(".", "dir", 0o755)]), mtime=0))
     res = BootGuest(cache_dir=guest_dir, initrd=bad, cpu="cortex-a57").execute("live")
-    assert res.status == "fail" and res.evidence["marker_seen"] is False
+    assert res.status == "fail"
+    assert res.evidence["marker_seen"] is False
     assert "panic" in res.message.lower()
     assert res.evidence["cpu"] == "cortex-a57"
 
@@ -216,13 +231,16 @@ def test_unpadded_firmware_fails_with_the_pflash_hint(guest_dir):
     if firmware is None or os.path.getsize(firmware) == 64 * 2**20:
         pytest.skip("needs the unpadded QEMU_EFI.fd")
     res = BootGuest(cache_dir=guest_dir, efi=firmware).execute("live")
-    assert res.status == "fail" and res.evidence["qemu_exit"] != 0
-    assert "67108864" in res.message and "BuildEfiImage" in res.message
+    assert res.status == "fail"
+    assert res.evidence["qemu_exit"] != 0
+    assert "67108864" in res.message
+    assert "BuildEfiImage" in res.message
 
 
 def test_missing_assets_make_the_step_skip_in_auto_mode(tmp_path):
     res = BootGuest(cache_dir=tmp_path).execute("auto")
-    assert res.status == "skipped" and "labkit guest prepare" in res.message
+    assert res.status == "skipped"
+    assert "labkit guest prepare" in res.message
     assert res.evidence["plan"]["commands"][0][0] == "qemu-system-aarch64"
 
 
@@ -233,7 +251,8 @@ def test_cli_boot_prints_the_console_live(guest_dir):
     rc = guestcli.main(action="boot", cache_dir=str(guest_dir), out=out)
     text = out.getvalue()
     assert rc == 0, text[-2000:]
-    assert g.MARKER in text.splitlines() and "[PASS] ch1.guest.boot" in text
+    assert g.MARKER in text.splitlines()
+    assert "[PASS] ch1.guest.boot" in text
     assert "uname_m: aarch64" in text
     rc = guestcli.main(action="boot", cache_dir=str(guest_dir), memory="12X", out=io.StringIO())
     assert rc != 0

@@ -208,7 +208,8 @@ def test_ubuntu_derivative_uses_the_ubuntu_codename():
 def test_non_apt_hosts_and_missing_codename_are_rejected():
     with pytest.raises(InvalidField) as err:
         g.choose_repo([], {"ID": "fedora", "PRETTY_NAME": "Fedora Linux 40"})
-    assert err.value.field == "host" and "Fedora" in str(err.value)
+    assert err.value.field == "host"
+    assert "Fedora" in str(err.value)
     with pytest.raises(InvalidField) as err:
         g.choose_repo([], {"ID": "debian"})
     assert err.value.field == "os-release"
@@ -294,7 +295,8 @@ def test_ar_parser_and_extraction_on_real_debs(tmp_path, compression):
     names = [m.name for m in members]
     assert names[0] == "debian-binary"
     assert deb.read_bytes()[members[0].offset : members[0].offset + members[0].size] == b"2.0\n"
-    assert names[1].startswith("control.tar") and names[2].startswith("data.tar")
+    assert names[1].startswith("control.tar")
+    assert names[2].startswith("data.tar")
     assert sum(60 + m.size + (m.size & 1) for m in members) + 8 == deb.stat().st_size
     ctx = RunContext(runner=SubprocessRunner())
     found = PrepareTinyGuest(cache_dir=tmp_path / "c")._extract(ctx, deb)
@@ -340,7 +342,8 @@ def test_initramfs_is_listed_and_extracted_by_real_cpio(tmp_path):
     assert listing == [".", "bin", "bin/busybox", "bin/sh", "dev", "dev/console", "proc", "sys", "init"]
     verbose = _cpio(["-itv", "--quiet"], archive)
     console = next(line for line in verbose.splitlines() if line.endswith("dev/console"))
-    assert console.startswith("crw-------") and "5,   1" in console
+    assert console.startswith("crw-------")
+    assert "5,   1" in console
     assert next(line for line in verbose.splitlines() if line.endswith("init")).startswith("-rwxr-xr-x")
     assert "bin/sh -> busybox" in verbose
     # Extract (device nodes need root, so leave /dev/console out) and compare contents.
@@ -351,7 +354,8 @@ def test_initramfs_is_listed_and_extracted_by_real_cpio(tmp_path):
     assert (out / "bin" / "busybox").read_bytes() == busybox
     assert stat.S_IMODE((out / "bin" / "busybox").stat().st_mode) == 0o755
     assert os.readlink(out / "bin" / "sh") == "busybox"
-    assert (out / "proc").is_dir() and (out / "sys").is_dir()
+    assert (out / "proc").is_dir()
+    assert (out / "sys").is_dir()
 
 
 _names = st.lists(
@@ -397,7 +401,8 @@ def test_newc_reader_reads_what_real_cpio_wrote(tmp_path):
     ).stdout
     members = g.parse_newc(made)
     assert [(m.name, m.size) for m in members] == [("d", 0), ("d/f1", 5), ("f2", 0)]
-    assert stat.S_ISDIR(members[0].mode) and stat.S_ISREG(members[1].mode)
+    assert stat.S_ISDIR(members[0].mode)
+    assert stat.S_ISREG(members[1].mode)
 
 
 def test_newc_reader_rejects_truncated_archives_and_writer_rejects_duplicates():
@@ -434,7 +439,8 @@ def test_kernel_format_classification():
 
 def test_elf_info_on_host_binaries():
     info = g.elf_info(Path("/bin/true").read_bytes()[:16384])
-    assert info.is64 and info.little_endian
+    assert info.is64
+    assert info.little_endian
     assert not info.is_aarch64 or os.uname().machine == "aarch64"
     assert info.static is False  # /bin/true is dynamically linked (has PT_INTERP)
     if Path("/sbin/ldconfig").exists():
@@ -461,7 +467,8 @@ def test_boot_argv_variants():
     )
     argv = g.boot_argv(spec)
     assert argv[argv.index("-cpu") + 1] == "cortex-a57"  # pauth-impdef exists on max only
-    assert argv[argv.index("-smp") + 1] == "2" and argv[argv.index("-m") + 1] == "1G"
+    assert argv[argv.index("-smp") + 1] == "2"
+    assert argv[argv.index("-m") + 1] == "1G"
     assert argv[argv.index("-drive") + 1] == "if=pflash,format=raw,file=/x/my,,efi.img,readonly=on"
     assert argv.index("-drive") < argv.index("-kernel")
     assert argv[-1] == "console=ttyAMA0 panic=-1 quiet"
@@ -485,7 +492,8 @@ def test_boot_spec_rejects_bad_input(kw, field):
     args = {"kernel": "/k", "initrd": "/i", **kw}
     with pytest.raises(InvalidField) as err:
         g.BootSpec(**args)
-    assert err.value.field == field and err.value.fix
+    assert err.value.field == field
+    assert err.value.fix
 
 
 # ----------------------------------------------------------------------------------------------
@@ -503,11 +511,16 @@ def test_parse_console():
         "[    2.195623] reboot: Power down",
     ]
     rep = g.parse_console(lines)
-    assert rep.marker_seen and rep.uname_m == "aarch64" and rep.panic is None
-    assert rep.facts["UNAME-R"] == "6.1.0-50-cloud-arm64" and rep.facts["CPUS"] == "1"
+    assert rep.marker_seen
+    assert rep.uname_m == "aarch64"
+    assert rep.panic is None
+    assert rep.facts["UNAME-R"] == "6.1.0-50-cloud-arm64"
+    assert rep.facts["CPUS"] == "1"
     assert rep.kernel_banner.startswith("Linux version 6.1.0-50-cloud-arm64")
     bad = g.parse_console(["[ 1.0] Kernel panic - not syncing: No working init found."])
-    assert not bad.marker_seen and bad.uname_m is None and bad.panic.startswith("[ 1.0] Kernel panic")
+    assert not bad.marker_seen
+    assert bad.uname_m is None
+    assert bad.panic.startswith("[ 1.0] Kernel panic")
 
 
 def test_strip_ansi_removes_uefi_screen_codes():
@@ -533,8 +546,10 @@ def test_prepare_with_a_damaged_cache_asks_for_overwrite_instead_of_guessing(tmp
 def test_prepare_plan_is_a_command_template_for_the_kernel_package(tmp_path):
     plan = PrepareTinyGuest(cache_dir=tmp_path).plan()
     update, depends, download = plan.commands[:3]
-    assert update[0] == "apt-get" and update[-1] == "update"
-    assert depends[0] == "apt-cache" and depends[-2] == "depends"
+    assert update[0] == "apt-get"
+    assert update[-1] == "update"
+    assert depends[0] == "apt-cache"
+    assert depends[-2] == "depends"
     assert download[-2:] == ["busybox-static", g.KERNEL_PACKAGE_SLOT]
     assert any(g.KERNEL_PACKAGE_SLOT in n for n in plan.notes)
     assert not tmp_path.joinpath(".apt-arm64").exists()  # planning writes nothing

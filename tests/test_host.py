@@ -77,8 +77,10 @@ def test_real_facts_match_the_machine(facts):
     if os_release.exists():
         text = os_release.read_text()
         pretty = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.M)
-        assert pretty and facts.os_pretty == pretty.group(1)
-        assert facts.os_id and re.search(rf"^ID={re.escape(facts.os_id)}$", text, re.M)
+        assert pretty
+        assert facts.os_pretty == pretty.group(1)
+        assert facts.os_id
+        assert re.search(rf"^ID={re.escape(facts.os_id)}$", text, re.M)
     cpuinfo = Path("/proc/cpuinfo").read_text()
     assert facts.cpu_flags == parse_cpuinfo_flags(cpuinfo)
     for path, present in facts.firmware.items():
@@ -117,7 +119,8 @@ def test_missing_tools_are_recorded_not_raised(facts):
 
 def test_kvm_facts_are_consistent_with_the_probe(facts):
     if not facts.kvm_device:
-        assert not facts.kvm_usable and not facts.kvm_probe
+        assert not facts.kvm_usable
+        assert not facts.kvm_probe
         return
     if not facts.kvm_accessible:
         assert not facts.kvm_usable
@@ -143,9 +146,11 @@ def test_no_hardware_virtualization_flag_means_kvm_unusable(facts):
 
 def test_kvm_unusable_here_is_explained(facts):
     if facts.kvm_usable:
-        assert facts.kvm_probe["stage"] == "done" and facts.kvm_probe["value"] == 42
+        assert facts.kvm_probe["stage"] == "done"
+        assert facts.kvm_probe["value"] == 42
     else:
-        assert facts.kvm_reason and facts.kvm_reason != "not probed"
+        assert facts.kvm_reason
+        assert facts.kvm_reason != "not probed"
         if facts.kvm_device and facts.kvm_accessible:
             assert facts.kvm_probe["stage"] != "done"
             assert facts.kvm_probe["reason"]
@@ -153,7 +158,8 @@ def test_kvm_unusable_here_is_explained(facts):
 
 def test_probe_can_be_skipped():
     f = collect_host_facts(probe_kvm=False)
-    assert f.kvm_probe == {} and f.kvm_usable is False
+    assert f.kvm_probe == {}
+    assert f.kvm_usable is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,9 +173,11 @@ def test_kvmprobe_subprocess_prints_one_json_line_with_a_reason():
     assert len(lines) == 1
     data = json.loads(lines[0])
     assert set(data) >= {"usable", "stage", "reason", "arch"}
-    assert isinstance(data["usable"], bool) and data["reason"]
+    assert isinstance(data["usable"], bool)
+    assert data["reason"]
     if data["usable"]:
-        assert data["stage"] == "done" and data["value"] == 42
+        assert data["stage"] == "done"
+        assert data["value"] == 42
     else:
         assert data["stage"] in {
             "open",
@@ -194,13 +202,15 @@ def test_run_kvm_probe_through_the_real_runner_matches_direct_probe():
 
 def test_probe_on_a_missing_device_says_so(tmp_path):
     res = kvmprobe.probe(device=str(tmp_path / "kvm"))
-    assert res["usable"] is False and res["stage"] == "open"
+    assert res["usable"] is False
+    assert res["stage"] == "open"
     assert "does not exist" in res["reason"]
 
 
 def test_probe_on_a_device_that_is_not_kvm(tmp_path):
     res = kvmprobe.probe(device="/dev/null")
-    assert res["usable"] is False and res["stage"] == "api_version"
+    assert res["usable"] is False
+    assert res["stage"] == "api_version"
     assert "KVM_GET_API_VERSION failed" in res["reason"]
 
 
@@ -209,13 +219,16 @@ def test_run_kvm_probe_translates_a_hang_into_a_reason():
         raise CommandTimeout(argv, 6)
 
     res = kvmprobe.run_kvm_probe(FunctionRunner(hang), timeout=6)
-    assert res["usable"] is False and "hung" in res["reason"]
+    assert res["usable"] is False
+    assert "hung" in res["reason"]
 
 
 def test_run_kvm_probe_translates_a_crash_into_a_reason():
     runner = FunctionRunner(lambda argv: (1, "", "Traceback ...\nSegmentation fault"))
     res = kvmprobe.run_kvm_probe(runner)
-    assert res["usable"] is False and res["stage"] == "crash" and "Segmentation fault" in res["reason"]
+    assert res["usable"] is False
+    assert res["stage"] == "crash"
+    assert "Segmentation fault" in res["reason"]
     assert runner.history[0][:3] == [sys.executable, "-m", "labkit.steps.kvmprobe"]
 
 
@@ -352,7 +365,8 @@ def test_parse_os_release():
     )
     data = parse_os_release(text)
     assert data["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
-    assert data["ID"] == "debian" and data["VERSION_CODENAME"] == "bookworm"
+    assert data["ID"] == "debian"
+    assert data["VERSION_CODENAME"] == "bookworm"
     assert data["NAME"] == "Single Quoted"
     assert data["ESCAPED"] == 'say "hi"'
     assert parse_os_release("") == {}
@@ -411,11 +425,14 @@ def test_explain_docker_error(english):
 class TestExplainKvm:
     def test_no_device(self):
         usable, reason = explain_kvm(kvm_device=False, kvm_accessible=False, probe=None)
-        assert not usable and reason.startswith("no /dev/kvm") and "vmx/svm" in reason
+        assert not usable
+        assert reason.startswith("no /dev/kvm")
+        assert "vmx/svm" in reason
 
     def test_no_permission(self):
         usable, reason = explain_kvm(kvm_device=True, kvm_accessible=False, probe=None, cpu_flags={"vmx"})
-        assert not usable and "usermod -aG kvm" in reason
+        assert not usable
+        assert "usermod -aG kvm" in reason
 
     def test_proven(self):
         probe = {"usable": True, "stage": "done", "reason": "ok", "value": 42}
@@ -438,12 +455,15 @@ class TestExplainKvm:
         )
         assert not usable
         assert reason.startswith("/dev/kvm exists but KVM_RUN failed: KVM_EXIT_INTERNAL_ERROR")
-        assert "no vmx/svm CPU flag" in reason and "kvm_pvm" in reason
+        assert "no vmx/svm CPU flag" in reason
+        assert "kvm_pvm" in reason
 
     def test_failure_with_virt_flags_does_not_blame_them(self):
         probe = {"usable": False, "stage": "create_vm", "reason": "KVM_CREATE_VM failed: EBUSY (busy)"}
         usable, reason = explain_kvm(kvm_device=True, kvm_accessible=True, probe=probe, cpu_flags={"vmx"})
-        assert not usable and "KVM_CREATE_VM failed" in reason and "vmx/svm" not in reason
+        assert not usable
+        assert "KVM_CREATE_VM failed" in reason
+        assert "vmx/svm" not in reason
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +559,8 @@ def test_more_vm_memory_never_looks_better(host, vm_cores, a, b):
 # ---------------------------------------------------------------------------------------------
 def test_host_check_plan_lists_the_probes():
     r = HostCheck().execute(mode="plan")
-    assert r.status == "skipped" and r.mode == "plan"
+    assert r.status == "skipped"
+    assert r.mode == "plan"
     plan = r.evidence["plan"]
     assert plan["commands"] == []  # it only reads
     assert ["qemu-img", "--version"] in plan["probes"]
@@ -571,7 +592,8 @@ def test_host_check_runs_for_real(english):
     ev = r.evidence
     assert ev["host"]["cores"] == os.cpu_count()
     assert ev["tools"]["qemu-img"]["version"] == facts.tool("qemu-img").version
-    assert ev["kvm"]["usable"] in (True, False) and ev["kvm"]["reason"]
+    assert ev["kvm"]["usable"] in (True, False)
+    assert ev["kvm"]["reason"]
     assert ev["sizing"]["requested"] == {"cores": 1, "memory_bytes": GiB}
     assert any("kvmprobe" in c for c in ev["commands"])
     if not ev["kvm"]["usable"]:
@@ -580,9 +602,11 @@ def test_host_check_runs_for_real(english):
 
 def test_host_check_rejects_bad_input(english):
     r = HostCheck(vm_memory="8X").execute()
-    assert r.status == "error" and r.evidence["field"] == "vm_memory"
+    assert r.status == "error"
+    assert r.evidence["field"] == "vm_memory"
     r = HostCheck(vm_cores=0).execute()
-    assert r.status == "error" and r.evidence["field"] == "vm_cores"
+    assert r.status == "error"
+    assert r.evidence["field"] == "vm_cores"
 
 
 def _fake_facts(**kw) -> HostFacts:
@@ -608,7 +632,8 @@ def test_host_check_kvm_unusable_is_not_a_failure(english):
     r = _check(
         _fake_facts(kvm_device=True, kvm_usable=False, kvm_reason="/dev/kvm exists but KVM_RUN failed")
     )
-    assert r.status == "pass" and "KVM_RUN failed" in r.message
+    assert r.status == "pass"
+    assert "KVM_RUN failed" in r.message
 
 
 def test_host_check_missing_qemu_fails_with_install_command(english):
@@ -623,7 +648,8 @@ def test_host_check_missing_qemu_fails_with_install_command(english):
 
 def test_host_check_too_little_disk_fails(english):
     r = _check(_fake_facts(disk_free_bytes=100 * MiB))
-    assert r.status == "fail" and "free disk" in r.message
+    assert r.status == "fail"
+    assert "free disk" in r.message
 
 
 def test_collect_host_facts_survives_a_runner_that_breaks():
@@ -635,7 +661,8 @@ def test_collect_host_facts_survives_a_runner_that_breaks():
         if shutil.which(name):
             assert "boom" in info.detail, name
     if f.kvm_device and f.kvm_accessible:
-        assert f.kvm_usable is False and "boom" in f.kvm_reason
+        assert f.kvm_usable is False
+        assert "boom" in f.kvm_reason
 
 
 def test_collect_host_facts_uses_the_runner_for_versions():

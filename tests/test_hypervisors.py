@@ -47,7 +47,9 @@ def test_the_eight_modes_of_the_course_with_its_descriptions():
     assert "不能访问外部网络" in by["hostonly"].desc_zh
     assert "共享同一个 NAT 服务" in by["natnetwork"].desc_zh
     for m in hv.NETWORK_MODES:
-        assert m.name_zh and m.name_en and m.desc_en
+        assert m.name_zh
+        assert m.name_en
+        assert m.desc_en
 
 
 def test_reachability_matches_the_course_and_the_virtualbox_manual(monkeypatch):
@@ -60,9 +62,11 @@ def test_reachability_matches_the_course_and_the_virtualbox_manual(monkeypatch):
     assert (internal.vm_to_vm, internal.host_to_vm, internal.vm_to_internet) == ("yes", "no", "no")
     assert all(v == "yes" for k, v in hv.reachability_table()[1].items() if "→" in k or "↔" in k)
     # the course's recommendation covers both directions it cares about
-    assert nat.vm_to_internet == "yes" and host_only.host_to_vm == "yes"
+    assert nat.vm_to_internet == "yes"
+    assert host_only.host_to_vm == "yes"
     advice = " ".join(hv.vbox_advice())
-    assert "桥接" in advice and "NAT" in advice
+    assert "桥接" in advice
+    assert "NAT" in advice
 
 
 @pytest.mark.parametrize(
@@ -95,7 +99,8 @@ def test_modifyvm_uses_spellings_both_virtualbox_6_and_7_accept():
 def test_modifyvm_rejects_bad_input():
     with pytest.raises(InvalidField) as err:
         hv.vbox_modifyvm_argv("VM", "hostonly", 2)
-    assert err.value.field == "target" and "vboxnet0" in err.value.fix
+    assert err.value.field == "target"
+    assert "vboxnet0" in err.value.fix
     with pytest.raises(InvalidField):
         hv.vbox_modifyvm_argv("VM", "nat", 1, "eth0")
     with pytest.raises(InvalidField) as err:
@@ -120,16 +125,17 @@ def test_parse_showvminfo_machinereadable():
         'name="ubuntu"\nnic1="nat"\nnic2="hostonly"\nhostonlyadapter2="vboxnet0"\n"SATA-0-0"="/vms/u.vdi"\n'
     )
     info = hv.parse_showvminfo(text)
-    assert (
-        info["nic1"] == "nat" and info["hostonlyadapter2"] == "vboxnet0" and info["SATA-0-0"] == "/vms/u.vdi"
-    )
+    assert info["nic1"] == "nat"
+    assert info["hostonlyadapter2"] == "vboxnet0"
+    assert info["SATA-0-0"] == "/vms/u.vdi"
 
 
 def test_virtualbox_step_is_planned_without_vboxmanage_and_checks_showvminfo():
     step = VirtualBoxNetwork("ubuntu", "hostonly", 2, "vboxnet0")
     result = step.execute()
     if shutil.which("VBoxManage") is None:
-        assert result.status == "skipped" and result.mode == "plan"
+        assert result.status == "skipped"
+        assert result.mode == "plan"
         assert result.evidence["plan"]["commands"] == [
             hv.vbox_modifyvm_argv("ubuntu", "hostonly", 2, "vboxnet0")
         ]
@@ -196,7 +202,8 @@ def test_hyperv_step_is_planned_off_windows_and_needs_consent():
     step = HyperVCommands("disable")
     result = step.execute()
     assert result.check == "ch1.hyperv.disable"
-    assert result.status == "skipped" and result.evidence["plan"]["commands"] == hv.hyperv_commands("disable")
+    assert result.status == "skipped"
+    assert result.evidence["plan"]["commands"] == hv.hyperv_commands("disable")
     with pytest.raises(ConsentRequired):
         step.run(RunContext(FunctionRunner(lambda argv: (0, "", ""))))
 
@@ -223,7 +230,8 @@ def test_seed_libvirt_lines_are_verbatim_and_labkit_corrects_two():
     ]
     assert all(c[0] == "sudo" for c in hv.libvirt_install_commands("hadoop", sudo=True))
     notes = " ".join(hv.libvirt_notes())
-    assert "qemu-system-x86" in notes and "cockpit.socket" in notes
+    assert "qemu-system-x86" in notes
+    assert "cockpit.socket" in notes
 
 
 @pytest.mark.parametrize(
@@ -250,14 +258,16 @@ def test_qemu_kvm_is_only_a_virtual_package_provided_by_qemu_system_x86():
     if shown.returncode != 0 or not shown.stdout.strip():
         pytest.skip("qemu-system-x86 not in this host's package lists")
     provides = [line for line in shown.stdout.splitlines() if line.startswith("Provides:")]
-    assert provides and all("qemu-kvm" in line for line in provides)
+    assert provides
+    assert all("qemu-kvm" in line for line in provides)
     policy = runner.run(["apt-cache", "policy", "qemu-kvm"], timeout=60).stdout
     assert "Candidate: (none)" in policy  # nothing installable under that name itself
 
 
 def test_libvirt_step_plans_without_consent_and_runs_the_plan_with_it():
     plan_only = LibvirtInstall("hadoop").execute()
-    assert plan_only.status == "skipped" and plan_only.mode == "plan"
+    assert plan_only.status == "skipped"
+    assert plan_only.mode == "plan"
     assert plan_only.evidence["plan"]["commands"] == hv.libvirt_install_commands("hadoop")
 
     answers = {

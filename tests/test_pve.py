@@ -41,7 +41,8 @@ def test_the_courses_echo_append_edits_the_snapshot_instead():
     assert pve.get_option(appended, "kvm") == "1"  # the running config is unchanged ...
     assert pve.get_option(appended, "kvm", "clean-install") == "no"  # ... the snapshot was edited
     warnings = pve.seed_append_warnings(CONF, "kvm")
-    assert len(warnings) == 1 and "clean-install" in warnings[0]
+    assert len(warnings) == 1
+    assert "clean-install" in warnings[0]
 
 
 def test_insert_before_the_first_section_when_the_key_is_absent():
@@ -80,7 +81,8 @@ def test_fresh_vm_append_is_harmless_and_newline_and_crlf_are_kept():
 def test_bad_key_or_value_raise_invalid_field(key, value, field):
     with pytest.raises(InvalidField) as err:
         pve.set_option(CONF, key, value)
-    assert err.value.field == field and err.value.fix
+    assert err.value.field == field
+    assert err.value.fix
 
 
 @pytest.mark.parametrize("vmid", [99, 1_000_000_000, -1, "abc", "1e3", True, None, 100.0])
@@ -91,7 +93,8 @@ def test_vmid_range(vmid):
 
 
 def test_vmid_and_paths():
-    assert pve.validate_vmid("100") == 100 and pve.validate_vmid(999_999_999) == 999_999_999
+    assert pve.validate_vmid("100") == 100
+    assert pve.validate_vmid(999_999_999) == 999_999_999
     assert pve.conf_path(101) == "/etc/pve/qemu-server/101.conf"
     assert "vm-250-disk-0" in pve.sample_conf(250)
 
@@ -142,7 +145,8 @@ def conf_copy(tmp_path):
 
 def test_set_pve_option_refuses_without_consent(conf_copy):
     result = SetPveOption(conf_path=conf_copy).execute()
-    assert result.check == "ch1.pve.kvm_off" and (result.status, result.mode) == ("skipped", "plan")
+    assert result.check == "ch1.pve.kvm_off"
+    assert (result.status, result.mode) == ("skipped", "plan")
     assert result.evidence["error"] == "ConsentRequired"
     assert SetPveOption(conf_path=conf_copy).execute("live").status == "error"
     assert conf_copy.read_text(encoding="utf-8") == CONF
@@ -153,18 +157,23 @@ def test_set_pve_option_edits_with_backup_and_verifies(conf_copy):
     result = SetPveOption(conf_path=conf_copy, consent=True).execute()
     assert result.status == "pass", result.message
     ev = result.evidence
-    assert ev["changed"] is True and ev["previous_value"] == "1"
-    assert ev["echo_append_would_land_in"] == "clean-install" and ev["echo_append_warnings"]
+    assert ev["changed"] is True
+    assert ev["previous_value"] == "1"
+    assert ev["echo_append_would_land_in"] == "clean-install"
+    assert ev["echo_append_warnings"]
     assert "-kvm: 1\n+kvm: no" in ev["diff"]
     new = conf_copy.read_text(encoding="utf-8")
-    assert pve.get_option(new, "kvm") == "no" and pve.other_lines_unchanged(CONF, new, "kvm")
+    assert pve.get_option(new, "kvm") == "no"
+    assert pve.other_lines_unchanged(CONF, new, "kvm")
     backup = conf_copy.parent / os.path.basename(ev["backup"])
     assert backup.read_text(encoding="utf-8") == CONF
     assert stat.S_IMODE(conf_copy.stat().st_mode) == 0o640
     assert not [p for p in conf_copy.parent.iterdir() if ".labkit-tmp" in p.name]
 
     again = SetPveOption(conf_path=conf_copy, consent=True).execute()
-    assert again.status == "pass" and again.evidence["changed"] is False and again.evidence["backup"] is None
+    assert again.status == "pass"
+    assert again.evidence["changed"] is False
+    assert again.evidence["backup"] is None
 
 
 def test_check_catches_other_lines_changing(conf_copy):
@@ -183,7 +192,8 @@ def test_default_path_is_the_pve_one_and_is_planned_off_pve():
     assert str(step.path) == "/etc/pve/qemu-server/123.conf"
     result = step.execute()
     if not os.path.exists("/etc/pve/qemu-server/123.conf"):
-        assert result.status == "skipped" and result.mode == "plan"
+        assert result.status == "skipped"
+        assert result.mode == "plan"
         assert any("qm set 123 --kvm 0" in n for n in result.evidence["plan"]["notes"])
     assert SetPveOption(vmid=5).execute("plan").status == "error"
 
@@ -200,7 +210,8 @@ def test_qm_destroy_plan_and_purge():
 def test_qm_destroy_is_planned_off_pve_and_needs_the_id_typed_again():
     result = QmDestroy(100, confirm="100").execute()
     if shutil.which("qm") is None:
-        assert result.status == "skipped" and result.mode == "plan"
+        assert result.status == "skipped"
+        assert result.mode == "plan"
     gone = "Configuration file 'nodes/pve/qemu-server/100.conf' does not exist"
     state = {"exists": True}
 
@@ -222,7 +233,8 @@ def test_qm_destroy_is_planned_off_pve_and_needs_the_id_typed_again():
     assert runner.history == []  # nothing ran before the confirmation check
     step = QmDestroy(100, confirm="100")
     result = step.check(ctx, step.run(ctx))
-    assert result.status == "pass" and result.evidence["status_before"] == "status: stopped"
+    assert result.status == "pass"
+    assert result.evidence["status_before"] == "status: stopped"
     assert runner.history[1:3] == [["qm", "stop", "100"], ["qm", "destroy", "100"]]
     state["exists"] = True
     assert step.check(ctx, {"vmid": "100"}).status == "fail"

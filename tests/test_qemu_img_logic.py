@@ -47,7 +47,8 @@ CHECK = """{
 @pytest.mark.parametrize("name", [*qi.FORMATS, "QCOW2", " Raw ", "VPC"])
 def test_known_formats_pass_without_note(name):
     fmt, note = qi.normalize_format(name)
-    assert fmt == name.strip().lower() and note is None
+    assert fmt == name.strip().lower()
+    assert note is None
 
 
 @pytest.mark.parametrize("name", ["vhd", "VHD", " Vhd"])
@@ -55,12 +56,14 @@ def test_vhd_is_mapped_to_vpc_with_the_lesson(name, monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "en")
     fmt, note = qi.normalize_format(name, "src_format")
     assert fmt == "vpc"
-    assert "Unknown driver 'vhd'" in note and "-f vpc" in note
+    assert "Unknown driver 'vhd'" in note
+    assert "-f vpc" in note
 
 
 def test_img_is_raw_with_a_note():
     fmt, note = qi.normalize_format("img")
-    assert fmt == "raw" and note
+    assert fmt == "raw"
+    assert note
 
 
 @pytest.mark.parametrize("name", ["qcow", "iso", "", "  ", "vhd2", None, 3])
@@ -68,7 +71,8 @@ def test_unknown_formats_name_the_field_and_the_choices(name):
     with pytest.raises(InvalidField) as info:
         qi.normalize_format(name, "dst_format")
     assert info.value.field == "dst_format"
-    assert "qcow2" in info.value.fix and "vpc" in info.value.fix
+    assert "qcow2" in info.value.fix
+    assert "vpc" in info.value.fix
 
 
 def test_qcow_hint(monkeypatch):
@@ -185,7 +189,8 @@ def test_builders_reject_bad_paths(bad):
 @example(1)
 def test_vpc_size_is_rounded_up_to_a_geometry(size):
     got = qi.expected_virtual_size(size, "vpc")
-    assert got >= size and got % 512 == 0
+    assert got >= size
+    assert got % 512 == 0
     sectors = got // 512
     cyls, heads, secs = qi.vpc_geometry(sectors)
     if sectors < 65535 * 16 * 255:  # below the maximum geometry the size *is* the geometry
@@ -200,7 +205,9 @@ def test_vpc_size_is_monotonic(size):
 @given(st.integers(min_value=0, max_value=1 << 40))
 def test_vpc_geometry_stays_within_chs_limits(sectors):
     cyls, heads, secs = qi.vpc_geometry(sectors)
-    assert 0 <= cyls <= 65535 and 4 <= heads <= 16 and secs in (17, 31, 63, 255)
+    assert 0 <= cyls <= 65535
+    assert 4 <= heads <= 16
+    assert secs in (17, 31, 63, 255)
 
 
 @given(st.integers(min_value=1, max_value=MAX_SIZE - 512), st.sampled_from(["qcow2", "raw", "vmdk", "vdi"]))
@@ -232,10 +239,13 @@ def test_parse_info_real_output():
     info = qf.parse_info(QCOW2_INFO)
     assert (info.format, info.virtual_size, info.actual_size, info.cluster_size) == (
         "qcow2", 128849018880, 200704, 65536)  # fmt: skip
-    assert info.compression_type == "zlib" and info.corrupt is False and info.dirty is False
+    assert info.compression_type == "zlib"
+    assert info.corrupt is False
+    assert info.dirty is False
     assert info.backing_file is None
     ev = info.to_evidence()
-    assert ev["virtual_size_human"] == "120 GiB" and json.loads(json.dumps(ev)) == ev
+    assert ev["virtual_size_human"] == "120 GiB"
+    assert json.loads(json.dumps(ev)) == ev
     assert info.allocation_ratio < 0.001
 
 
@@ -273,9 +283,11 @@ _KEYS = ["filename", "cluster-size", "actual-size", "dirty-flag", "encrypted", "
 def test_parse_info_survives_any_optional_keys(fmt, vsize, extra):
     data = {**extra, "format": fmt, "virtual-size": vsize}
     info = qf.parse_info(json.dumps(data))
-    assert info.format == fmt and info.virtual_size == vsize
+    assert info.format == fmt
+    assert info.virtual_size == vsize
     assert info.actual_size is None or info.actual_size == data.get("actual-size")
-    assert isinstance(info.dirty, bool) and isinstance(info.format_specific, dict)
+    assert isinstance(info.dirty, bool)
+    assert isinstance(info.format_specific, dict)
     json.dumps(info.to_evidence())  # evidence is always storable
 
 
@@ -286,14 +298,16 @@ def test_parse_info_garbage_only_ever_raises_invalid_field(text):
     except InvalidField as exc:
         assert exc.field == "qemu-img info output"
     else:
-        assert info.format and info.virtual_size >= 0
+        assert info.format
+        assert info.virtual_size >= 0
 
 
 def test_parse_measure_and_check():
     m = qf.parse_measure(MEASURE)
     assert (m.required, m.fully_allocated) == (67436544, 67436544)
     c = qf.parse_check(CHECK)
-    assert c.compressed_clusters == 1024 and c.clean
+    assert c.compressed_clusters == 1024
+    assert c.clean
     assert not qf.parse_check('{"check-errors": 0, "corruptions": 2}').clean
     for bad in ("", "{}", '{"required": 1}', "[1]", "x"):
         with pytest.raises(InvalidField):
@@ -342,6 +356,8 @@ def test_parse_progress_never_raises(line):
 def test_interpret_compare():
     assert qf.interpret_compare(0, "Images are identical.\n").identical is True
     diff = qf.interpret_compare(1, "Content mismatch at offset 1048576!\n")
-    assert diff.identical is False and diff.offset == 1048576
+    assert diff.identical is False
+    assert diff.offset == 1048576
     err = qf.interpret_compare(2, "", "qemu-img: Could not open 'x': No such file")
-    assert err.identical is None and "Could not open" in err.message
+    assert err.identical is None
+    assert "Could not open" in err.message

@@ -108,20 +108,26 @@ def test_x86_64_uses_kvm_and_host_cpu_only_when_kvm_works():
     spec, notes = plan_x86_64(good, "disk.qcow2", memory="4G", smp=2)
     argv = build_qemu_argv(spec)
     assert argv[0] == "qemu-system-x86_64"
-    assert argv[argv.index("-accel") + 1] == "kvm" and argv[argv.index("-cpu") + 1] == "host"
-    assert argv[argv.index("-m") + 1] == "4G" and argv[argv.index("-smp") + 1] == "2"
+    assert argv[argv.index("-accel") + 1] == "kvm"
+    assert argv[argv.index("-cpu") + 1] == "host"
+    assert argv[argv.index("-m") + 1] == "4G"
+    assert argv[argv.index("-smp") + 1] == "2"
     assert "if=virtio,id=system,format=qcow2,file=disk.qcow2" in argv
-    assert "-M" not in argv and not any("pauth" in a for a in argv) and "KVM" in " ".join(notes)
+    assert "-M" not in argv
+    assert not any("pauth" in a for a in argv)
+    assert "KVM" in " ".join(notes)
     assert [p for p in validate_spec(spec, good, path_exists=lambda p: True) if p.severity != "info"] == []
 
     bad = HostFacts(arch="x86_64", kvm_usable=False, kvm_reason="/dev/kvm exists but KVM_RUN fails")
     spec, notes = plan_x86_64(bad, "disk.qcow2")
     argv = build_qemu_argv(spec)
-    assert argv[argv.index("-accel") + 1] == "tcg,thread=multi" and argv[argv.index("-cpu") + 1] == "max"
+    assert argv[argv.index("-accel") + 1] == "tcg,thread=multi"
+    assert argv[argv.index("-cpu") + 1] == "max"
     assert "KVM_RUN fails" in notes[0]
     arm = HostFacts(arch="aarch64", kvm_usable=True, kvm_reason="ok")
     spec, notes = plan_x86_64(arm, "disk.qcow2")
-    assert spec.accel == "tcg" and "aarch64" in notes[0]
+    assert spec.accel == "tcg"
+    assert "aarch64" in notes[0]
 
 
 # -- validation -------------------------------------------------------------------------------------
@@ -149,7 +155,8 @@ def test_memory_spelling_is_normalised_for_qemu():
 def test_smp_more_than_cores_is_a_warning_and_gicv2_caps_virt_at_8():
     two = HostFacts(cores=2, memory_bytes=64 * 2**30)
     found = problems_of(seed_spec(smp=8), two)
-    assert severities(found["smp"]) == {"warning"} and "thread" in found["smp"][0].message
+    assert severities(found["smp"]) == {"warning"}
+    assert "thread" in found["smp"][0].message
     found = problems_of(seed_spec(smp=9), HostFacts(cores=16, memory_bytes=64 * 2**30))
     assert severities(found["smp"]) == {"error"}
     assert "smp" not in problems_of(
@@ -172,11 +179,13 @@ def test_pauth_impdef_rules_follow_qemu_versions():
 def test_kvm_requests_are_checked_against_the_host():
     x86 = seed_spec(arch="x86_64", machine=None, pauth_impdef=False, efi=None, accel="kvm", cpu="host")
     found = problems_of(x86, HOST)
-    assert found["accel"][0].severity == "error" and "no vmx" in found["accel"][0].message
+    assert found["accel"][0].severity == "error"
+    assert "no vmx" in found["accel"][0].message
     ok = HostFacts(arch="x86_64", cores=16, memory_bytes=2**36, kvm_usable=True, kvm_reason="ok")
     assert "accel" not in problems_of(x86, ok)
     found = problems_of(seed_spec(accel="kvm"), ok)  # aarch64 guest on an x86_64 host
-    assert found["accel"][0].severity == "error" and "aarch64" in found["accel"][0].message
+    assert found["accel"][0].severity == "error"
+    assert "aarch64" in found["accel"][0].message
     found = problems_of(seed_spec(arch="x86_64", machine=None, pauth_impdef=False, cpu="host"), ok)
     assert severities(found["cpu"]) == {"error"}
     found = problems_of(seed_spec(accel="hvf"), HOST)
@@ -187,9 +196,11 @@ def test_display_nic_and_boot_notes():
     found = problems_of(seed_spec(disks=(Disk("a.img"),)))
     assert severities(found["display"]) == {"warning"}
     notes = " ".join(p.message for p in found["nic"])
-    assert "150" in notes and "efi-virtio.rom" in notes
+    assert "150" in notes
+    assert "efi-virtio.rom" in notes
     found = problems_of(seed_spec(display="none", nic="none", disks=(Disk("a.img"),)))
-    assert "display" not in found and "nic" not in found
+    assert "display" not in found
+    assert "nic" not in found
     found = problems_of(seed_spec(disks=(Disk("a.img"),), nic_rom=False))
     assert all("efi-virtio" not in p.message for p in found["nic"])
     found = problems_of(seed_spec(efi=None))
@@ -200,9 +211,11 @@ def test_missing_files_are_warnings_only_when_a_checker_is_given(tmp_path):
     disk = tmp_path / "system.img"
     disk.write_bytes(b"")
     spec = seed_spec(efi=str(tmp_path / "efi.img"), iso=str(tmp_path / "x.iso"), disks=(Disk(str(disk)),))
-    assert "efi" not in problems_of(spec) and "iso" not in problems_of(spec)
+    assert "efi" not in problems_of(spec)
+    assert "iso" not in problems_of(spec)
     found = problems_of(spec, path_exists=os.path.exists)
-    assert severities(found["efi"]) == {"warning"} and severities(found["iso"]) == {"warning"}
+    assert severities(found["efi"]) == {"warning"}
+    assert severities(found["iso"]) == {"warning"}
     assert "disks" not in found
 
 
@@ -221,7 +234,8 @@ def test_bad_fields_raise_invalid_field_naming_the_field():
     for field, kw in cases.items():
         with pytest.raises(InvalidField) as err:
             VMSpec(**kw)
-        assert err.value.field == field and err.value.fix is not None
+        assert err.value.field == field
+        assert err.value.fix is not None
     with pytest.raises(InvalidField):
         Disk("x.img", format="vhd")
     with pytest.raises(InvalidField):
@@ -254,8 +268,10 @@ def test_dry_start_argv_pauses_hides_and_quits_over_qmp():
         "-mon",
         "chardev=labkitqmp,mode=control",
     ]
-    assert "-display" in argv and argv[argv.index("-display") + 1] == "none"
-    assert "if=virtio,id=system,format=raw,file=/t/d0" in argv and "-kernel" not in argv
+    assert "-display" in argv
+    assert argv[argv.index("-display") + 1] == "none"
+    assert "if=virtio,id=system,format=raw,file=/t/d0" in argv
+    assert "-kernel" not in argv
     assert any(a.endswith("file=/t/i") for a in argv)
     with pytest.raises(InvalidField):
         dry_start_argv(spec, qmp_pipe="/t/qmp", disk_paths=[])
@@ -280,7 +296,9 @@ def test_explain_qemu_stderr_maps_measured_messages_to_fixes():
     found = explain_qemu_stderr(stderr)
     assert [p.field for p in found] == ["cpu", "nic", "efi", "smp", "memory", "qemu"]
     assert all(p.severity == "error" for p in found)
-    assert "ipxe-qemu" in found[1].fix and "64 MiB" in found[2].fix and "gic_version" in found[3].fix
+    assert "ipxe-qemu" in found[1].fix
+    assert "64 MiB" in found[2].fix
+    assert "gic_version" in found[3].fix
     assert found[-1].message == "something new went wrong"
     assert explain_qemu_stderr("") == []
 
@@ -418,10 +436,13 @@ def test_planvm_accepts_a_good_command_with_a_real_dry_start(tmp_path):
     result = PlanVM(spec).execute("live")
     assert result.status == "pass", result.evidence
     ev = result.evidence
-    assert ev["dry_start_returncode"] == 0 and ev["dry_start_accepted"] is True
+    assert ev["dry_start_returncode"] == 0
+    assert ev["dry_start_accepted"] is True
     assert re.fullmatch(r"\d+\.\d+\.\d+", ev["qemu_version"])
-    assert all(ev["devices_checked"].values()) and "virtio-net-pci" in ev["devices_checked"]
-    assert " -S " in ev["dry_start"] and "romfile=" in ev["dry_start"]
+    assert all(ev["devices_checked"].values())
+    assert "virtio-net-pci" in ev["devices_checked"]
+    assert " -S " in ev["dry_start"]
+    assert "romfile=" in ev["dry_start"]
     assert any(c.startswith("qemu-img create") for c in ev["commands"])
     stand_ins = Path(re.search(r"path=(\S+)/qmp", ev["dry_start"])[1])
     assert not stand_ins.exists()  # cleanup() removed the temporary disks
@@ -460,9 +481,11 @@ def test_planvm_seed_network_card_needs_the_ipxe_rom_exactly_when_it_is_missing(
     rom_present = any(Path(d, "efi-virtio.rom").exists() for d in ("/usr/share/qemu", "/usr/lib/ipxe/qemu"))
     rom_problem = [p for p in result.evidence["findings"] if p["severity"] == "error" and p["field"] == "nic"]
     if rom_present:
-        assert result.status == "pass" and not rom_problem
+        assert result.status == "pass"
+        assert not rom_problem
     else:
-        assert result.status == "fail" and "efi-virtio.rom" in rom_problem[0]["message"]
+        assert result.status == "fail"
+        assert "efi-virtio.rom" in rom_problem[0]["message"]
         assert "ipxe-qemu" in rom_problem[0]["fix"]
 
 
@@ -470,14 +493,16 @@ def test_planvm_plan_shows_the_vm_command_and_the_dry_start_it_runs():
     spec = seed_spec(disks=(Disk("./ubuntu-arm64.img", id="system"),))
     step = PlanVM(spec, HOST)
     result = step.execute("plan")
-    assert result.status == "skipped" and result.mode == "plan"
+    assert result.status == "skipped"
+    assert result.mode == "plan"
     plan = result.evidence["plan"]
     assert plan["notes"][0].endswith(shlex.join(build_qemu_argv(spec)))
     assert any("display" in n for n in plan["notes"])
     creates, dry = plan["commands"][:-1], plan["commands"][-1]
     assert [c[:2] for c in creates] == [["qemu-img", "create"]] * len(creates)
     assert all(c[-2].startswith(step.scratch + "/") for c in creates)
-    assert dry[0] == "qemu-system-aarch64" and "-S" in dry
+    assert dry[0] == "qemu-system-aarch64"
+    assert "-S" in dry
     assert f"if=virtio,id=system,format=raw,file={step.scratch}/disk0.raw" in dry
     assert ["qemu-system-aarch64", "-device", "help"] in plan["probes"]
     assert not os.path.exists(step.scratch)  # planning creates nothing
@@ -529,7 +554,8 @@ def test_planvm_reports_missing_binary_as_planned_only():
     if shutil.which("qemu-system-x86_64"):
         assert result.mode == "run"
     else:
-        assert result.status == "skipped" and "qemu-system-x86" in result.message
+        assert result.status == "skipped"
+        assert "qemu-system-x86" in result.message
 
 
 # -- the other steps of labkit.steps.vm: plan == execution, with a scripted runner -------------------
@@ -555,7 +581,8 @@ def test_hyperv_step_runs_exactly_its_plan(monkeypatch):
     )
     result, ran = execute_and_match(HyperVCommands("disable", consent=True), runner=runner)
     assert result.status == "pass", result.message
-    assert ran[0][0] == "powershell.exe" and ran[-1] == ["bcdedit", "/enum", "{current}"]
+    assert ran[0][0] == "powershell.exe"
+    assert ran[-1] == ["bcdedit", "/enum", "{current}"]
 
 
 def test_libvirt_step_runs_exactly_its_plan(monkeypatch):

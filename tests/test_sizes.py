@@ -59,11 +59,14 @@ def test_rejection_names_the_fix_in_both_languages(monkeypatch):
     monkeypatch.setenv("LABKIT_LANG", "en")
     with pytest.raises(InvalidField) as info:
         parse_size("lots")
-    assert info.value.field == "size" and "e.g. 120G" in info.value.fix and "'lots'" in str(info.value)
+    assert info.value.field == "size"
+    assert "e.g. 120G" in info.value.fix
+    assert "'lots'" in str(info.value)
     monkeypatch.setenv("LABKIT_LANG", "zh")
     with pytest.raises(InvalidField) as info:
         parse_size("lots")
-    assert "120G" in info.value.fix and info.value.fix != "use a number with K/M/G/T, e.g. 120G"
+    assert "120G" in info.value.fix
+    assert info.value.fix != "use a number with K/M/G/T, e.g. 120G"
 
 
 @given(st.integers(min_value=0, max_value=MAX_SIZE))
@@ -121,7 +124,8 @@ def test_any_text_is_a_valid_size_or_invalid_field(text):
     except InvalidField as exc:
         assert exc.field == "size"
     else:
-        assert isinstance(value, int) and 0 <= value <= MAX_SIZE
+        assert isinstance(value, int)
+        assert 0 <= value <= MAX_SIZE
 
 
 @given(st.text(alphabet="0123456789.kmgtpeKMGTPEiIbBx+- ", max_size=25))
@@ -152,7 +156,8 @@ def test_human_size_examples():
 @given(st.integers(min_value=0, max_value=1 << 62), st.sampled_from([512, 65536, 1 << 20]))
 def test_round_up(value, multiple):
     r = round_up(value, multiple)
-    assert r % multiple == 0 and value <= r < value + multiple
+    assert r % multiple == 0
+    assert value <= r < value + multiple
 
 
 @pytest.mark.parametrize("bad", [-1, MAX_SIZE + 1, True, 1.0, "1G"])

@@ -175,8 +175,12 @@ def test_committed_notebooks_match_the_generator():
 def test_report_shape_and_exit_code(main_run):
     proc, report, _ = main_run
     assert proc.returncode == 1, proc.stderr  # fail.ipynb and raises.ipynb are not ok
-    assert report["mode"] == "auto" and report["jobs"] == 2 and report["ok"] is False
-    assert report["labkit_version"] and report["started"].endswith("Z") and report["duration_s"] > 0
+    assert report["mode"] == "auto"
+    assert report["jobs"] == 2
+    assert report["ok"] is False
+    assert report["labkit_version"]
+    assert report["started"].endswith("Z")
+    assert report["duration_s"] > 0
     statuses = {name: nb["status"] for name, nb in _by_name(report).items()}
     assert statuses == {
         "pass": "ok",
@@ -195,13 +199,15 @@ def test_passing_notebook_gets_parameters_workdir_and_its_own_folder_as_cwd(main
     _, report, out = main_run
     nb = _by_name(report)["pass"]
     assert nb["counts"] == {"checks": 2, "run": 2, "passed": 2, "planned": 0, "skipped": 0, "failed": 0}
-    assert nb["error"] is None and nb["warnings"] == []
+    assert nb["error"] is None
+    assert nb["warnings"] == []
     display, result = nb["checks"]
     assert (display["check"], result["check"]) == ("t.pass.display", "t.pass.result")
     assert display["evidence"]["mode"] == "auto"
     assert Path(display["evidence"]["cwd"]) == DATA
     workdir = Path(display["evidence"]["workdir"])
-    assert workdir == out / "work" / "pass" and (workdir / "hello.txt").read_text() == "hi"
+    assert workdir == out / "work" / "pass"
+    assert (workdir / "hello.txt").read_text() == "hi"
     executed = load_notebook_json(out / "pass.ipynb")
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
 
@@ -209,14 +215,18 @@ def test_passing_notebook_gets_parameters_workdir_and_its_own_folder_as_cwd(main
 def test_step_in_auto_mode_runs(main_run):
     _, report, _ = main_run
     nb = _by_name(report)["plan"]
-    assert nb["counts"]["run"] == 1 and nb["counts"]["passed"] == 1 and nb["counts"]["planned"] == 0
+    assert nb["counts"]["run"] == 1
+    assert nb["counts"]["passed"] == 1
+    assert nb["counts"]["planned"] == 0
     assert nb["checks"][0]["evidence"]["said"] == "hello"
 
 
 def test_failed_check_makes_the_notebook_failed_and_is_listed(main_run):
     proc, report, _ = main_run
     nb = _by_name(report)["fail"]
-    assert nb["counts"]["failed"] == 1 and nb["counts"]["passed"] == 1 and nb["error"] is None
+    assert nb["counts"]["failed"] == 1
+    assert nb["counts"]["passed"] == 1
+    assert nb["error"] is None
     assert [c["status"] for c in nb["checks"]] == ["pass", "fail"]
     assert "t.fail.disk fail: disk image missing" in proc.stdout
 
@@ -228,14 +238,17 @@ def test_exception_reports_cell_exception_and_source_without_traceback(main_run)
     assert err["kind"] == "cell"
     assert err["cell_index"] == 3  # in the author's notebook (papermill's injected cell not counted)
     # in the saved copy, after papermill's banner, its injected cell and its "stopped here" marker
-    assert err["output_cell_index"] == 6 and err["execution_count"] == 5
-    assert err["ename"] == "ValueError" and err["evalue"] == "boom: disk image missing"
+    assert err["output_cell_index"] == 6
+    assert err["execution_count"] == 5
+    assert err["ename"] == "ValueError"
+    assert err["evalue"] == "boom: disk image missing"
     assert err["source"].splitlines()[:3] == ["x = 41", "y = x + 1", "dive(40)"]
     # the check displayed before the error counts; the one after never ran
     assert [c["check"] for c in nb["checks"]] == ["t.raises.before"]
     # the terminal output stays short: the summary line and the cell, never the 40-frame traceback
     assert "cell[3] (In [5]) raised ValueError: boom: disk image missing" in proc.stdout
-    assert "Traceback" not in proc.stdout and "dive(n - 1)" not in proc.stdout
+    assert "Traceback" not in proc.stdout
+    assert "dive(n - 1)" not in proc.stdout
     assert "\x1b[" not in proc.stdout
     assert len(proc.stdout.splitlines()) < 30, proc.stdout
 
@@ -244,7 +257,8 @@ def test_updated_display_counts_its_final_state(main_run):
     _, report, _ = main_run
     nb = _by_name(report)["update"]
     assert [(c["check"], c["status"], c["message"]) for c in nb["checks"]] == [("t.update", "pass", "done")]
-    assert nb["counts"]["skipped"] == 0 and nb["counts"]["passed"] == 1
+    assert nb["counts"]["skipped"] == 0
+    assert nb["counts"]["passed"] == 1
 
 
 def test_rerun_check_counts_last_result(main_run):
@@ -308,14 +322,19 @@ def test_timeout_and_dead_kernel_are_errors_and_others_still_run(tmp_path):
     report = _by_name(json.loads((tmp_path / "r.json").read_text(encoding="utf-8")))
     assert report["pass"]["status"] == "ok"
     sleep = report["sleep"]
-    assert sleep["status"] == "error" and sleep["error"]["kind"] == "timeout"
-    assert "within 2 s" in sleep["error"]["message"] and sleep["error"]["cell_index"] == 3
+    assert sleep["status"] == "error"
+    assert sleep["error"]["kind"] == "timeout"
+    assert "within 2 s" in sleep["error"]["message"]
+    assert sleep["error"]["cell_index"] == 3
     assert "time.sleep(60)" in sleep["error"]["source"]
     assert [c["check"] for c in sleep["checks"]] == ["t.sleep.before"]  # saved before the timeout
     dies = report["dies"]
-    assert dies["status"] == "error" and dies["error"]["kind"] == "kernel"
-    assert "kernel died" in dies["error"]["message"] and dies["error"]["cell_index"] == 3
-    assert "within 2 s" in proc.stdout and "Traceback" not in proc.stdout
+    assert dies["status"] == "error"
+    assert dies["error"]["kind"] == "kernel"
+    assert "kernel died" in dies["error"]["message"]
+    assert dies["error"]["cell_index"] == 3
+    assert "within 2 s" in proc.stdout
+    assert "Traceback" not in proc.stdout
 
 
 def test_two_jobs_run_two_notebooks_at_the_same_time(tmp_path):
@@ -343,17 +362,23 @@ def test_two_jobs_run_two_notebooks_at_the_same_time(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "r.json").read_text(encoding="utf-8"))
-    assert report["kernel"] == "labkit-test" and report["jobs"] == 2
+    assert report["kernel"] == "labkit-test"
+    assert report["jobs"] == 2
     assert [c["evidence"]["met"] for nb in report["notebooks"] for c in nb["checks"]] == [True, True]
 
 
 def test_bad_arguments_exit_2_naming_the_field(tmp_path):
     proc = _validate(tmp_path / "missing.ipynb", "--out", tmp_path / "o")
-    assert proc.returncode == 2 and "notebooks" in proc.stderr and "does not exist" in proc.stderr
+    assert proc.returncode == 2
+    assert "notebooks" in proc.stderr
+    assert "does not exist" in proc.stderr
     proc = _validate(_nb("pass"), "--out", DATA)
-    assert proc.returncode == 2 and "out" in proc.stderr and "own folder" in proc.stderr
+    assert proc.returncode == 2
+    assert "out" in proc.stderr
+    assert "own folder" in proc.stderr
     proc = _validate(_nb("pass"), "--jobs", "0", "--out", tmp_path / "o")
-    assert proc.returncode == 2 and "jobs" in proc.stderr
+    assert proc.returncode == 2
+    assert "jobs" in proc.stderr
 
 
 def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
@@ -362,7 +387,8 @@ def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
 
     mine = fresh_workdir(tmp_path / "w")
     (mine / "stale.img").write_text("old")
-    assert fresh_workdir(mine) == mine and not (mine / "stale.img").exists()
+    assert fresh_workdir(mine) == mine
+    assert not (mine / "stale.img").exists()
     assert (mine / WORKDIR_MARK).is_file()
     foreign = tmp_path / "f"
     foreign.mkdir()
@@ -452,7 +478,8 @@ def test_last_result_wins_and_orders_by_last_appearance():
     last = CheckResult.passed("x", "again").to_payload()
     nb = {"cells": [_cell(_out(first)), _cell(_out(other)), _cell(_out(last))]}
     results = last_results_by_check(nb)
-    assert list(results) == ["y", "x"] and results["x"]["message"] == "again"
+    assert list(results) == ["y", "x"]
+    assert results["x"]["message"] == "again"
     assert last_results_by_check(iter_check_payloads(nb)) == results
 
 

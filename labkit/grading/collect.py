@@ -21,7 +21,6 @@ import json
 import os
 import re
 import sys
-import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,14 +36,13 @@ from .manifest import Manifest
 __all__ = [
     "DEFAULT_ID_PATTERN",
     "DEFAULT_MAX_BYTES",
+    "Archives",
     "Source",
-    "close_archives",
     "compile_id_pattern",
     "find_sources",
     "grade_source",
     "grade_sources",
     "id_from_path",
-    "open_archive",
     "read_source",
 ]
 
@@ -164,36 +162,43 @@ def id_from_path(rel: str, manifest: Manifest, pattern: re.Pattern[str] | None =
 
 
 # -- reading -------------------------------------------------------------------------------------
-#: Archives open while a batch is read, *per thread*: two graders running at once in one process
-#: must never close each other's archive.
-_OPEN = threading.local()
+class Archives:
+    """The zip archives open while one batch is read: each opened once, all closed at the end.
+
+    Passed down explicitly (``with Archives() as zips:``), so two graders running at once never
+    share or close each other's archives.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, zipfile.ZipFile] = {}
+
+    def open(self, path: str) -> zipfile.ZipFile:
+        zf = self._open.get(path)
+        if zf is None:
+            zf = self._open[path] = zipfile.ZipFile(path)
+        return zf
+
+    def close(self) -> None:
+        while self._open:
+            _, zf = self._open.popitem()
+            zf.close()
+
+    def __enter__(self) -> Archives:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _archives() -> dict[str, zipfile.ZipFile]:
-    if not hasattr(_OPEN, "zips"):
-        _OPEN.zips = {}
-    return _OPEN.zips  # type: ignore[no-any-return]
+def read_source(
+    src: Source, max_bytes: int = DEFAULT_MAX_BYTES, archives: Archives | None = None
+) -> tuple[object, str | None]:
+    """``(parsed JSON, None)`` or ``(None, why it is unreadable)``; one read, one parse.
 
-
-def open_archive(path: str) -> zipfile.ZipFile:
-    """The zip archive ``path``, opened once per batch (and thread) until :func:`close_archives`."""
-    zips = _archives()
-    zf = zips.get(path)
-    if zf is None:
-        zf = zips[path] = zipfile.ZipFile(path)
-    return zf
-
-
-def close_archives() -> None:
-    """Close the archives this thread opened while reading."""
-    zips = _archives()
-    while zips:
-        _, zf = zips.popitem()
-        zf.close()
-
-
-def read_source(src: Source, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[object, str | None]:
-    """``(parsed JSON, None)`` or ``(None, why it is unreadable)``; one read, one parse."""
+    ``archives``: the batch's open zip files (without one, an archive is opened for this read)."""
+    if archives is None:
+        with Archives() as own:
+            return read_source(src, max_bytes, own)
     if src.size > max_bytes:
         return None, tr(
             "文件太大（{s:.0f} MiB，上限 {m:.0f} MiB）",
@@ -205,10 +210,10 @@ def read_source(src: Source, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[object
         if src.member is None:
             with open(src.path, encoding="utf-8-sig") as fh:
                 return json.load(fh), None
-        info = open_archive(src.path).getinfo(src.member)
+        info = archives.open(src.path).getinfo(src.member)
         if info.file_size > max_bytes:
             return None, tr("文件太大", "too large")
-        with open_archive(src.path).open(info) as raw:
+        with archives.open(src.path).open(info) as raw:
             return json.load(io.TextIOWrapper(raw, encoding="utf-8-sig")), None
     except json.JSONDecodeError as exc:
         return None, tr(
@@ -234,9 +239,10 @@ def grade_source(
     *,
     id_pattern: re.Pattern[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    archives: Archives | None = None,
 ) -> Submission:
     """Read and classify one submission, and take the student id from its path."""
-    nb, problem = read_source(src, max_bytes)
+    nb, problem = read_source(src, max_bytes, archives)
     if problem is not None:
         sub = Submission(source=src.display, status="unreadable", reason=problem)
         named = [n for n in manifest.notebooks if n.stem and n.stem in src.rel]
@@ -253,11 +259,15 @@ def grade_source(
 
 
 def _grade_safely(
-    src: Source, manifest: Manifest, id_pattern: re.Pattern[str] | None, max_bytes: int
+    src: Source,
+    manifest: Manifest,
+    id_pattern: re.Pattern[str] | None,
+    max_bytes: int,
+    archives: Archives,
 ) -> Submission:
     """:func:`grade_source`, where even a bug (a file no rule foresaw) only makes that file unreadable."""
     try:
-        return grade_source(src, manifest, id_pattern=id_pattern, max_bytes=max_bytes)
+        return grade_source(src, manifest, id_pattern=id_pattern, max_bytes=max_bytes, archives=archives)
     except Exception as exc:
         return Submission(
             source=src.display,
@@ -271,6 +281,8 @@ def _grade_safely(
 
 
 # -- many ----------------------------------------------------------------------------------------
+#: Set once in each grading worker *process* by the pool's initializer (never in the parent): the
+#: standard way to give a process pool's workers what every chunk needs without re-sending it.
 _WORKER: dict[str, object] = {}
 
 
@@ -281,19 +293,17 @@ def _init_worker(manifest: Manifest, id_pattern: re.Pattern[str] | None, max_byt
 
 def _grade_in_worker(chunk: list[Source], language: str) -> list[Submission]:
     """Runs in a worker process; ``language`` is the parent's, passed with the work."""
-    try:
-        with use_lang(language):
-            return [
-                _grade_safely(
-                    src,
-                    _WORKER["manifest"],  # type: ignore[arg-type]
-                    _WORKER["id_pattern"],  # type: ignore[arg-type]
-                    _WORKER["max_bytes"],  # type: ignore[arg-type]
-                )
-                for src in chunk
-            ]
-    finally:
-        close_archives()
+    with use_lang(language), Archives() as archives:
+        return [
+            _grade_safely(
+                src,
+                _WORKER["manifest"],  # type: ignore[arg-type]
+                _WORKER["id_pattern"],  # type: ignore[arg-type]
+                _WORKER["max_bytes"],  # type: ignore[arg-type]
+                archives,
+            )
+            for src in chunk
+        ]
 
 
 def grade_sources(
@@ -316,13 +326,11 @@ def grade_sources(
     workers = min(jobs, len(sources))
     if workers <= 1 or total < _POOL_MIN_BYTES:
         out = []
-        try:
+        with Archives() as archives:
             for src in sources:
-                sub = _grade_safely(src, manifest, id_pattern, max_bytes)
+                sub = _grade_safely(src, manifest, id_pattern, max_bytes, archives)
                 done(sub)
                 out.append(sub)
-        finally:
-            close_archives()
         return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -351,10 +359,8 @@ def grade_sources(
             for n, sub in zip(chunk, subs, strict=True):
                 results[n] = sub
                 done(sub)
-    try:
+    with Archives() as archives:
         for n in sorted(retry):
-            results[n] = _grade_safely(sources[n], manifest, id_pattern, max_bytes)
+            results[n] = _grade_safely(sources[n], manifest, id_pattern, max_bytes, archives)
             done(results[n])
-    finally:
-        close_archives()
     return [results[n] for n in range(len(sources))]

@@ -30,18 +30,18 @@ from labkit.i18n import tr
 from labkit.notebooks import load_notebook_json
 
 from .classify import CheckGrade, Submission, classify_notebook
-from .collect import Source, close_archives, open_archive
+from .collect import Archives, Source
 from .manifest import Manifest
 
 __all__ = ["rerun_submissions"]
 
 
-def _copy(src: Source, dest: Path) -> None:
+def _copy(src: Source, dest: Path, archives: Archives) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.member is None:
         shutil.copyfile(src.path, dest)
         return
-    with open_archive(src.path).open(src.member) as fin, open(dest, "wb") as fout:
+    with archives.open(src.path).open(src.member) as fin, open(dest, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
 
 
@@ -98,13 +98,11 @@ def rerun_submissions(
     with tempfile.TemporaryDirectory(prefix="labkit-rerun-") as tmp:
         root = Path(tmp)
         paths: list[Path] = []
-        try:
+        with Archives() as archives:
             for n, (_sub, src) in enumerate(items):
                 p = root / "in" / f"s{n:05d}" / f"s{n:05d}.ipynb"
-                _copy(src, p)
+                _copy(src, p, archives)
                 paths.append(p)
-        finally:
-            close_archives()
         report = validate.main(
             notebooks=paths,
             mode="auto",

@@ -24,7 +24,7 @@ from labkit.logic.host import parse_os_release
 from labkit.logic.text import strip_ansi
 from labkit.steps.base import RunContext
 from labkit.steps.guest import PrepareTinyGuest, host_repo
-from labkit.steps.runner import SubprocessRunner
+from labkit.steps.runner import FunctionRunner, SubprocessRunner
 
 needs_cpio = pytest.mark.skipif(shutil.which("cpio") is None, reason="cpio not installed")
 needs_dpkg_deb = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not installed")
@@ -530,17 +530,22 @@ def test_strip_ansi_removes_uefi_screen_codes():
     assert strip_ansi(raw) == "BdsDxe: loading Boot0001 x"
 
 
-def test_prepare_with_a_damaged_cache_asks_for_overwrite_instead_of_guessing(tmp_path):
+def test_prepare_with_a_damaged_cache_downloads_again_as_its_plan_says(tmp_path):
+    """labkit's own cache (its manifest says so) is repaired without a question: the plan shows the
+    download as the alternative to the cache, and that is what the run tries."""
     (tmp_path / "vmlinuz").write_bytes(b"not a kernel")
     (tmp_path / "busybox").write_bytes(b"not busybox")
     (tmp_path / "manifest.json").write_text('{"kernel_package": "linux-image-6.1.0-9-cloud-arm64"}')
     step = PrepareTinyGuest(cache_dir=tmp_path)
-    assert step.plan().commands == []  # labkit's own cache: the plan downloads nothing ...
-    res = step.execute("live")
-    assert res.status == "error"  # ... so the run does not download either, it says what to do
-    assert res.evidence["field"] == "cache_dir"
-    assert "overwrite=True" in res.evidence["fix"]
-    assert (tmp_path / "vmlinuz").read_bytes() == b"not a kernel"
+    plan = step.plan()
+    assert plan.commands == []  # normally nothing is downloaded ...
+    assert plan.alternatives[:3] == PrepareTinyGuest(cache_dir=tmp_path, overwrite=True).plan().commands[:3]
+    runner = FunctionRunner(lambda argv: (100, "", "E: no network in this test"))
+    res = step.execute("live", runner=runner)
+    assert runner.history[0] == plan.alternatives[0]  # ... but a damaged cache is fetched again
+    assert res.status == "error"
+    assert res.evidence["returncode"] == 100
+    assert (tmp_path / "vmlinuz").read_bytes() == b"not a kernel"  # nothing replaced by a failed fetch
 
 
 def test_prepare_plan_is_a_command_template_for_the_kernel_package(tmp_path):

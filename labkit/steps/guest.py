@@ -130,21 +130,33 @@ class PrepareTinyGuest(Step):
     # -- hooks -----------------------------------------------------------------------------
     def plan(self) -> Plan:
         repo = self._repo()
-        state = self._state_dir()
         reason = tr(
             "下载 arm64 内核和静态 BusyBox，制作最小的 aarch64 客户机",
             "download the arm64 kernel and a static BusyBox and build the tiny aarch64 guest",
         )
-        if self._cached():
-            notes = [
-                tr(
-                    "{d} 中已有本工具下载的内核和 BusyBox：不下载，只在需要时重建 initrd.gz。",
-                    "{d} holds the kernel and BusyBox labkit fetched: nothing is downloaded, initrd.gz is "
-                    "rebuilt only when needed.",
-                    d=self.cache_dir,
-                )
-            ]
-            return Plan(self.check_id, reason, [], {"initrd.gz:/init": g.init_script()}, notes)
+        commands, notes, files = self._download_plan(repo)
+        if not self._cached():
+            return Plan(self.check_id, reason, commands, files, notes)
+        cached = tr(
+            "{d} 中已有本工具下载的内核和 BusyBox：不下载，只在需要时重建 initrd.gz；"
+            "只有缓存的文件校验失败时才重新下载（下面“或者”的命令）。",
+            "{d} holds the kernel and BusyBox labkit fetched: nothing is downloaded, initrd.gz is "
+            "rebuilt only when needed; only if the cached files fail their checksums are they "
+            "downloaded again (the commands under 'or instead').",
+            d=self.cache_dir,
+        )
+        return Plan(
+            self.check_id,
+            reason,
+            [],
+            {"initrd.gz:/init": g.init_script()},
+            [cached, *notes],
+            alternatives=commands,
+        )
+
+    def _download_plan(self, repo: g.GuestRepo) -> tuple[list[list[str]], list[str], dict[str, str]]:
+        """The download's commands (templates where apt names the package at run time), notes, files."""
+        state = self._state_dir()
         commands = g.prepare_commands(str(state), repo)
         notes = [
             tr("镜像来源：{n}", "mirror: {n}", n=repo.note),
@@ -181,7 +193,7 @@ class PrepareTinyGuest(Step):
                 )
             )
         files = {str(state / "sources.list"): g.sources_line(repo), "initrd.gz:/init": g.init_script()}
-        return Plan(self.check_id, reason, commands, files, notes)
+        return commands, notes, files
 
     def unavailable(self, ctx: RunContext) -> str | None:
         if self._cached():
@@ -213,19 +225,17 @@ class PrepareTinyGuest(Step):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         if self._cached():
             facts = inspect_assets(self.cache_dir)
-            if not (facts.get("kernel_ok") and facts.get("busybox_ok")):
-                raise InvalidField(
-                    "cache_dir",
-                    str(self.cache_dir),
-                    tr("中的客户机文件已损坏", "holds damaged guest files"),
-                    tr(
-                        "传 overwrite=True 重新下载（labkit guest prepare --overwrite）",
-                        "pass overwrite=True to download again (labkit guest prepare --overwrite)",
-                    ),
+            if facts.get("kernel_ok") and facts.get("busybox_ok"):
+                ctx.say(tr("使用缓存：{d}", "using cached assets in {d}", d=self.cache_dir))
+                self._ensure_initrd(ctx)
+                return {"cache_dir": str(self.cache_dir), "downloaded": False}
+            # labkit's own cache (its manifest says so) is damaged: fetch again, as the plan says
+            ctx.say(
+                tr(
+                    "缓存的客户机文件已损坏，重新下载",
+                    "the cached guest files are damaged: downloading again",
                 )
-            ctx.say(tr("使用缓存：{d}", "using cached assets in {d}", d=self.cache_dir))
-            self._ensure_initrd(ctx)
-            return {"cache_dir": str(self.cache_dir), "downloaded": False}
+            )
         present = [n for n in ASSET_NAMES.values() if (self.cache_dir / n).is_file()]
         if present and self._manifest() is None:  # files labkit did not record: not ours to drop
             if not self.overwrite:

@@ -127,18 +127,21 @@ def tmp_note(final: str | os.PathLike[str]) -> str:
     )
 
 
-def growth_note(fmt: str) -> str | None:
+def growth_note(fmt: str, size: str) -> str | None:
+    """Why the new file is small although the disk is ``size`` (as the student typed it)."""
     if fmt == "qcow2":
         return tr(
-            "qcow2 按需增长：120G 只是上限，现在只占几百 KiB，写入数据时才变大。",
-            "qcow2 grows on demand: 120G is only the ceiling; the file takes a few hundred KiB now and grows "
+            "qcow2 按需增长：{s} 只是上限，现在只占几百 KiB，写入数据时才变大。",
+            "qcow2 grows on demand: {s} is only the ceiling; the file takes a few hundred KiB now and grows "
             "as the guest writes.",
+            s=size,
         )
     if fmt == "raw":
         return tr(
-            "raw 文件是稀疏文件：ls -l 显示 120G，du 显示几乎为 0；复制时要用 cp --sparse=always。",
-            "a raw file is sparse: ls -l shows 120G, du shows almost nothing; copy it with "
+            "raw 文件是稀疏文件：ls -l 显示 {s}，du 显示几乎为 0；复制时要用 cp --sparse=always。",
+            "a raw file is sparse: ls -l shows {s}, du shows almost nothing; copy it with "
             "cp --sparse=always.",
+            s=size,
         )
     if fmt == "vpc":
         return tr(

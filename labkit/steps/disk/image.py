@@ -72,7 +72,7 @@ class CreateImage(Step):
     def plan(self) -> Plan:
         path, fmt, size, notes = self._resolve()
         expected = qi.expected_virtual_size(size, fmt)
-        growth = growth_note(fmt)
+        growth = growth_note(fmt, format_size(size))
         if growth:
             notes.append(growth)
         if expected != size:

@@ -3,20 +3,8 @@
 A :class:`CheckResult` is plain data. Displayed in Jupyter it produces a MIME bundle with
 ``application/vnd.labkit.check+json`` (the machine-readable payload the validator and the grader
 read back from the saved ``.ipynb``), ``text/html`` and ``text/plain``. Nothing depends on widget
-state, so the evidence survives saving, nbconvert and papermill.
-
-Payload (all keys always present)::
-
-    {"check": "ch1.disk.create", "status": "pass|fail|error|skipped", "mode": "run|plan",
-     "message": "...", "evidence": {...}, "labkit_version": "0.1.0", "at": "2026-...Z",
-     "session": "<32 hex>", "digest": "<sha256 hex>"}
-
-``mode`` says whether the step really ran (``run``) or was only planned (``plan``); a planned step
-is always ``skipped``. ``session`` is a random id drawn once per Python process (one kernel run), so
-a grader can tell results produced together from results copied between notebooks. ``digest`` is a
-SHA-256 over the canonical JSON of the other keys: it exposes a hand-edited payload (say a
-``fail`` turned into ``pass`` in a text editor). It is not a signature – anyone with labkit can
-recompute it – so graders combine it with the other tamper checks (see the grading docs).
+state, so the evidence survives saving, nbconvert and papermill. The payload format is at
+:meth:`CheckResult.to_payload`, what its digest proves at :func:`payload_digest`.
 """
 
 from __future__ import annotations
@@ -97,7 +85,12 @@ def canonical(value: Any) -> Any:
 
 
 def payload_digest(payload: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of ``payload`` without its ``digest`` key."""
+    """SHA-256 over the canonical JSON of ``payload`` without its ``digest`` key.
+
+    It exposes a hand-edited payload (say a ``fail`` turned into ``pass`` in a text editor). It is
+    not a signature – anyone with labkit can recompute it – so graders combine it with the other
+    tamper checks (see the grading docs).
+    """
     body = {k: v for k, v in payload.items() if k != "digest"}
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     if _MAYBE_NON_CANONICAL.search(text):  # fast path: most payloads hold no 60.0 or huge ints
@@ -179,6 +172,17 @@ class CheckResult:
         return self.status == "pass"
 
     def to_payload(self) -> dict[str, Any]:
+        """The payload stored under ``CHECK_MIME`` (all keys always present)::
+
+            {"check": "ch1.disk.create", "status": "pass|fail|error|skipped", "mode": "run|plan",
+             "message": "...", "evidence": {...}, "labkit_version": "0.1.0", "at": "2026-...Z",
+             "session": "<32 hex>", "digest": "<sha256 hex>"}
+
+        ``mode`` says whether the step really ran (``run``) or was only planned (``plan``); a
+        planned step is always ``skipped``. ``session`` is a random id drawn once per Python process
+        (one kernel run), so a grader can tell results produced together from results copied between
+        notebooks. ``digest`` is :func:`payload_digest` of the other keys.
+        """
         payload = {
             "check": self.check,
             "status": self.status,

@@ -3,21 +3,9 @@
 One row per component (QEMU, UEFI firmware, KVM, Docker client and engine, kubectl, MicroK8s,
 ZeroTier, NVIDIA GPU, torch) with a status (``ok`` / ``missing`` / ``unusable``), a detail line and
 a fix: an exact install command where a package exists, otherwise the official route as text.
-Only real package names are offered (checked on Debian 12: ``kubernetes-client`` is there, at 1.20;
-``zerotier-one`` is not, so its official installer is named instead; MicroK8s is a snap). Before
-``--install`` runs anything, ``apt-cache policy`` confirms each package has an installable candidate
-in this host's apt sources; packages without one are reported and left out.
-
-``--json`` prints the host facts, the rows and the VM sizing advice as one JSON document.
-``--install`` installs the missing apt pieces the course needs (``apt-get install -y
---no-install-recommends ...``) through the runner: only as root, after a y/N question unless
-``--yes``. It never installs torch, GPU drivers, snaps or third-party repositories.
-
-Exit status (doctor reports, it does not fail because something is missing):
-
-* 0 – report printed; with ``--install``: installed, or nothing to install;
-* 1 – ``--install`` refused: not root (the ``sudo`` command is printed instead) or the answer was no;
-* 3 – ``--install`` ran ``apt-get`` and it failed.
+``--json`` prints the host facts, the rows and the VM sizing advice as one JSON document;
+``--install`` installs the missing apt pieces the course needs (see :func:`main`). Doctor reports,
+it does not fail because something is missing (exit statuses: see ``EXIT_REFUSED``).
 
 Python API: :func:`main` (keyword-only), :func:`build_rows` (pure, from :class:`HostFacts`).
 """
@@ -43,6 +31,10 @@ from labkit.logic.tools import TOOL_PACKAGES
 
 __all__ = ["EXIT_APT_FAILED", "EXIT_REFUSED", "Row", "add_arguments", "build_rows", "cli", "main"]
 
+# Exit status (doctor reports, it does not fail because something is missing):
+# 0 – report printed; with ``--install``: installed, or nothing to install;
+# 1 – ``--install`` refused: not root (the ``sudo`` command is printed instead) or the answer was no;
+# 3 – ``--install`` ran ``apt-get`` and it failed.
 EXIT_REFUSED = 1
 EXIT_APT_FAILED = 3
 
@@ -261,6 +253,11 @@ def build_rows(facts: HostFacts, apt_candidates: dict[str, str | None] | None = 
     ``apt_candidates`` (package → candidate version or ``None``, from ``apt-cache policy``) removes
     the install command of every listed package the configured apt sources cannot install;
     packages not listed are left as they are.
+
+    Only real package names are offered (checked on Debian 12: ``kubernetes-client`` is there, at
+    1.20; ``zerotier-one`` is not, so its official installer is named instead; MicroK8s is a snap).
+    Before ``--install`` runs anything, ``apt-cache policy`` confirms each package has an
+    installable candidate in this host's apt sources; packages without one are reported and left out.
     """
     rows = _qemu_rows(facts) + _docker_rows(facts) + [_kubectl_row(facts)]
     rows += _snap_and_zerotier_rows(facts) + _gpu_rows(facts)
@@ -428,6 +425,10 @@ def main(
     width: int | None = None,
 ) -> int:
     """Print the doctor report; with ``install`` install the missing apt pieces. Returns the exit status.
+
+    ``install`` installs the missing apt pieces the course needs (``apt-get install -y
+    --no-install-recommends ...``) through the runner: only as root, after a y/N question unless
+    ``yes``. It never installs torch, GPU drivers, snaps or third-party repositories.
 
     ``runner``, ``facts``, ``is_root``, ``out`` and ``stdin`` exist for tests and embedding (e.g. a
     notebook cell); by default the real host is probed and ``os.geteuid()`` decides root.

@@ -1,20 +1,9 @@
 """ "Who am I": the student writes their id into the notebook, the grader reads it back.
 
 A kernel cannot write notebook metadata, so the identity travels the same way check results do:
-as a cell *output* with its own MIME type, :data:`STUDENT_MIME`::
-
-    {"student_id": "2023123456", "name": "张三", "session": "<32 hex>", "at": "2026-...Z",
-     "labkit_version": "0.1.0", "digest": "<sha256 hex>"}
-
-``session`` is the same per-kernel id the check results carry (:func:`labkit.checks.session_id`),
-so a grader can see which results were produced in the same kernel run as the identity.
-``digest`` is computed like a check payload's; it is not a signature, it only exposes a payload
-edited by hand in a text editor.
-
-An empty id is allowed and displays a clear "not set" result instead of raising: the course
-notebook ships with ``whoami(student_id="")`` and must still run headlessly (``labkit validate``);
-the grader then falls back to the submission's file name. A non-empty id must look like an id
-(letters, digits, ``_ - .``; it becomes part of file names in the grader's output).
+as a cell *output* with its own MIME type, :data:`STUDENT_MIME` (the payload:
+:meth:`StudentIdentity.to_payload`). An empty id is allowed and displays a clear "not set" result
+instead of raising (why: :func:`check_student_id`).
 """
 
 from __future__ import annotations
@@ -38,7 +27,13 @@ _NAME_MAX = 80
 
 
 def check_student_id(student_id: object) -> str:
-    """Return ``student_id`` stripped, or raise :class:`InvalidField` (empty is allowed: "not set")."""
+    """Return ``student_id`` stripped, or raise :class:`InvalidField` (empty is allowed: "not set").
+
+    Empty is allowed because the course notebook ships with ``whoami(student_id="")`` and must
+    still run headlessly (``labkit validate``); the grader then falls back to the submission's file
+    name. A non-empty id must look like an id (letters, digits, ``_ - .``; it becomes part of file
+    names in the grader's output).
+    """
     if not isinstance(student_id, str):
         raise InvalidField("student_id", student_id, "is not text", 'write it in quotes, e.g. "2023123456"')
     value = student_id.strip()
@@ -69,6 +64,16 @@ class StudentIdentity:
         return bool(self.student_id)
 
     def to_payload(self) -> dict[str, Any]:
+        """The payload stored under ``STUDENT_MIME``::
+
+            {"student_id": "2023123456", "name": "张三", "session": "<32 hex>", "at": "2026-...Z",
+             "labkit_version": "0.1.0", "digest": "<sha256 hex>"}
+
+        ``session`` is the same per-kernel id the check results carry
+        (:func:`labkit.checks.session_id`), so a grader can see which results were produced in the
+        same kernel run as the identity. ``digest`` is computed like a check payload's; it is not a
+        signature, it only exposes a payload edited by hand in a text editor.
+        """
         payload: dict[str, Any] = {
             "student_id": self.student_id,
             "name": self.name,

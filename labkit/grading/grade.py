@@ -1,24 +1,12 @@
 """``labkit grade``: executed student notebooks + the release manifest → grades and feedback.
 
-::
-
-    labkit grade downloads/ch1.zip --manifest instructor/ch1-manifest.json --out grades/
-
+Usage: ``labkit grade downloads/ch1.zip --manifest instructor/ch1-manifest.json --out grades/``.
 Inputs are folders (searched recursively), ``.ipynb`` files and ``.zip`` archives, in any mix.
 Each file is read once and classified (:mod:`labkit.grading.collect`,
 :mod:`labkit.grading.classify`); students are identified and submissions compared
 (:mod:`labkit.grading.gradebook`). Nothing from a submission is executed unless ``--rerun`` is
-given (:mod:`labkit.grading.rerun`).
-
-Writes into ``--out``: ``gradebook.csv``, ``lms.csv``, ``report.json``, ``summary.html`` with
-``summary.png``, and ``feedback/<student id>.html``. The whole set is written into a hidden
-sibling folder (``.<out>.labkit-tmp-*``) and swapped in with two renames, so a crash leaves the
-previous complete set, never half a gradebook or feedback from two runs. ``--out`` must be new,
-empty, or a previous ``labkit grade`` output holding nothing else (it is replaced as a whole).
-
-Exit status: 0 graded and nothing needs a look; 1 graded, but some submission is unreadable,
-foreign, tampered, unidentified or disagrees about its identity (see report.json ``flags``);
-2 bad arguments.
+given (:mod:`labkit.grading.rerun`). What ``--out`` receives: ``OUTPUT_NAMES``; how it is
+replaced whole: :func:`_publish`; the exit status: :attr:`GradeRun.exit_code`.
 """
 
 from __future__ import annotations
@@ -70,6 +58,9 @@ class GradeRun:
 
     @property
     def exit_code(self) -> int:
+        """0 graded and nothing needs a look; 1 graded, but some submission is unreadable, foreign,
+        tampered, unidentified or disagrees about its identity (see report.json ``flags``).
+        (The CLI exits 2 for bad arguments.)"""
         return 1 if self.gradebook.needs_attention() else 0
 
 
@@ -85,12 +76,18 @@ def load_manifest(path: str | Path) -> Manifest:
     return Manifest.from_json(data, where=str(path))
 
 
-#: Everything ``labkit grade`` writes into ``--out``; a folder holding anything else is not ours.
+#: Everything ``labkit grade`` writes into ``--out``; a folder holding anything else is not ours:
+#: ``gradebook.csv``, ``lms.csv``, ``report.json``, ``summary.html`` with ``summary.png``, and
+#: ``feedback/<student id>.html``.
 OUTPUT_NAMES = frozenset({"gradebook.csv", "lms.csv", REPORT, "summary.html", "summary.png", "feedback"})
 
 
 def _check_out(out: Path) -> None:
-    """Refuse an ``--out`` that holds anything but a previous ``labkit grade`` output."""
+    """Refuse an ``--out`` that holds anything but a previous ``labkit grade`` output.
+
+    ``--out`` must be new, empty, or a previous ``labkit grade`` output holding nothing else (it is
+    replaced as a whole, see :func:`_publish`).
+    """
     if not out.exists():
         return
     if not out.is_dir() or out.is_symlink():
@@ -113,11 +110,12 @@ def _check_out(out: Path) -> None:
 def _publish(out: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Let ``build`` write a complete output set into a fresh sibling folder, then swap it in.
 
-    The folder is the unit of atomicity: readers see the previous run's complete set or this
-    one's, never a gradebook from one run beside feedback from another, and a crash (or Ctrl-C)
-    while building leaves ``out`` untouched. Swapping is two renames on one file system; the
-    previous folder is removed afterwards. (Renaming 300 pages over existing ones one by one is
-    also much slower on ext4, which flushes each replaced file.)
+    The sibling is hidden (``.<out>.labkit-tmp-*``). The folder is the unit of atomicity: readers
+    see the previous run's complete set or this one's, never a gradebook from one run beside
+    feedback from another, and a crash (or Ctrl-C) while building leaves ``out`` untouched. Swapping
+    is two renames on one file system; the previous folder is removed afterwards. (Renaming 300
+    pages over existing ones one by one is also much slower on ext4, which flushes each replaced
+    file.)
     """
     from labkit.files import TMP_MARK
 

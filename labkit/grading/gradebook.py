@@ -1,22 +1,10 @@
 """From classified submissions to one grade per student (pure: lists in, data out).
 
-Decided here, across submissions:
-
-* **Who.** A submission's student is the id in its file name (the LMS knows who uploaded it),
-  else the id its "who am I" output declares. When both exist and differ, the file name wins and
-  the disagreement is flagged (``identity-conflict``): a notebook copied from a classmate still
-  carries the classmate's id. A file with neither is graded under ``?<file>`` and flagged
-  (``unidentified``); it never reaches the LMS file.
-* **Duplicates.** Several readable files of one student for one notebook: the newest is graded
-  (the latest ``at`` of its check results, then the file's mtime); the others become
-  ``duplicate`` with ``duplicate_of`` and are listed.
-* **Copies between students.** The same check result – equal ``session`` + ``at`` + ``check``,
-  which only one kernel run can produce – in the graded notebooks of two or more students makes
-  that check ``tampered`` (``copied``) for all of them, and the group is listed in the report.
-  A kernel session shared by two students' notebooks (other checks) is reported, not scored.
-* **Totals.** Points of ``pass`` checks. A notebook not submitted counts 0 (``missing``); a
-  notebook whose only file is ``unreadable`` or ``foreign`` has no score (``None``), so the
-  student's total is ``None`` too: it must never look like a real zero.
+Decided here, across submissions, each rule documented where it is applied: **who** a submission
+belongs to (:func:`_student_key`), which of a student's files for one notebook is graded
+(**duplicates**, :func:`_newest`), check results **copied between students**
+(:func:`_detect_copies`), and the **totals**, where an unreadable notebook must never look like a
+real zero (:attr:`StudentGrade.total`).
 """
 
 from __future__ import annotations
@@ -82,6 +70,9 @@ class StudentGrade:
 
     @property
     def total(self) -> int | None:
+        """Points of ``pass`` checks. A notebook not submitted counts 0 (``missing``); a notebook
+        whose only file is ``unreadable`` or ``foreign`` has no score (``None``), so the student's
+        total is ``None`` too: it must never look like a real zero."""
         points = [nb.points for nb in self.notebooks]
         return None if any(p is None for p in points) else sum(p for p in points if p is not None)
 
@@ -176,10 +167,18 @@ class Gradebook:
 
 # -- assembling ----------------------------------------------------------------------------------
 def _newest(subs: Sequence[Submission]) -> Submission:
+    """Of several readable files of one student for one notebook, the newest is graded (the latest
+    ``at`` of its check results, then the file's mtime); the others become ``duplicate`` with
+    ``duplicate_of`` and are listed."""
     return max(subs, key=lambda s: (s.latest_at, s.mtime, s.source))
 
 
 def _student_key(s: Submission) -> str:
+    """Who: the id in the file name (the LMS knows who uploaded it), else the id the "who am I"
+    output declares. When both exist and differ, the file name wins and the disagreement is flagged
+    (``identity-conflict``): a notebook copied from a classmate still carries the classmate's id.
+    A file with neither is graded under ``?<file>`` and flagged (``unidentified``); it never
+    reaches the LMS file."""
     return s.file_id or s.declared_id or f"?{s.source}"
 
 
@@ -306,6 +305,10 @@ def _entry(
 
 
 def _detect_copies(graded: Sequence[_Graded], flags: list[dict[str, Any]]) -> None:
+    """The same check result – equal ``session`` + ``at`` + ``check``, which only one kernel run can
+    produce – in the graded notebooks of two or more students makes that check ``tampered``
+    (``copied``) for all of them, and the group is listed in the report. A kernel session shared
+    by two students' notebooks (other checks) is reported, not scored."""
     owners: dict[tuple[str, str, str], dict[str, tuple[CheckGrade, Submission]]] = {}
     sessions: dict[str, dict[str, str]] = {}
     for student, entry, sub in graded:

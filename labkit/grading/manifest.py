@@ -1,21 +1,8 @@
 """Check cells, their checksums, student versions and the instructor's manifest (pure).
 
-A course notebook marks each *graded* code cell twice, so neither can be lost by accident::
-
-    cell["metadata"]["labkit"] = {"check": "ch1.disk.create.qcow2", "points": 2}   # rerun: true optional
-    cell["metadata"]["tags"]   = [..., "labkit-check"]
-
-The cell's output is the check result its step displays (:data:`labkit.checks.CHECK_MIME`).
-
-``labkit release`` turns course notebooks into
-
-* **student versions**: outputs and execution counts cleared, cells tagged ``labkit-instructor``
-  dropped, and notebook metadata ``labkit = {course, assignment, release}`` (``release`` is a
-  random id per notebook and release run). No checksum goes into a student's file: nbgrader keeps
-  its checksums there, where the student can edit them along with the cell.
-* a **manifest** the instructor keeps: per notebook its release id and per check cell the check
-  id, the points, the SHA-256 of the normalized source (:func:`normalize_source`), the cell's
-  nbformat ``id`` and its index in the student version.
+A course notebook marks each *graded* code cell twice, so neither can be lost by accident (the
+marks: :func:`course_check_cells`). ``labkit release`` turns course notebooks into **student
+versions** and a **manifest** the instructor keeps (what each holds: :func:`build_release`).
 
 Functions take and return plain dicts (a notebook as :func:`json.load` returns it); nothing here
 reads or writes files.
@@ -227,6 +214,13 @@ def _points(value: object, where: str) -> int:
 def course_check_cells(nb: Mapping[str, Any], *, where: str = "notebook") -> list[tuple[int, dict[str, Any]]]:
     """``(index, cell)`` of every graded check cell of a course notebook, validated.
 
+    A graded code cell is marked twice, so neither can be lost by accident::
+
+        cell["metadata"]["labkit"] = {"check": "ch1.disk.create.qcow2", "points": 2}   # rerun: true optional
+        cell["metadata"]["tags"]   = [..., "labkit-check"]
+
+    The cell's output is the check result its step displays (:data:`labkit.checks.CHECK_MIME`).
+
     Raises :class:`InvalidField` for a half-marked cell (tag without metadata or the reverse), a
     malformed check id or points, or the same check id on two cells.
     """
@@ -293,6 +287,15 @@ def build_release(
 
     ``name`` is the notebook's file name; ``release`` defaults to a fresh random id. Raises
     :class:`InvalidField` for bad ids or check cells, or when the notebook has no graded cell.
+
+    * The **student version**: outputs and execution counts cleared, cells tagged
+      ``labkit-instructor`` dropped, and notebook metadata ``labkit = {course, assignment,
+      release}`` (``release`` is a random id per notebook and release run). No checksum goes into a
+      student's file: nbgrader keeps its checksums there, where the student can edit them along
+      with the cell.
+    * The **manifest** entry the instructor keeps: the notebook's release id and per check cell the
+      check id, the points, the SHA-256 of the normalized source (:func:`normalize_source`), the
+      cell's nbformat ``id`` and its index in the student version.
     """
     for fld, value in (("course", course), ("assignment", assignment)):
         if not isinstance(value, str) or not NAME_RE.match(value):

@@ -3,17 +3,8 @@
 Everything that came from a submission – ids, names, messages, evidence, file names – is escaped
 (``html.escape`` in HTML; in CSV a leading ``= + - @`` gets a ``'`` so a spreadsheet does not run
 it as a formula). Feedback pages speak the course language (:func:`labkit.i18n.tr`) and never
-name other students: who copied from whom is in the instructor's report only.
-
-CSV shapes:
-
-* ``gradebook.csv`` – one row per student × check (``kind=check``) plus one ``kind=total`` row per
-  student. A notebook without a readable submission has ``status=ungraded`` rows with *empty*
-  points, and the total is empty: never a zero that looks earned. Written with a UTF-8 BOM so
-  Excel shows Chinese names correctly.
-* ``lms.csv`` – ``student_id,name,total,max_points,comment``, one row per identified student
-  (plain UTF-8, no BOM, which some LMS importers reject); ``total`` is empty when the student
-  could not be graded, and ``comment`` says why.
+name other students: who copied from whom is in the instructor's report only. The CSV shapes are
+at :func:`gradebook_csv` and :func:`lms_csv`.
 """
 
 from __future__ import annotations
@@ -106,6 +97,10 @@ def feedback_name(student: StudentGrade) -> str:
 
 # -- CSV -----------------------------------------------------------------------------------------
 def gradebook_csv(gb: Gradebook) -> str:
+    """``gradebook.csv``: one row per student × check (``kind=check``) plus one ``kind=total`` row
+    per student. A notebook without a readable submission has ``status=ungraded`` rows with *empty*
+    points, and the total is empty: never a zero that looks earned. Written with a UTF-8 BOM so
+    Excel shows Chinese names correctly."""
     head = [
         "student_id",
         "name",
@@ -173,6 +168,9 @@ def _comment(st: StudentGrade) -> str:
 
 
 def lms_csv(gb: Gradebook) -> str:
+    """``lms.csv``: ``student_id,name,total,max_points,comment``, one row per identified student
+    (plain UTF-8, no BOM, which some LMS importers reject); ``total`` is empty when the student
+    could not be graded, and ``comment`` says why."""
     rows: list[list[object]] = [["student_id", "name", "total", "max_points", "comment"]]
     for st in gb.students:
         if st.identified:

@@ -2,20 +2,9 @@
 machine (check cells marked ``"rerun": true`` in the course notebook: pure-Python exercises).
 
 This is the only part of grading that executes anything from a submission, and only when the
-instructor asks for it. It reuses :func:`labkit.validate.main` – papermill in one process, a
-thread and a fresh kernel per notebook, per-cell timeout, a per-notebook timeout that kills the
-kernel, structured failures – instead of a second executor. Each submission is copied into its
-own folder of a temporary directory (the kernel's working directory), so student code writes
-there and never next to the originals; the folder is removed afterwards.
-
-A timeout, a dead kernel or a cell that raised is *that* submission's ``rerun`` status; the
-batch goes on (otter-grader #813 is the opposite). It is not a sandbox: the code runs with the
-grader's user rights, so rerun untrusted submissions in a container or VM.
-
-Merging, per check marked ``rerun``: a recorded ``tampered`` or deleted check stays as it is (a
-rerun cannot undo an edited check cell, and an edited output remains evidence); otherwise the
-re-executed result decides, and a check that produced no result because the run failed is
-``error`` with the run's failure message.
+instructor asks for it. It is not a sandbox: the code runs with the grader's user rights, so rerun
+untrusted submissions in a container or VM. How it runs: :func:`rerun_submissions`; how fresh
+results merge with recorded ones: :func:`_merge`.
 """
 
 from __future__ import annotations
@@ -48,6 +37,10 @@ def _copy(src: Source, dest: Path, archives: Archives) -> None:
 def _merge(
     sub: Submission, fresh: Submission | None, run_error: dict[str, Any] | None, manifest: Manifest
 ) -> None:
+    """Merge, per check marked ``rerun``: a recorded ``tampered`` or deleted check stays as it is (a
+    rerun cannot undo an edited check cell, and an edited output remains evidence); otherwise the
+    re-executed result decides, and a check that produced no result because the run failed is
+    ``error`` with the run's failure message."""
     spec = manifest.by_name(sub.notebook or "")
     if spec is None:
         return
@@ -87,6 +80,14 @@ def rerun_submissions(
     fast_import: bool = False,
 ) -> None:
     """Re-execute each submission and merge the results into its check grades (in place).
+
+    It reuses :func:`labkit.validate.main` – papermill in one process, a thread and a fresh kernel
+    per notebook, per-cell timeout, a per-notebook timeout that kills the kernel, structured
+    failures – instead of a second executor. Each submission is copied into its own folder of a
+    temporary directory (the kernel's working directory), so student code writes there and never
+    next to the originals; the folder is removed afterwards. A timeout, a dead kernel or a cell
+    that raised is *that* submission's ``rerun`` status; the batch goes on (otter-grader #813 is
+    the opposite).
 
     ``lang`` (default: the caller's language) goes to the kernels and the messages;
     ``fast_import`` as in :func:`labkit.validate.main`.

@@ -3,33 +3,9 @@
 The course (2.4.7) builds ``FROM nvidia/cuda:12.5.0-runtime-ubuntu22.04`` and installs *nightly*
 PyTorch from ``https://download.pytorch.org/whl/nightly/cu124``; 2.4.4 installs it with
 ``conda install pytorch … pytorch-cuda=12.4 -c pytorch-nightly -c nvidia``. Both need correcting:
-
-* **The CUDA of the base image does not matter to a pip-installed torch.** A ``cu124`` wheel
-  depends on NVIDIA's own pip packages (``nvidia-cuda-runtime-cu12``, ``nvidia-cublas-cu12``,
-  ``nvidia-cudnn-cu12`` …): it brings its own CUDA 12.4 runtime and never loads the libraries of a
-  ``12.5`` base image. What decides whether it runs is the **host driver** (mounted into the
-  container by the NVIDIA container toolkit). A mismatched base therefore wastes gigabytes of unused
-  CUDA libraries and misleads: ``nvcc``/``NVIDIA_REQUIRE_CUDA`` say 12.5 while ``torch.version.cuda``
-  says 12.4. labkit defaults to *matched* pairs (base image CUDA = wheel CUDA) and flags the rest.
-* **PyTorch no longer publishes conda packages.** The official ``pytorch`` / ``pytorch-nightly``
-  Anaconda channels were deprecated in pytorch/pytorch#138506 ("[Announcement] Deprecating
-  PyTorch's official Anaconda channel", Oct 2024): 2.5 was the last release published there, and
-  from 2.6 the install matrix on pytorch.org lists pip wheels only (its previous-versions page has
-  ``conda install … -c pytorch -c nvidia`` lines up to v2.5.1 and none from v2.6.0). labkit turns
-  the conda command into the equivalent pip command (:func:`pip_route`).
-
-Sources of the tables (checked when this module was written; extend them with each release):
-
-* wheel indexes and the torch versions each ships: pytorch.org "Installing previous versions of
-  PyTorch" (v2.4.x–v2.9.1) and the PyTorch 2.10 release post on dev-discuss ("CUDA 12.6, 12.8 and
-  13.0"). Only indexes on the published install matrix are listed: ``cu129`` is listed for 2.8 only.
-* base image tags: NVIDIA's ``nvidia/cuda`` repository (gitlab.com/nvidia/container-images/cuda).
-  Ubuntu 24.04 images exist from CUDA 12.5.1 on ("CUDA 12.5.1 brings support for Ubuntu 24.04"),
-  so ``12.4.1-…-ubuntu24.04`` does not exist.
-* drivers: the CUDA Toolkit release notes, table "CUDA Toolkit and Corresponding Driver Versions"
-  (e.g. 12.4 GA ≥ 550.54.14, 12.8 Update 1 ≥ 570.124.06, 13.0 GA ≥ 580.65.06) and table "CUDA
-  Toolkit and Minimum Required Driver Version for CUDA Minor Version Compatibility" (11.x ≥
-  450.80.02, 12.x ≥ 525.60.13, 13.x ≥ 580).
+a pip-installed torch brings its own CUDA, so labkit defaults to *matched* pairs (base image CUDA =
+wheel CUDA) and flags the rest (:func:`check_pair`); PyTorch no longer publishes conda packages, so
+the conda command becomes the equivalent pip command (:func:`pip_route`). Each table notes its source.
 
 Advice comes as :class:`labkit.findings.Finding` (the one diagnostic type), each with a stable
 ``code`` (``cuda-mismatch``, ``nightly``, ``conda-route`` …) that tests and graders key on.
@@ -70,10 +46,11 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------------
-# Tables
+# Tables (sources checked when this module was written; extend them with each release)
 # ----------------------------------------------------------------------------------------------
-#: CUDA toolkit release → minimum Linux x86_64 driver (release notes, "Corresponding Driver Versions").
-#: An image ``nvidia/cuda:12.8.1-…`` carries the 12.8 Update 1 toolkit.
+#: CUDA toolkit release → minimum Linux x86_64 driver. Source: the CUDA Toolkit release notes, table
+#: "CUDA Toolkit and Corresponding Driver Versions" (e.g. 12.4 GA ≥ 550.54.14, 12.8 Update 1 ≥
+#: 570.124.06, 13.0 GA ≥ 580.65.06). An image ``nvidia/cuda:12.8.1-…`` carries the 12.8 Update 1 toolkit.
 TOOLKIT_DRIVER: dict[str, str] = {
     "11.8.0": "520.61.05",
     "12.0.0": "525.60.13",
@@ -101,12 +78,17 @@ TOOLKIT_DRIVER: dict[str, str] = {
 }
 
 #: CUDA major → the oldest driver that still runs any minor of it ("minor version compatibility").
+#: Source: the CUDA Toolkit release notes, table "CUDA Toolkit and Minimum Required Driver Version for
+#: CUDA Minor Version Compatibility" (11.x ≥ 450.80.02, 12.x ≥ 525.60.13, 13.x ≥ 580).
 #: Below the toolkit's own driver (TOOLKIT_DRIVER) only features of the older driver are available
 #: and PTX newer than the driver cannot be JIT-compiled; PyTorch wheels ship SASS for the common
 #: GPUs, so they usually run.
 MINOR_COMPAT_DRIVER: dict[str, str] = {"11": "450.80.02", "12": "525.60.13", "13": "580"}
 
 #: ``nvidia/cuda`` image versions labkit knows to exist, with the Ubuntu releases they are built for.
+#: Source: NVIDIA's ``nvidia/cuda`` repository (gitlab.com/nvidia/container-images/cuda). Ubuntu
+#: 24.04 images exist from CUDA 12.5.1 on ("CUDA 12.5.1 brings support for Ubuntu 24.04"), so
+#: ``12.4.1-…-ubuntu24.04`` does not exist.
 IMAGE_TAGS: dict[str, tuple[str, ...]] = {
     "11.8.0": ("ubuntu20.04", "ubuntu22.04"),
     "12.1.1": ("ubuntu20.04", "ubuntu22.04"),
@@ -141,6 +123,10 @@ class WheelIndex:
         return f"https://download.pytorch.org/whl/nightly/{self.name}"
 
 
+#: The wheel indexes and the torch minors each ships. Source: pytorch.org "Installing previous
+#: versions of PyTorch" (v2.4.x–v2.9.1) and the PyTorch 2.10 release post on dev-discuss ("CUDA 12.6,
+#: 12.8 and 13.0"). Only indexes on the published install matrix are listed: ``cu129`` is listed
+#: for 2.8 only.
 WHEEL_INDEXES: dict[str, WheelIndex] = {
     w.name: w
     for w in (
@@ -416,6 +402,16 @@ def _unknown_tag(image: CudaImage, wheel: WheelIndex) -> list[Finding]:
 
 
 def _cuda_mismatch(image: CudaImage, wheel: WheelIndex) -> list[Finding]:
+    """The base image's CUDA differs from the wheel's: wasteful and misleading, though it runs.
+
+    The CUDA of the base image does not matter to a pip-installed torch. A ``cu124`` wheel depends
+    on NVIDIA's own pip packages (``nvidia-cuda-runtime-cu12``, ``nvidia-cublas-cu12``,
+    ``nvidia-cudnn-cu12`` …): it brings its own CUDA 12.4 runtime and never loads the libraries of a
+    ``12.5`` base image. What decides whether it runs is the **host driver** (mounted into the
+    container by the NVIDIA container toolkit). A mismatched base therefore wastes gigabytes of
+    unused CUDA libraries and misleads: ``nvcc``/``NVIDIA_REQUIRE_CUDA`` say 12.5 while
+    ``torch.version.cuda`` says 12.4.
+    """
     if image.cuda == wheel.cuda:
         return []
     message = tr(
@@ -618,6 +614,12 @@ def driver_supports(driver_version: str, cuda: str | CudaImage | WheelIndex) -> 
 # ----------------------------------------------------------------------------------------------
 # The conda route → the pip route
 # ----------------------------------------------------------------------------------------------
+# PyTorch no longer publishes conda packages. The official ``pytorch`` / ``pytorch-nightly``
+# Anaconda channels were deprecated in pytorch/pytorch#138506 ("[Announcement] Deprecating
+# PyTorch's official Anaconda channel", Oct 2024): 2.5 was the last release published there, and
+# from 2.6 the install matrix on pytorch.org lists pip wheels only (its previous-versions page has
+# ``conda install … -c pytorch -c nvidia`` lines up to v2.5.1 and none from v2.6.0). labkit turns
+# the conda command into the equivalent pip command (:func:`pip_route`).
 _CONDA_TORCH = {"pytorch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio"}
 
 

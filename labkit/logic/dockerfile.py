@@ -1,37 +1,12 @@
 """A CUDA + PyTorch Dockerfile generator and a Dockerfile linter (pure).
 
-:func:`build_dockerfile` writes the image the course's 2.4.7 wanted, corrected:
-
-* the base image and the wheel index are a *matched* pair from :mod:`labkit.logic.cuda_images`
-  (the course pairs a CUDA 12.5 base with cu124 nightly wheels);
-* the pip route, pinned (the course's conda route no longer exists for PyTorch);
-* one ``apt-get update && apt-get install -y --no-install-recommends … && rm -rf
-  /var/lib/apt/lists/*`` layer: an ``update`` in its own layer is cached and later installs use stale
-  lists; recommends and lists only add megabytes;
-* ``pip install --no-cache-dir``: the wheel cache would stay in the layer (torch: ~2.5 GB twice);
-* an optional non-root user (default ``lab``): a container process running as root is root on the
-  host's files it can reach;
-* no ``# syntax=`` line: with BuildKit it makes the build pull ``docker/dockerfile`` from a registry,
-  which fails offline (measured here, see FINDINGS);
-* everything a test must swap is a build ``ARG``: ``BASE_IMAGE`` (a local base instead of
-  ``nvidia/cuda``, since no registry is reachable), ``TORCH_INDEX_URL``, ``TORCH_PACKAGES`` (a tiny
-  stand-in instead of 2.5 GB of torch) and ``TORCH_DIST`` (whose version to record);
-* the installed version is recorded at build time in ``/opt/labkit/torch-version`` (read with
-  ``importlib.metadata``, so a stand-in package works the same), so the check can compare what was
-  asked with what got in.
-
-PEP 668: Debian 12 and Ubuntu 24.04 mark their system Python "externally managed", so a plain
-``pip install`` stops with ``externally-managed-environment``. Ubuntu 22.04 (pip 22.0) has no marker
-and its pip has no ``--break-system-packages`` option at all (it fails with "no such option"). The
-generated file therefore sets ``PIP_BREAK_SYSTEM_PACKAGES=1`` for the one pip command: pip ≥ 23.0.1
-(the pip of every PEP 668 distro) honours it, older pip ignores unknown ``PIP_*`` variables, so the
-same Dockerfile builds on either base — which matters because ``BASE_IMAGE`` is swappable. Inside a
-single-purpose container there is no system tool the pip packages could break.
-
-:func:`lint_dockerfile` parses a Dockerfile with ``dockerfile-parse`` and reports
-:class:`~labkit.logic.cuda_images.Finding` objects; the course's Dockerfile yields
-``apt-no-recommends``, ``apt-lists``, ``pip-cache``, ``pip-nightly``, ``cuda-mismatch``,
-``root-user`` and ``debian-frontend-env``; a generated Dockerfile yields none.
+:func:`build_dockerfile` writes the image the course's 2.4.7 wanted, corrected: a matched CUDA /
+wheel pair, the pinned pip route, one clean apt layer, no pip cache, a non-root user and build ARGs
+a test can swap (its docstring gives the reason for each). :func:`lint_dockerfile` parses a
+Dockerfile with ``dockerfile-parse`` and reports :class:`~labkit.logic.cuda_images.Finding`
+objects; the course's Dockerfile yields ``apt-no-recommends``, ``apt-lists``, ``pip-cache``,
+``pip-nightly``, ``cuda-mismatch``, ``root-user`` and ``debian-frontend-env``; a generated
+Dockerfile yields none.
 """
 
 from __future__ import annotations
@@ -352,7 +327,17 @@ def _system_packages(spec: ImageSpec) -> list[str]:
 
 
 def _pip_layer() -> list[str]:
-    """The pip route, the cache not kept, and the installed version recorded."""
+    """The pip route, the cache not kept, and the installed version recorded.
+
+    PEP 668: Debian 12 and Ubuntu 24.04 mark their system Python "externally managed", so a plain
+    ``pip install`` stops with ``externally-managed-environment``. Ubuntu 22.04 (pip 22.0) has no
+    marker and its pip has no ``--break-system-packages`` option at all (it fails with "no such
+    option"). The generated file therefore sets ``PIP_BREAK_SYSTEM_PACKAGES=1`` for the one pip
+    command: pip ≥ 23.0.1 (the pip of every PEP 668 distro) honours it, older pip ignores unknown
+    ``PIP_*`` variables, so the same Dockerfile builds on either base — which matters because
+    ``BASE_IMAGE`` is swappable. Inside a single-purpose container there is no system tool the pip
+    packages could break.
+    """
     return [
         "# PIP_BREAK_SYSTEM_PACKAGES: PEP 668 bases (Debian 12, Ubuntu 24.04) need it, older pip ignores it.",
         "# The installed version is recorded so the image can be checked against what was asked.",
@@ -378,7 +363,29 @@ def _user_and_cmd(spec: ImageSpec) -> list[str]:
 
 
 def build_dockerfile(spec: ImageSpec | None = None) -> str:
-    """The Dockerfile text for ``spec`` (validated first; see the module docstring for the why)."""
+    """The Dockerfile text for ``spec`` (validated first).
+
+    What it corrects in the course's 2.4.7, and why:
+
+    * the base image and the wheel index are a *matched* pair from :mod:`labkit.logic.cuda_images`
+      (the course pairs a CUDA 12.5 base with cu124 nightly wheels);
+    * the pip route, pinned (the course's conda route no longer exists for PyTorch);
+    * one ``apt-get update && apt-get install -y --no-install-recommends … && rm -rf
+      /var/lib/apt/lists/*`` layer: an ``update`` in its own layer is cached and later installs use
+      stale lists; recommends and lists only add megabytes;
+    * ``pip install --no-cache-dir``: the wheel cache would stay in the layer (torch: ~2.5 GB twice);
+    * an optional non-root user (default ``lab``): a container process running as root is root on
+      the host's files it can reach;
+    * no ``# syntax=`` line: with BuildKit it makes the build pull ``docker/dockerfile`` from a
+      registry, which fails offline (measured here, see FINDINGS);
+    * everything a test must swap is a build ``ARG``: ``BASE_IMAGE`` (a local base instead of
+      ``nvidia/cuda``, since no registry is reachable), ``TORCH_INDEX_URL``, ``TORCH_PACKAGES`` (a
+      tiny stand-in instead of 2.5 GB of torch) and ``TORCH_DIST`` (whose version to record);
+    * the installed version is recorded at build time in ``/opt/labkit/torch-version`` (read with
+      ``importlib.metadata``, so a stand-in package works the same), so the check can compare what
+      was asked with what got in;
+    * ``PIP_BREAK_SYSTEM_PACKAGES=1`` on the pip command, for PEP 668 bases (see :func:`_pip_layer`).
+    """
     spec = (spec or ImageSpec()).validate()
     return "\n".join([*_head(spec), *_system_packages(spec), *_pip_layer(), *_user_and_cmd(spec)])
 

@@ -6,16 +6,9 @@ with the smallest real guest: the distribution's arm64 Linux kernel plus an init
 ``/init`` is a BusyBox shell script that prints a marker and ``uname -m`` and powers off. It boots
 to userspace in a few seconds and shows the student ``aarch64`` running on an x86 machine.
 
-This module holds everything about that guest that is pure logic, so it is unit-testable:
-
-* where the arm64 packages come from (parse the host's apt sources and ``/etc/os-release``;
-  Debian keeps arm64 on the same mirror, Ubuntu on ``ubuntu-ports``),
-* the apt options that fetch foreign-architecture packages into a private state directory without
-  touching the system's apt configuration (no ``dpkg --add-architecture``),
-* parsers for ``apt-cache depends`` output, ``.deb`` file names and the ``ar`` container,
-* the initramfs: the ``/init`` script and a cpio "newc" archive writer,
-* checks of the assets' headers (ARM64 kernel Image, aarch64 static ELF),
-* the ``qemu-system-aarch64`` command line, and the parser of the guest's serial console.
+Everything pure about that guest is here, one section each, so it is unit-testable: where the arm64
+packages come from, the initramfs, the ``qemu-system-aarch64`` argv and the console parser. The
+binary formats (``ar``, cpio "newc", kernel and ELF headers) are :mod:`labkit.logic.guest_formats`.
 """
 
 from __future__ import annotations
@@ -100,6 +93,11 @@ _UBUNTU_X86_HOSTS = ("archive.ubuntu.com", "security.ubuntu.com")
 # ----------------------------------------------------------------------------------------------
 # Where the arm64 packages come from
 # ----------------------------------------------------------------------------------------------
+# Parse the host's apt sources and ``/etc/os-release`` (Debian keeps arm64 on the same mirror,
+# Ubuntu on ``ubuntu-ports``); apt options that fetch foreign-architecture packages into a private
+# state directory without touching the system's apt configuration (no ``dpkg --add-architecture``);
+# parsers for ``apt-cache depends`` output and ``.deb`` file names (the ``ar`` container and the
+# asset header checks, ARM64 kernel Image and aarch64 static ELF, are in ``guest_formats``).
 @dataclass(frozen=True)
 class AptSource:
     """One apt source entry (either file format), reduced to what labkit needs."""
@@ -374,7 +372,7 @@ def parse_deb_filename(name: str) -> tuple[str, str, str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The initramfs
+# The initramfs: the ``/init`` script and its files (written by the cpio "newc" archive writer)
 # ----------------------------------------------------------------------------------------------
 def init_script(marker: str = MARKER) -> str:
     """The guest's ``/init``: mount proc/sys, report facts on the console, power off.

@@ -2,26 +2,13 @@
 
 None of these run on the course's Linux notebook host (no VirtualBox, no Windows, and installing
 libvirt needs root and consent), so the value is in *exact* commands plus the reasons behind them:
-
-* VirtualBox network modes: the eight choices of the settings dialog with the course's
-  descriptions, who can reach whom in each mode, the matching ``VBoxManage modifyvm`` argv, and
-  the course's advice (NAT for the internet + host-only for host→VM; avoid bridged).
-  Flag names were checked against ``VBoxManageModifyVM.cpp``: VirtualBox 7 accepts both the old
-  spelling (``--hostonlyadapter2``) and the new one (``--host-only-adapter2``); VirtualBox 6 only
-  the old one, so labkit uses the old spellings. ``--nicN none`` removes the adapter; ``null`` is
-  the dialog's "Not attached" (adapter present, cable to nowhere).
-* Hyper-V: the course's three PowerShell lines to disable and to re-enable it, verbatim, and the
-  argv a process runner really starts for them (cmdlets inside ``powershell.exe``).
+VirtualBox's network modes (who reaches whom, the ``VBoxManage modifyvm`` argv, the course's
+advice: NAT for the internet + host-only for host→VM; avoid bridged), the course's Hyper-V lines
+verbatim and as argv a process runner starts, and the libvirt + Cockpit install with two
+corrections measured on Debian 12. Each section notes its sources and reasons.
 
 Every argv a step runs or reads back with (``showvminfo``, ``bcdedit /enum``, ``id -nG``) is built
 here, so a plan lists exactly what runs.
-* libvirt + Cockpit on Ubuntu/Debian server, with two corrections measured on Debian 12:
-  ``qemu-kvm`` is only a *virtual* package there (provided by ``qemu-system-x86``; apt picks the
-  single provider, but on Ubuntu ≥ 24.04 with a second provider such as ``qemu-system-x86-hwe``
-  apt stops with "Package 'qemu-kvm' has no installation candidate"), so labkit installs
-  ``qemu-system-x86`` by name; and ``cockpit.service`` has no ``[Install]`` section (only
-  ``cockpit.socket`` has ``WantedBy=sockets.target``), so the course's ``systemctl enable cockpit``
-  enables nothing – labkit enables ``cockpit.socket``.
 """
 
 from __future__ import annotations
@@ -97,7 +84,8 @@ class NetworkMode:
         return tr(self.desc_zh, self.desc_en)
 
 
-#: In the order of the course text. Reachability follows the VirtualBox manual's table
+#: The eight choices of the settings dialog with the course's descriptions, in the order of the
+#: course text. Reachability follows the VirtualBox manual's table
 #: "Overview of Networking Modes".
 NETWORK_MODES: tuple[NetworkMode, ...] = (
     NetworkMode(
@@ -317,8 +305,13 @@ def validate_vm_name(name: object) -> str:
 def vbox_modifyvm_argv(vm: str, mode: str, nic: int = 1, target: str | None = None) -> list[str]:
     """``VBoxManage modifyvm <vm> --nic<N> <mode> [--<target flag><N> <target>]``.
 
-    ``mode`` ``none`` removes the adapter. Modes that attach to something (bridged, hostonly,
-    intnet, natnetwork, generic, cloud) need ``target``; the others refuse one.
+    ``mode`` ``none`` removes the adapter; ``null`` is the dialog's "Not attached" (adapter
+    present, cable to nowhere). Modes that attach to something (bridged, hostonly, intnet,
+    natnetwork, generic, cloud) need ``target``; the others refuse one.
+
+    Flag names were checked against ``VBoxManageModifyVM.cpp``: VirtualBox 7 accepts both the old
+    spelling (``--hostonlyadapter2``) and the new one (``--host-only-adapter2``); VirtualBox 6 only
+    the old one, so labkit uses the old spellings.
     """
     vm = validate_vm_name(vm)
     if isinstance(nic, bool) or not isinstance(nic, int) or not 1 <= nic <= MAX_NIC:
@@ -477,6 +470,12 @@ def parse_bcdedit_launchtype(text: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # libvirt + Cockpit on Ubuntu/Debian server
 # ---------------------------------------------------------------------------------------------
+# Two corrections to the course, measured on Debian 12: ``qemu-kvm`` is only a *virtual* package
+# there (provided by ``qemu-system-x86``; apt picks the single provider, but on Ubuntu ≥ 24.04 with
+# a second provider such as ``qemu-system-x86-hwe`` apt stops with "Package 'qemu-kvm' has no
+# installation candidate"), so labkit installs ``qemu-system-x86`` by name; and ``cockpit.service``
+# has no ``[Install]`` section (only ``cockpit.socket`` has ``WantedBy=sockets.target``), so the
+# course's ``systemctl enable cockpit`` enables nothing – labkit enables ``cockpit.socket``.
 #: What labkit installs instead of the virtual package ``qemu-kvm``.
 QEMU_KVM_PACKAGE = "qemu-system-x86"
 LIBVIRT_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "bridge-utils")

@@ -1,24 +1,11 @@
 """Proxmox VE guest configuration files (``/etc/pve/qemu-server/<vmid>.conf``), edited safely.
 
 The course disables KVM for a VM with ``echo "kvm: no" >> /etc/pve/qemu-server/100.conf``. That
-works on a fresh VM and silently misbehaves otherwise, because of the file format (as parsed by
-``PVE::QemuServer::parse_vm_config``):
-
-* The file is sections. The *main* section (the current configuration) comes first; then optional
-  ``[PENDING]`` (changes waiting for a reboot), ``[special:cloudinit]`` and one ``[<name>]``
-  section per snapshot. Appending lands in whatever section is last – after a snapshot exists, the
-  new line edits the *snapshot*, not the VM.
-* Within a section a key may appear once; if it appears twice the last one wins. Appending a
-  second ``kvm:`` after an existing ``kvm: 1`` works by accident (last wins) and leaves a
-  contradictory file; PVE rewrites it (sorted keys, ``kvm: 0``) the next time it saves the config.
-* ``#`` lines are the VM's *description* (URL-encoded, shown in the web UI's Notes), not
-  comments to be dropped; blank lines are ignored. A file not ending in a newline makes ``>>`` glue
-  the new text onto its last line.
-
-:func:`set_option` replaces the key in the main section or inserts it at the end of the main
-section (before the first ``[section]``), touching no other line. On a real PVE host the supported
-way is ``qm set 100 --kvm 0`` (it also takes the config lock); the file edit is what the course
-teaches and what :class:`labkit.steps.pve.SetPveOption` does on a copy.
+works on a fresh VM and silently misbehaves otherwise, because of the file format (described above
+:func:`sections`). :func:`set_option` replaces the key in the main section or inserts it at the
+end of the main section (before the first ``[section]``), touching no other line. On a real PVE
+host the supported way is ``qm set 100 --kvm 0`` (it also takes the config lock); the file edit is
+what the course teaches and what :class:`labkit.steps.pve.SetPveOption` does on a copy.
 """
 
 from __future__ import annotations
@@ -154,6 +141,18 @@ def _lines(text: str, keepends: bool = False) -> list[str]:
     return parts
 
 
+# The file format, as parsed by ``PVE::QemuServer::parse_vm_config``, and why appending misbehaves:
+#
+# * The file is sections. The *main* section (the current configuration) comes first; then optional
+#   ``[PENDING]`` (changes waiting for a reboot), ``[special:cloudinit]`` and one ``[<name>]``
+#   section per snapshot. Appending lands in whatever section is last – after a snapshot exists,
+#   the new line edits the *snapshot*, not the VM.
+# * Within a section a key may appear once; if it appears twice the last one wins. Appending a
+#   second ``kvm:`` after an existing ``kvm: 1`` works by accident (last wins) and leaves a
+#   contradictory file; PVE rewrites it (sorted keys, ``kvm: 0``) the next time it saves the config.
+# * ``#`` lines are the VM's *description* (URL-encoded, shown in the web UI's Notes), not
+#   comments to be dropped; blank lines are ignored. A file not ending in a newline makes ``>>``
+#   glue the new text onto its last line.
 def sections(conf_text: str) -> list[tuple[str, int, int]]:
     """``(name, first_line, end_line)`` per section; the main section is named ``""``.
 

@@ -1,22 +1,9 @@
 """Pure ``qemu-img`` logic: format names, argv builders and output parsers (no processes here).
 
-What the course text gets wrong or leaves out, and this module encodes (measured on QEMU 7.2, see
-``FINDINGS.md``):
-
-* QEMU calls VHD ``vpc`` (after Microsoft Virtual PC). ``qemu-img convert -f vhd`` fails with
-  ``Unknown driver 'vhd'``. :func:`normalize_format` maps ``vhd`` → ``vpc`` and returns a note that
-  the step shows in its plan, so students learn the real name instead of meeting the error.
-* A *dynamic* VHD is auto-detected, but a *fixed* VHD (raw data + a 512-byte footer) is detected as
-  ``raw`` unless ``-f vpc`` is given; converting it as raw copies the footer into the guest disk.
-  Builders therefore always pass ``-f`` when the format is known, and :func:`looks_like_fixed_vhd`
-  lets a step recognise the footer when it is not.
-* ``qemu-img create`` silently overwrites an existing file (labkit's step checks first).
-* ``-c`` (compress) is only offered for qcow2 here; raw / vdi / … answer "Compression not supported
-  for this file format".
-* ``qemu-img resize`` works for qcow2, raw and qed only; shrinking (qcow2, raw) needs ``--shrink``
-  and a size that is a multiple of 512 bytes.
-* VHD sizes are rounded up to a whole cylinder of the CHS geometry (``120G`` becomes 128 849 141 760
-  bytes); :func:`expected_virtual_size` reproduces QEMU's arithmetic so checks can be exact.
+It encodes what the course text gets wrong or leaves out, measured on QEMU 7.2 (see
+``FINDINGS.md``): QEMU calls VHD ``vpc``, a fixed VHD is probed as ``raw``, ``create`` overwrites,
+only some formats compress, resize or shrink, and VHD sizes round to a CHS geometry. Each fact is
+noted on the table or function that handles it.
 
 Builders return argv lists (never shell strings). This module holds the commands that *change*
 an image (create, convert, resize); the read-only ones a step checks with (info, measure, compare,
@@ -84,7 +71,11 @@ EXTENSIONS: dict[str, str] = {
     ".qed": "qed",
 }
 
+#: ``-c`` (compress) is only offered for qcow2 here; raw / vdi / … answer "Compression not
+#: supported for this file format".
 COMPRESSIBLE = frozenset({"qcow2"})
+#: ``qemu-img resize`` works for qcow2, raw and qed only; shrinking (qcow2, raw) needs ``--shrink``
+#: and a size that is a multiple of 512 bytes.
 RESIZABLE = frozenset({"qcow2", "raw", "qed"})
 SHRINKABLE = frozenset({"qcow2", "raw"})
 
@@ -108,6 +99,10 @@ def normalize_format(name: str, field: str = "format") -> tuple[str, str | None]
 
     ``note`` is ``None`` for a name QEMU knows; for an alias (``vhd``, ``img``) it explains the
     mapping and belongs in the plan's notes. Unknown names raise :class:`InvalidField`.
+
+    QEMU calls VHD ``vpc`` (after Microsoft Virtual PC): ``qemu-img convert -f vhd`` fails with
+    ``Unknown driver 'vhd'``. Mapping ``vhd`` → ``vpc`` with a note the step shows in its plan lets
+    students learn the real name instead of meeting the error.
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidField(
@@ -156,6 +151,11 @@ def looks_like_fixed_vhd(tail: bytes) -> bool:
     A fixed VHD is the raw disk followed by a footer starting with the cookie ``conectix``; its
     disk-type field (big-endian, offset 60) is 2. QEMU's probe does not look at the end of a file,
     so such an image is detected as raw.
+
+    A *dynamic* VHD is auto-detected, but a *fixed* VHD (raw data + a 512-byte footer) is detected
+    as ``raw`` unless ``-f vpc`` is given; converting it as raw copies the footer into the guest
+    disk. Builders therefore always pass ``-f`` when the format is known, and this function lets a
+    step recognise the footer when it is not.
     """
     if len(tail) < 512:
         return False
@@ -201,7 +201,9 @@ def _vpc_virtual_size(size: int) -> int:
 def expected_virtual_size(size: int, fmt: str) -> int:
     """The virtual size ``qemu-img create -f FMT x SIZE`` really produces.
 
-    Every format rounds up to whole 512-byte sectors; VHD (``vpc``) rounds to its CHS geometry.
+    Every format rounds up to whole 512-byte sectors; VHD (``vpc``) rounds up to a whole cylinder
+    of its CHS geometry (``120G`` becomes 128 849 141 760 bytes). This reproduces QEMU's arithmetic
+    so checks can be exact.
     """
     if fmt == "vpc":
         return _vpc_virtual_size(size)
@@ -253,7 +255,10 @@ def driver_arg(value: str | None, field: str) -> str | None:
 
 
 def build_create(path: str | os.PathLike[str], size: int | str, fmt: str | None = "raw") -> list[str]:
-    """``qemu-img create -f FMT PATH SIZE`` – always with ``-f`` (``raw`` when omitted, QEMU's default)."""
+    """``qemu-img create -f FMT PATH SIZE`` – always with ``-f`` (``raw`` when omitted, QEMU's default).
+
+    ``qemu-img create`` silently overwrites an existing file (labkit's step checks first).
+    """
     f = driver_arg(fmt, "format") or "raw"
     return [QEMU_IMG, "create", "-f", f, file_arg(path, "path"), format_size(validate_size_for(f, size))]
 

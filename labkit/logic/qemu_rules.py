@@ -4,17 +4,8 @@
 accelerator, machine, firmware, display, network, boot, files); each returns
 :class:`~labkit.findings.Finding` items with a stable ``code`` and ``field`` = the spec field the
 student sets. How much memory and how many vCPUs a host can carry is not judged here but by the one
-sizing policy, :mod:`labkit.logic.sizing`. Facts behind the rules (QEMU 7.2 on Debian 12 unless a
-source is named):
-
-* ``pauth-impdef`` is a property of ``-cpu max`` only (``cortex-a57`` … answer "Property
-  '<cpu>-arm-cpu.pauth-impdef' not found"). It appeared in QEMU 6.0 (commit eb94284d0812); QEMU
-  10.0 made the IMPDEF algorithm the default for ``max``. It makes TCG several times faster.
-* ``-M virt`` uses GICv2 by default, which caps the guest at 8 vCPUs; ``gic-version=3`` lifts it.
-* ``-nic user,model=virtio-net-pci`` loads ``efi-virtio.rom`` from ``ipxe-qemu``, only
-  *recommended* by Debian's QEMU; ``romfile=`` on ``-device`` starts without it. With a disk that
-  does not boot, UEFI tries PXE/HTTP boot for more than 150 s.
-* Servers have no GUI module: without ``-display none`` QEMU serves VNC on 127.0.0.1:5900.
+sizing policy, :mod:`labkit.logic.sizing`. The facts behind each rule (QEMU 7.2 on Debian 12
+unless a source is named) are noted on the rule.
 """
 
 from __future__ import annotations
@@ -55,6 +46,7 @@ def _size_on_host(spec: VMSpec, host: HostFacts) -> list[Finding]:
 
 
 def _gic(spec: VMSpec) -> list[Finding]:
+    """``-M virt`` uses GICv2 by default, which caps the guest at 8 vCPUs; ``gic-version=3`` lifts it."""
     if not (
         spec.arch == "aarch64"
         and spec.machine_type == "virt"
@@ -72,7 +64,12 @@ def _gic(spec: VMSpec) -> list[Finding]:
 
 
 def _pauth_on(spec: VMSpec, ver: Version) -> list[Finding]:
-    """``pauth_impdef=True``: the architecture, the QEMU version and the CPU model must allow it."""
+    """``pauth_impdef=True``: the architecture, the QEMU version and the CPU model must allow it.
+
+    ``pauth-impdef`` is a property of ``-cpu max`` only (``cortex-a57`` … answer "Property
+    '<cpu>-arm-cpu.pauth-impdef' not found"). It appeared in QEMU 6.0 (commit eb94284d0812); QEMU
+    10.0 made the IMPDEF algorithm the default for ``max``. It makes TCG several times faster.
+    """
     if spec.arch != "aarch64":
         msg = tr("pauth-impdef 是 Arm CPU 的属性", "pauth-impdef is a property of Arm CPUs")
         fix = tr("x86_64 请设 pauth_impdef=False", "set pauth_impdef=False for x86_64")
@@ -200,6 +197,7 @@ def _firmware(spec: VMSpec) -> list[Finding]:
 
 
 def _display(spec: VMSpec) -> list[Finding]:
+    """Servers have no GUI module: without ``-display none`` QEMU serves VNC on 127.0.0.1:5900."""
     if spec.display not in ("default", "gtk", "sdl"):
         return []
     msg = tr(
@@ -216,6 +214,9 @@ def _display(spec: VMSpec) -> list[Finding]:
 
 
 def _network(spec: VMSpec) -> list[Finding]:
+    """``-nic user,model=virtio-net-pci`` loads ``efi-virtio.rom`` from ``ipxe-qemu``, only
+    *recommended* by Debian's QEMU; ``romfile=`` on ``-device`` starts without it. With a disk that
+    does not boot, UEFI tries PXE/HTTP boot for more than 150 s."""
     found = []
     if spec.nic == "user" and spec.nic_rom and spec.nic_model.startswith("virtio-net"):
         msg = tr(

@@ -1,21 +1,10 @@
 """Disk sizes the way ``qemu-img`` reads them, plus friendly display.
 
-``qemu-img create disk.qcow2 120G`` reads ``120G`` with QEMU's ``qemu_strtosz``: a plain number is
-bytes, the suffixes ``K M G T P E`` (either case) are *binary* multiples (1024, 1024², …), ``B`` is
-bytes, and a decimal fraction is allowed with a suffix (``1.5G``) and truncated to whole bytes.
-QEMU 7.2 rejects ``120GB`` and ``120GiB`` outright; students type those all the time, so labkit
-also accepts ``KB``/``KiB`` … ``EB``/``EiB`` and reads them **binary like QEMU's own letters**
-(``120GB`` = ``120GiB`` = ``120G`` = 128 849 018 880 bytes). That is a deliberate choice: a disk
-image has no use for decimal gigabytes, and reading ``GB`` as 10⁹ would silently hand QEMU a size
-that differs from the one in the course text. labkit never passes the student's spelling through:
-:func:`format_size` turns the parsed number back into a string QEMU 7.2 accepts (``120G``).
-
-Also accepted for convenience: full-width digits/letters typed with a Chinese input method
-(``１２０Ｇ``) and spaces around or before the unit (``"120 G"``, which QEMU itself rejects).
-Rejected on purpose (QEMU accepts some of these, but they only confuse): hex (``0x10``), exponents
-(``1e3``), signs, ``inf``/``nan``, a fraction without a unit (``1.5`` bytes), and anything above
-QEMU's limit of 2⁶³-1 bytes. Every rejection is an :class:`~labkit.errors.InvalidField` that names
-the field and shows the fix; no other exception escapes :func:`parse_size` for a bad ``str``.
+:func:`parse_size` reads a size like QEMU's ``qemu_strtosz`` (binary suffixes), also accepting
+spellings students type that QEMU 7.2 rejects (``120GB``, ``120GiB``, full-width digits) and
+reading them binary like QEMU's own letters; :func:`format_size` turns the number back into a
+string QEMU 7.2 accepts (``120G``), so the student's spelling is never passed through. Every
+rejection is an :class:`~labkit.errors.InvalidField` that names the field and shows the fix.
 """
 
 from __future__ import annotations
@@ -66,10 +55,28 @@ def _negative(field: str, text: object) -> InvalidField:
 
 
 def parse_size(text: str | int, field: str = "size") -> int:
-    """Return the number of bytes ``text`` means to ``qemu-img`` (see the module docstring).
+    """Return the number of bytes ``text`` means to ``qemu-img``.
 
     An ``int`` is taken as bytes already. Raises :class:`InvalidField` naming ``field`` for
-    anything unusable, including negative numbers and sizes above :data:`MAX_SIZE`.
+    anything unusable, including negative numbers and sizes above :data:`MAX_SIZE`; no other
+    exception escapes for a bad ``str``.
+
+    ``qemu-img create disk.qcow2 120G`` reads ``120G`` with QEMU's ``qemu_strtosz``: a plain number
+    is bytes, the suffixes ``K M G T P E`` (either case) are *binary* multiples (1024, 1024², …),
+    ``B`` is bytes, and a decimal fraction is allowed with a suffix (``1.5G``) and truncated to
+    whole bytes. QEMU 7.2 rejects ``120GB`` and ``120GiB`` outright; students type those all the
+    time, so labkit also accepts ``KB``/``KiB`` … ``EB``/``EiB`` and reads them **binary like
+    QEMU's own letters** (``120GB`` = ``120GiB`` = ``120G`` = 128 849 018 880 bytes). That is a
+    deliberate choice: a disk image has no use for decimal gigabytes, and reading ``GB`` as 10⁹
+    would silently hand QEMU a size that differs from the one in the course text. labkit never
+    passes the student's spelling through: :func:`format_size` turns the parsed number back into
+    a string QEMU 7.2 accepts (``120G``).
+
+    Also accepted for convenience: full-width digits/letters typed with a Chinese input method
+    (``１２０Ｇ``) and spaces around or before the unit (``"120 G"``, which QEMU itself rejects).
+    Rejected on purpose (QEMU accepts some of these, but they only confuse): hex (``0x10``),
+    exponents (``1e3``), signs, ``inf``/``nan``, a fraction without a unit (``1.5`` bytes), and
+    anything above QEMU's limit of 2⁶³-1 bytes.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         raise InvalidField(field, text, tr("不是大小", "is not a size"), _fix())
@@ -87,7 +94,7 @@ def parse_size(text: str | int, field: str = "size") -> int:
                 field, text, tr("不是 qemu-img 能理解的大小", "is not a size qemu-img understands"), _fix()
             )
         unit = m["unit"].upper()
-        mult = UNITS[unit[:1]]  # "GIB" / "GB" / "G" all mean 2**30, see the module docstring
+        mult = UNITS[unit[:1]]  # "GIB" / "GB" / "G" all mean 2**30, see the docstring
         number = Fraction(m["num"].rstrip(".") or "0")
         if mult == 1 and number.denominator != 1:
             raise InvalidField(

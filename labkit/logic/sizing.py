@@ -2,15 +2,8 @@
 
 The course text (chapter 1.3.5) says four processor cores are enough for simple daily use, and an
 8 GB VM needs a host with at least 16 GB, "otherwise there will be obvious lag". As rules, for any
-host and any VM (each returns :class:`~labkit.findings.Finding` items with stable codes):
-
-* memory: host RAM ≥ 2 × VM RAM is comfortable (``info``); more than half of the host's RAM
-  makes the host swap and stutter (``warning``); more than the host's RAM minus
-  :data:`MEMORY_HEADROOM` cannot run: QEMU cannot allocate it or the OOM killer ends it (``error``).
-* cores: leave at least one core to the host (``info``); all cores starve the host, more vCPUs
-  than cores only take turns (``warning``: slower, but it runs).
-* disk: below :data:`CH1_MIN_DISK` free chapter 1 cannot write its images (``error``); below
-  :data:`CH1_GOOD_DISK` installing a real OS into the course's 120G disk will not fit (``warning``).
+host and any VM: :func:`memory_findings`, :func:`cores_findings`, :func:`disk_findings` (each
+returns :class:`~labkit.findings.Finding` items with stable codes).
 
 :func:`recommend` picks the largest VM that keeps every rule quiet. The host check, the VM command
 builder (:func:`labkit.logic.qemu_rules.validate_spec`), its defaults and ``labkit doctor`` all ask
@@ -112,7 +105,12 @@ def _known(value: object) -> int:
 
 
 def memory_findings(host: HostFacts, vm_memory_bytes: int, *, field: str = "vm_memory") -> list[Finding]:
-    """The memory rule (module docstring). ``field`` is the label the student typed the size into."""
+    """The memory rule. ``field`` is the label the student typed the size into.
+
+    Host RAM ≥ 2 × VM RAM is comfortable (``info``); more than half of the host's RAM makes the
+    host swap and stutter (``warning``); more than the host's RAM minus :data:`MEMORY_HEADROOM`
+    cannot run: QEMU cannot allocate it or the OOM killer ends it (``error``).
+    """
     host_mem = _known(host.memory_bytes)
     if not host_mem:
         msg = tr("无法得知宿主机内存大小", "host memory size is unknown")
@@ -160,7 +158,11 @@ def memory_findings(host: HostFacts, vm_memory_bytes: int, *, field: str = "vm_m
 def cores_findings(
     host: HostFacts, vm_cores: int, *, field: str = "vm_cores", tcg: bool = False
 ) -> list[Finding]:
-    """The core rule (module docstring); ``tcg`` explains over-commit with TCG's one thread per vCPU."""
+    """The core rule; ``tcg`` explains over-commit with TCG's one thread per vCPU.
+
+    Leave at least one core to the host (``info``); all cores starve the host, more vCPUs than
+    cores only take turns (``warning``: slower, but it runs).
+    """
     host_cores = _known(host.cores)
     if not host_cores:
         msg = tr("无法得知宿主机核心数", "host core count is unknown")
@@ -209,7 +211,11 @@ def cores_findings(
 
 
 def disk_findings(host: HostFacts, *, field: str = "disk") -> list[Finding]:
-    """The disk rule (module docstring); nothing when free space was not measured."""
+    """The disk rule; nothing when free space was not measured.
+
+    Below :data:`CH1_MIN_DISK` free chapter 1 cannot write its images (``error``); below
+    :data:`CH1_GOOD_DISK` installing a real OS into the course's 120G disk will not fit (``warning``).
+    """
     free = host.disk_free_bytes if isinstance(host.disk_free_bytes, int) else -1
     if free < 0:
         return []
@@ -268,7 +274,7 @@ def advise(
     *,
     check_disk: bool = True,
 ) -> Sizing:
-    """Judge a VM of ``vm_cores`` / ``vm_memory_bytes`` on ``host`` (see the module docstring).
+    """Judge a VM of ``vm_cores`` / ``vm_memory_bytes`` on ``host`` (the three rules above).
 
     Raises :class:`InvalidField` for a non-positive request; never raises for odd host facts
     (unknown memory or cores become a warning saying it could not be checked).

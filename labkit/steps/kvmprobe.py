@@ -4,21 +4,10 @@ Why a test and not a look at ``/dev/kvm``: on the course's cloud machines the de
 (a paravirtual ``kvm_pvm`` backend, no ``vmx``/``svm`` CPU flag) but ``qemu -accel kvm`` fails with
 "KVM internal error" or hangs. The only honest answer is to ask the kernel to run guest code.
 
-This module is the tiny KVM client of LWN's "Using the KVM API" (open ``/dev/kvm``, check the API
-version, create a VM and one vCPU, map guest memory, run) written with ``fcntl.ioctl``, ``mmap``
-and ``ctypes`` so it needs no compiler and no extra package:
-
-* x86_64: real mode at ``0x1000`` running ``mov al,42; out 0x10,al; hlt`` (``b0 2a e6 10 f4``). The
-  proof is a ``KVM_EXIT_IO`` on port 0x10 carrying 42, followed by ``KVM_EXIT_HLT``.
-* aarch64: ``KVM_ARM_PREFERRED_TARGET`` + ``KVM_ARM_VCPU_INIT``, PC set with ``KVM_SET_ONE_REG``, code
-  ``mov x0,#42; mov x1,#0x1000; strb w0,[x1]``; the proof is a ``KVM_EXIT_MMIO`` write of 42 to 0x1000.
-* other architectures: VM + vCPU creation only, reported as a *partial* check.
-
-A broken KVM can hang in ``KVM_RUN``, so the probe runs in a separate process
-(``python -m labkit.steps.kvmprobe``) started through the runner with a short timeout
-(:func:`run_kvm_probe`); inside, an interval timer interrupts ``KVM_RUN`` first. The child prints
-exactly one JSON line: ``{"usable": bool, "stage": str, "reason": str, ...}``.
-
+This is the tiny KVM client of LWN's "Using the KVM API" (open ``/dev/kvm``, check the API version,
+create a VM and one vCPU, map guest memory, run) written with ``fcntl.ioctl``, ``mmap`` and
+``ctypes`` so it needs no compiler and no extra package. The guest code of each architecture is at
+:func:`_run_test_code`; the separate probe process and its JSON line at :func:`run_kvm_probe`.
 The child side needs nothing from labkit beyond this module (the parent-side imports are lazy).
 """
 
@@ -141,11 +130,12 @@ KVM_EXIT_IO_OUT = 1
 _ARM64_REG_PC = 0x6000000000000000 | 0x0030000000000000 | 0x0010_0000 | (256 // 4)
 
 _X86_CODE_GPA = 0x1000
-#: The classic LWN guest, ``mov al,42; out 0x10,al; hlt``, routed through SSE2 registers. Why SSE2:
-#: a paravirtual backend such as kvm_pvm does not run real-mode code on the CPU at all, it feeds it
-#: to KVM's instruction emulator, which happily "runs" mov/out/hlt but has no ``por``/``pxor`` and
-#: stops with KVM_EXIT_INTERNAL_ERROR (emulation failure) - exactly what QEMU's firmware then hits.
-#: SSE2 is baseline x86-64, so on a host with working VMX/SVM these instructions simply execute.
+#: The classic LWN guest, ``mov al,42; out 0x10,al; hlt`` (``b0 2a e6 10 f4``), routed through
+#: SSE2 registers. Why SSE2: a paravirtual backend such as kvm_pvm does not run real-mode code on
+#: the CPU at all, it feeds it to KVM's instruction emulator, which happily "runs" mov/out/hlt but
+#: has no ``por``/``pxor`` and stops with KVM_EXIT_INTERNAL_ERROR (emulation failure) - exactly
+#: what QEMU's firmware then hits. SSE2 is baseline x86-64, so on a host with working VMX/SVM these
+#: instructions simply execute.
 _X86_CODE = bytes(
     [
         0xB0, 0x2A,              # mov al, 42
@@ -367,7 +357,15 @@ def _create_machine(
 def _run_test_code(
     arch: str, vm: int, vcpu: int, run: mmap.mmap, timeout: float, out: dict[str, Any]
 ) -> None:
-    """Run the guest under an interval timer; ``out`` says usable, or why it is only partial."""
+    """Run the guest under an interval timer; ``out`` says usable, or why it is only partial.
+
+    * x86_64: real mode at ``0x1000`` running ``mov al,42; out 0x10,al; hlt`` (see ``_X86_CODE``).
+      The proof is a ``KVM_EXIT_IO`` on port 0x10 carrying 42, followed by ``KVM_EXIT_HLT``.
+    * aarch64: ``KVM_ARM_PREFERRED_TARGET`` + ``KVM_ARM_VCPU_INIT``, PC set with ``KVM_SET_ONE_REG``,
+      code ``mov x0,#42; mov x1,#0x1000; strb w0,[x1]``; the proof is a ``KVM_EXIT_MMIO`` write of
+      42 to 0x1000.
+    * other architectures: VM + vCPU creation only, reported as a *partial* check.
+    """
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         if arch == "x86_64":
@@ -451,7 +449,11 @@ def kvm_probe_argv(timeout: float = KVM_TIMEOUT) -> list[str]:
 def run_kvm_probe(runner: Any = None, *, timeout: float = KVM_TIMEOUT) -> dict[str, Any]:
     """Run the probe as a separate process through ``runner``; always return a result dict.
 
-    The child gets ``timeout / 3`` for ``KVM_RUN``; the runner kills it at ``timeout``.
+    A broken KVM can hang in ``KVM_RUN``, so the probe runs in a separate process
+    (``python -m labkit.steps.kvmprobe``) started through the runner with a short timeout; inside,
+    an interval timer interrupts ``KVM_RUN`` first. The child gets ``timeout / 3`` for ``KVM_RUN``;
+    the runner kills it at ``timeout``. The child prints exactly one JSON line:
+    ``{"usable": bool, "stage": str, "reason": str, ...}``.
     """
     from labkit.errors import CommandTimeout, LabkitError
     from labkit.steps.runner import default_runner

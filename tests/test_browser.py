@@ -13,6 +13,7 @@ asks to skip them. Screenshots go to ``/tmp/labkit-screens/`` and to pytest's te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -69,6 +70,20 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@contextlib.contextmanager
+def _ran_all(browser: Any, lab: LabServer, name: str, nb: dict[str, Any]) -> Iterator[tuple[Any, list[str]]]:
+    """Write ``nb`` as ``name``, open it in JupyterLab, run all cells; yield (page, page errors)."""
+    (lab.root / name).write_text(json.dumps(nb), encoding="utf-8")
+    context, page, errors = _new_page(browser)
+    try:
+        open_notebook(page, lab, name)
+        command(page, "notebook:run-all-cells")
+        wait_idle(page)
+        yield page, errors
+    finally:
+        context.close()
 
 
 def _new_page(browser: Any) -> tuple[Any, Any, list[str]]:
@@ -169,12 +184,7 @@ def student(lab: LabServer, browser: Any, tmp_path_factory: pytest.TempPathFacto
         "planner = ch1.consolidation()\nplanner.show(mode)",
         "efi = ch1.efi_image(work)\nefi.show(mode)",
     )
-    (lab.root / name).write_text(json.dumps(nb), encoding="utf-8")
-    context, page, errors = _new_page(browser)
-    try:
-        open_notebook(page, lab, name)
-        command(page, "notebook:run-all-cells")
-        wait_idle(page)
+    with _ran_all(browser, lab, name, nb) as (page, errors):
         command(page, "docmanager:save")
         before = _saved_cells(lab, name)
         planner, efi = _cell(page, 1), _cell(page, 2)
@@ -205,8 +215,6 @@ def student(lab: LabServer, browser: Any, tmp_path_factory: pytest.TempPathFacto
 
         command(page, "docmanager:save")
         after = _saved_cells(lab, name)
-    finally:
-        context.close()
     return {"before": before, "after": after, "errors": errors, "work": (lab.root / "work-b").resolve()}
 
 
@@ -255,19 +263,12 @@ def test_a_click_runs_in_the_language_the_first_cell_chose(lab: LabServer, brows
         'from labkit.ui import ch1, session\n\nwork = session("work-c", mode="plan", lang="en")',
         'planner = ch1.consolidation()\nplanner.show("plan")',
     )
-    (lab.root / name).write_text(json.dumps(nb), encoding="utf-8")
-    context, page, errors = _new_page(browser)
-    try:
-        open_notebook(page, lab, name)
-        command(page, "notebook:run-all-cells")
-        wait_idle(page)
+    with _ran_all(browser, lab, name, nb) as (page, errors):
         planner = _cell(page, 1)
         planner.locator(".labkit-title", has_text="Server consolidation planner").wait_for()
         planner.get_by_role("button", name="Run").click()
         planner.locator(CELL_RESULT, has_text="PASS").wait_for()  # the plan-only result said SKIPPED
         command(page, "docmanager:save")
-    finally:
-        context.close()
     (result,) = checks_in(_saved_cells(lab, name)[1])
     assert (result["status"], result["mode"]) == ("pass", "run")
     assert result["message"] == "2 of 3 hosts used; freed: server-3"

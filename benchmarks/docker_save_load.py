@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without
 
 from labkit.logic import docker as dk
 from labkit.logic.docker_names import LOCAL_BASES
-from labkit.steps.docker.engine import get_client
+from labkit.steps.docker.engine import DockerEngine
 from labkit.steps.docker.local_base import BuildLocalBase
 from labkit.steps.docker.packaging import LoadImage, SaveImage
 from labkit.steps.docker.streams import CHUNK
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", action="store_true", help="print every run")
     args = ap.parse_args(argv)
 
-    client = get_client(timeout=300)
+    client = DockerEngine().connect(timeout=300)
     ref = f"labkit-bench/saveload:{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-", dir=args.dir))
     rows: dict[str, dict[str, list[float]]] = {

@@ -38,9 +38,9 @@ from labkit.logic.docker_names import LOCAL_BASES
 def _skip_or_fail_without_engine() -> None:
     if os.environ.get("LABKIT_NO_DOCKER") == "1":
         pytest.skip("LABKIT_NO_DOCKER=1: Docker tests skipped on purpose")
-    from labkit.steps.docker.engine import engine_unavailable
+    from labkit.steps.docker.engine import DockerEngine
 
-    reason = engine_unavailable(timeout=10)
+    reason = DockerEngine().unavailable(timeout=10)
     if reason:
         pytest.fail(
             "the Docker tests need a running engine (CI starts it with "
@@ -90,9 +90,9 @@ class Tracker:
 def docker_client() -> Iterator[Any]:
     """A connected SDK client (fails the test with the reason when there is no engine)."""
     _skip_or_fail_without_engine()
-    from labkit.steps.docker.engine import get_client
+    from labkit.steps.docker.engine import DockerEngine
 
-    client = get_client(timeout=60)
+    client = DockerEngine().connect(timeout=60)
     yield client
     client.close()
 

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from labkit.errors import ConsentRequired, InvalidField, NotSupportedHere, ToolMissing
 from labkit.logic import docker as dk
 from labkit.logic import docker_names as dn
-from labkit.steps.docker.engine import DockerFailed, docker_errors, get_client, translate
+from labkit.steps.docker.engine import DockerEngine, DockerFailed, docker_errors, translate
 from labkit.steps.docker.engine_check import EngineCheck
 from labkit.steps.docker.local_base import BuildLocalBase
 from labkit.steps.docker.packaging import CommitContainer
@@ -532,7 +532,7 @@ def test_a_stale_socket_with_no_daemon_is_not_running(monkeypatch, tmp_path, doc
     try:
         monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
         with pytest.raises(NotSupportedHere) as info:
-            get_client(timeout=5)
+            DockerEngine().connect(timeout=5)
         assert "not running" in str(info.value)
     finally:
         sock.close()
@@ -543,7 +543,7 @@ def test_engine_not_installed_names_the_package(monkeypatch, tmp_path, docker_cl
     monkeypatch.setenv("DOCKER_HOST", _missing_socket(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no dockerd
     with pytest.raises(ToolMissing) as info:
-        get_client(timeout=5)
+        DockerEngine().connect(timeout=5)
     assert info.value.package == "docker.io"
     assert "apt-get install" in str(info.value)
     result = EngineCheck().execute("live")

@@ -411,9 +411,9 @@ def test_probe_with_torch_reports_no_gpu_or_the_benchmark():
 
 @pytest.mark.docker
 def test_docker_gpu_run_is_skipped_with_the_toolkit_steps_without_an_nvidia_runtime():
-    from labkit.steps.docker.engine import engine
+    from labkit.steps.docker.engine import DockerEngine
 
-    with engine("docker info") as client:
+    with DockerEngine().session("docker info") as client:
         info = client.info()
     if lg.gpu_runtime(info) is not None:
         pytest.skip("this engine has an NVIDIA runtime")

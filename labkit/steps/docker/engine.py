@@ -43,9 +43,6 @@ __all__ = [
     "call_errors",
     "docker_errors",
     "docker_host",
-    "engine",
-    "engine_unavailable",
-    "get_client",
     "perform",
     "socket_group",
     "start_command",
@@ -544,24 +541,3 @@ class DockerEngine:
         with contextlib.suppress(Exception):
             client.close()
         return None
-
-
-def get_client(*, timeout: float = 30, base_url: str | None = None) -> docker.DockerClient:
-    """A connected client for code outside a step (``labkit doctor``, tests); see :class:`DockerEngine`."""
-    return DockerEngine(base_url).connect(timeout=timeout)
-
-
-def engine(
-    action: str,
-    *,
-    timeout: float = 30,
-    argv: Sequence[str] | None = None,
-    port: int | str | None = None,
-) -> contextlib.AbstractContextManager[Any]:
-    """``with engine("save image x") as client:`` outside a step; steps use ``ctx.engine``."""
-    return DockerEngine().session(action, timeout=timeout, argv=argv, port=port)
-
-
-def engine_unavailable(*, timeout: float = 5) -> str | None:
-    """Why the default engine cannot be used right now (``None`` when it can)."""
-    return DockerEngine().unavailable(timeout=timeout)

@@ -36,7 +36,7 @@ from labkit.errors import (
     ToolMissing,
 )
 from labkit.i18n import tr
-from labkit.steps.runner import Completed, LineCallback, Runner, default_runner
+from labkit.steps.runner import Completed, LineCallback, Process, Runner, default_runner
 
 __all__ = ["MODES", "Plan", "RunContext", "Step", "check_mode"]
 
@@ -148,6 +148,13 @@ class RunContext:
         self.commands.append([str(a) for a in argv])
         kw.setdefault("on_line", self.on_line)
         return self.runner.run(argv, timeout=timeout, cancel=self.cancel, **kw)
+
+    def start(self, argv: Sequence[str], **kw: Any) -> Process:
+        """Start a long-running command (a booting guest); records the argv like :meth:`run`.
+
+        The caller owns the process and must stop it (``Step.cleanup``)."""
+        self.record(argv)
+        return self.runner.start(argv, **kw)
 
     def engine(self, action: str, **kw: Any) -> contextlib.AbstractContextManager[Any]:
         """``with ctx.engine(action) as client:`` – an SDK client from this context's connector,

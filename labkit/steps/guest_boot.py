@@ -156,12 +156,11 @@ class BootGuest(Step):
         argv = self.argv()
         self.console = []
         stderr: list[str] = []
-        ctx.commands.append(argv)
         t0 = time.monotonic()
         deadline = t0 + float(self.timeout)
         marker_at: float | None = None
         timed_out = stopped = False
-        proc = self._proc = ctx.runner.start(argv)
+        proc = self._proc = ctx.start(argv)
 
         def handle(stream: str, raw: str) -> None:
             nonlocal marker_at

@@ -448,7 +448,7 @@ class ContextRunner:
         return self.ctx.run(argv, **kw)
 
     def start(self, argv: Sequence[str], **kw: Any):
-        return self.ctx.runner.start(argv, **kw)
+        return self.ctx.start(argv, **kw)
 
 
 def _missing(facts: HostFacts) -> list[tuple[str, str]]:

@@ -20,7 +20,9 @@ import contextvars
 import os
 from collections.abc import Iterator
 
-__all__ = ["LANGS", "lang", "normalize_lang", "set_lang", "tr", "use_lang"]
+from labkit.errors import InvalidField
+
+__all__ = ["LANGS", "check_lang", "lang", "normalize_lang", "set_lang", "tr", "use_lang"]
 
 LANGS = ("zh", "en")
 
@@ -31,6 +33,13 @@ _LANG: contextvars.ContextVar[str | None] = contextvars.ContextVar("labkit_lang"
 def normalize_lang(value: str | None) -> str:
     """``"en"``, ``"en_US.UTF-8"``, ``"EN"`` → ``"en"``; anything else → ``"zh"``."""
     return "en" if (value or "").strip().lower().startswith("en") else "zh"
+
+
+def check_lang(value: str | None, field: str = "lang") -> str | None:
+    """``value`` if it names a course language (or is ``None``: not chosen); else a clear error."""
+    if value is not None and value not in LANGS:
+        raise InvalidField(field, value, tr("不是课程语言", "is not a course language"), "zh / en")
+    return value
 
 
 def lang() -> str:

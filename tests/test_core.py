@@ -428,3 +428,17 @@ def test_plan_match_helper_catches_an_unplanned_command(tmp_path):
     result = step.execute("live", runner=runner)
     with pytest.raises(AssertionError, match="ran but not planned: true"):
         assert_plan_matches(step.plan(), result, runner.history)
+
+
+def test_check_lang_names_the_field_in_the_current_language(monkeypatch):
+    from labkit.i18n import check_lang, use_lang
+
+    monkeypatch.delenv("LABKIT_LANG", raising=False)
+    assert check_lang(None) is None
+    assert check_lang("en") == "en"
+    with pytest.raises(InvalidField) as info:
+        check_lang("fr")
+    assert info.value.field == "lang"
+    assert "不是课程语言" in str(info.value)
+    with use_lang("en"), pytest.raises(InvalidField, match="is not a course language"):
+        check_lang("fr", field="--lang")

@@ -24,7 +24,7 @@ from typing import Any
 
 from labkit.checks import now_iso
 from labkit.errors import ConsentRequired, InvalidField, LabkitError
-from labkit.i18n import tr, use_lang
+from labkit.i18n import check_lang, tr, use_lang
 
 from .classify import Submission
 from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_sources, grade_sources
@@ -229,8 +229,7 @@ def main(
 
 def _check_args(lang: str | None, jobs: int | None, max_bytes: int) -> int:
     """Refuse bad arguments before anything is read; returns ``jobs`` (default: one per CPU)."""
-    if lang is not None and lang not in ("zh", "en"):
-        raise InvalidField("lang", lang, "is not a course language", "use zh or en")
+    check_lang(lang)
     if jobs is None:
         jobs = os.cpu_count() or 1
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:

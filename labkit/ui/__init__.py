@@ -16,7 +16,7 @@ from pathlib import Path
 
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
-from labkit.i18n import LANGS, set_lang, tr
+from labkit.i18n import check_lang, set_lang, tr
 from labkit.steps.base import check_mode
 
 __all__ = ["Session", "current_session", "session"]
@@ -107,9 +107,7 @@ def session(
     it the choice made earlier (or ``LABKIT_LANG``, else Chinese) stays.
     """
     check_mode(mode)
-    if lang is not None:
-        if lang not in LANGS:
-            raise InvalidField("lang", lang, tr("不是课程语言", "is not a course language"), "zh / en")
+    if check_lang(lang) is not None:
         set_lang(lang)
     path = Path(labkit_workdir) if labkit_workdir else Path.cwd() / "labkit-work"
     path.mkdir(parents=True, exist_ok=True)

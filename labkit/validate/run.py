@@ -24,7 +24,7 @@ from pathlib import Path
 
 from labkit.checks import now_iso
 from labkit.errors import InvalidField
-from labkit.i18n import use_lang
+from labkit.i18n import check_lang, use_lang
 
 from .execute import execute, internal_failure, not_run
 from .inputs import check_inputs, default_notebooks, fresh_workdir, parameter_warnings
@@ -148,8 +148,7 @@ def main(
     """
     started = now_iso()
     t0 = time.monotonic()
-    if lang is not None and lang not in ("zh", "en"):
-        raise InvalidField("lang", lang, "is not a course language", "use zh or en")
+    check_lang(lang)
     if notebook_timeout is not None and not notebook_timeout > 0:
         raise InvalidField(
             "notebook_timeout", notebook_timeout, "must be a positive number of seconds", "e.g. 300"

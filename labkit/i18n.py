@@ -6,8 +6,10 @@ never a process-wide setting that library code writes: CLI entry points and pane
 :func:`tr`. ``LABKIT_LANG=en`` in the environment is only the fallback when nothing chose one, so
 a grader running in English and a panel's worker thread in Chinese never see each other's choice.
 
-Threads do not inherit context variables; code that runs a step on a thread starts it with
-:func:`contextvars.copy_context` (see :class:`labkit.ui.panel.StepPanel`).
+Threads do not inherit context variables: a thread that must speak the caller's language either
+runs in :func:`contextvars.copy_context` (a panel's Run thread) or enters ``use_lang(lang())``
+taken from the caller (``labkit validate``'s workers, which must not share other libraries'
+context, e.g. jupyter_core's event loop).
 
 Strings are written side by side at the point of use (``tr("运行", "Run")``) so a module's labels
 stay next to the code that shows them and no central catalogue can drift.

@@ -438,6 +438,22 @@ def test_two_validators_in_two_threads_keep_their_own_language(tmp_path, monkeyp
     assert dict(os.environ) == before
 
 
+def test_workers_do_not_share_the_callers_event_loop(tmp_path):
+    """A caller whose thread already has jupyter_core's event loop (a kernel, nbclient used
+    before): the workers run on their own loops, not on a copy of the caller's context."""
+
+    from jupyter_core.utils import ensure_event_loop
+
+    from labkit import validate
+
+    async def call_validate() -> Any:  # validate.main called while the caller's loop is running
+        return validate.main(notebooks=[_nb("par_a"), _nb("par_b")], out_dir=tmp_path / "out", jobs=2)
+
+    report = ensure_event_loop().run_until_complete(call_validate())
+    assert [r.error for r in report.notebooks] == [None, None]
+    assert [r.status for r in report.notebooks] == ["ok", "ok"]
+
+
 def test_module_import_stays_light():
     heavy = ("papermill", "nbformat", "nbclient", "jupyter_client")
     code = f"import sys, labkit.validate; print(sorted(m for m in {heavy!r} if m in sys.modules))"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from labkit.checks import now_iso
 from labkit.errors import InvalidField
-from labkit.i18n import check_lang, use_lang
+from labkit.i18n import check_lang, lang, use_lang
 
 from .execute import execute, internal_failure, not_run
 from .inputs import check_inputs, default_notebooks, fresh_workdir, parameter_warnings
@@ -51,6 +50,15 @@ class _Pool:
             if self.opts.cancel.is_set() or not self.queue:
                 return None
             return self.queue.popleft()
+
+    def _worker_in(self, language: str, first: Job) -> None:
+        """A worker in its thread's own fresh context, with the caller's language chosen.
+
+        Not a copy of the caller's context: that would carry other libraries' context variables
+        too, such as jupyter_core's event loop of the calling thread, which a worker must not
+        share (``This event loop is already running``)."""
+        with use_lang(language):
+            self._worker(first)
 
     def _worker(self, first: Job) -> None:
         from jupyter_core.utils import ensure_event_loop
@@ -94,12 +102,8 @@ class _Pool:
 
     def run(self) -> dict[Path, NotebookResult]:
         threads = [
-            # Each thread runs in its own copy of the caller's context (the language, for one).
             threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(self._worker, job),
-                name=f"labkit-validate-{i}",
-                daemon=True,
+                target=self._worker_in, args=(lang(), job), name=f"labkit-validate-{i}", daemon=True
             )
             for i, job in enumerate(self.first)
         ]

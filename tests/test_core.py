@@ -23,7 +23,7 @@ from labkit.errors import (
     ToolMissing,
 )
 from labkit.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
-from labkit.i18n import tr
+from labkit.i18n import tr, use_lang
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
 
@@ -195,6 +195,7 @@ def test_step_plan_mode_and_unavailable_host():
     r = Echo("hi", missing="no such thing here").execute("auto")
     assert r.status == "skipped"
     assert r.mode == "plan"
+    assert r.evidence["skip_reason"] == "host"
     assert r.message == "no such thing here"
     r = Echo("hi", missing="no such thing here").execute("live")
     assert r.status == "error"
@@ -208,13 +209,22 @@ def test_step_errors_become_results_not_tracebacks():
     r = Echo("x", boom=NotSupportedHere("no GPU")).execute()
     assert r.status == "skipped"
     assert "no GPU" in r.message
+    assert r.evidence["skip_reason"] == "host"
     r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute()
     assert r.status == "skipped"
-    assert r.mode == "plan"
+    # A consent refusal ran up to the refusal: never reported as plan mode.
+    assert r.mode == "run"
+    assert r.evidence["skip_reason"] == "consent"
     assert r.evidence["action"] == "delete x"
     r = Echo("x", boom=ConsentRequired("delete x", "pass yes=True")).execute("live")
     assert r.status == "error"
     assert r.evidence["action"] == "delete x"
+    r = Echo("x", boom=Cancelled(["sleep", "60"], None)).execute()
+    assert r.status == "skipped"
+    assert r.evidence["skip_reason"] == "stopped"
+    assert r.evidence["stopped_command"] == "sleep 60"
+    with use_lang("zh"):
+        assert Echo("x", boom=Cancelled(["sleep"], None)).execute().message == "已由你停止"
     r = Echo("x", boom=KeyError("k")).execute()
     assert r.status == "error"
     assert r.evidence["exception"] == "KeyError"

@@ -314,8 +314,8 @@ def test_cancelled_conversion_leaves_nothing_behind(tmp_path, data_raw):
 
     dst = tmp_path / "cancelled.qcow2"
     res = ConvertImage(data_raw, dst, compress=True).execute("live", on_progress=on_progress, cancel=cancel)
-    assert res.status == "error"
-    assert res.evidence["error"] == "Cancelled"
+    assert res.status == "skipped"
+    assert res.evidence["skip_reason"] == "stopped"
     assert seen
     assert not dst.exists()
     assert _leftovers(tmp_path) == []

@@ -257,8 +257,8 @@ def test_cancelling_a_save_leaves_no_file_behind(committed, tmp_path):
     result = SaveImage(ref, path, chunk_size=4096).execute(
         "live", on_progress=lambda f: cancel.set(), cancel=cancel
     )
-    assert result.status == "error"
-    assert "stopped on request" in result.message
+    assert result.status == "skipped"
+    assert result.evidence["skip_reason"] == "stopped"
     assert list(tmp_path.iterdir()) == []  # neither the file, nor its sidecar, nor a temporary
 
 

@@ -146,7 +146,7 @@ def conf_copy(tmp_path):
 def test_set_pve_option_refuses_without_consent(conf_copy):
     result = SetPveOption(conf_path=conf_copy).execute()
     assert result.check == "ch1.pve.kvm_off"
-    assert (result.status, result.mode) == ("skipped", "plan")
+    assert (result.status, result.evidence["skip_reason"]) == ("skipped", "consent")
     assert result.evidence["error"] == "ConsentRequired"
     assert SetPveOption(conf_path=conf_copy).execute("live").status == "error"
     assert conf_copy.read_text(encoding="utf-8") == CONF

@@ -170,8 +170,8 @@ def test_run_button_runs_in_background_and_stop_cancels():
     c.stop.click()
     result = panel.wait(timeout=15)
     assert result is not None
-    assert result.status == "error"
-    assert "stopped on request" in result.message
+    assert result.status == "skipped"
+    assert result.evidence["skip_reason"] == "stopped"
     assert c.run.disabled is False
     assert c.status.value == ""
 

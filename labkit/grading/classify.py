@@ -347,14 +347,36 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
         return _grade(spec, "fail", "check-failed", msg, **kw)
     if status == "error":
         return _grade(spec, "error", "check-error", msg, **kw)
-    if mode == "plan":
+    reason = _skip_reason(last, mode)
+    if reason == "consent":
+        return _grade(
+            spec,
+            "fail",
+            "consent-refused",
+            tr(
+                "没有运行：目标已存在且与这一步要生成的不同，需要你明确同意覆盖（勾选面板里的复选框）：{m}",
+                "not run: the target exists and differs from what this step makes; it needs your "
+                "explicit consent to replace it (the panel's checkbox): {m}",
+                m=msg,
+            ),
+            **kw,
+        )
+    if reason == "stopped":
+        return _grade(
+            spec,
+            "fail",
+            "stopped",
+            tr("你在运行中按了停止：{m}", "you pressed Stop while it ran: {m}", m=msg),
+            **kw,
+        )
+    if reason == "plan_only":
         return _grade(
             spec,
             "fail",
             "plan-only",
             tr(
-                "只生成了计划，没有真正运行（mode=plan）：{m}",
-                "only planned, not run (mode=plan): {m}",
+                '只生成了计划，没有真正运行（笔记本以 mode="plan" 执行）：{m}',
+                'only planned, not run (the notebook ran with mode="plan"): {m}',
                 m=msg,
             ),
             **kw,
@@ -366,6 +388,19 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
         tr("本机无法运行这一步：{m}", "this machine could not run it: {m}", m=msg),
         **kw,
     )
+
+
+def _skip_reason(last: Mapping[str, Any], mode: Any) -> str:
+    """Why a ``skipped`` result was skipped: ``evidence.skip_reason`` (see
+    :data:`labkit.steps.base.SKIP_REASONS`); results saved before it existed are told apart by
+    their error type and ``mode`` as well as they can be."""
+    evidence = last.get("evidence")
+    reason = evidence.get("skip_reason") if isinstance(evidence, Mapping) else None
+    if reason in ("plan_only", "host", "consent", "stopped"):
+        return str(reason)
+    if isinstance(evidence, Mapping) and evidence.get("error") == "ConsentRequired":
+        return "consent"
+    return "plan_only" if mode == "plan" else "host"
 
 
 def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
@@ -387,9 +422,11 @@ def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
                    same ``session`` + ``at`` + ``check`` in two students' notebooks (``copied``)
     ``error``      the last result is ``error`` (``check-error``), or the cell raised before
                    it showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
-    ``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``: only planned
-                   (``plan-only``) or the host could not run it (``skipped``) – the reason is
-                   in the message, it is not ``missing``
+    ``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``, each reason
+                   named (``evidence.skip_reason``): only planned (``plan-only``), the host could
+                   not run it (``skipped``), a differing target waited for consent
+                   (``consent-refused``), the student pressed Stop (``stopped``); it is not
+                   ``missing``
     ``pass``       the last result is ``pass``: the check's points
     =============  ======================================================================
     """

@@ -38,9 +38,17 @@ from labkit.errors import (
 from labkit.i18n import tr
 from labkit.steps.runner import Completed, LineCallback, Process, Runner, default_runner
 
-__all__ = ["MODES", "Plan", "RunContext", "Step", "check_mode"]
+__all__ = ["MODES", "SKIP_REASONS", "Plan", "RunContext", "Step", "check_mode"]
 
 MODES = ("auto", "plan", "live")
+
+#: Why a result is ``skipped``, stored as ``evidence["skip_reason"]`` so the notebook summary, the
+#: validator and the grader name the right cause instead of guessing from ``mode``:
+#: ``plan_only`` – the notebook ran in ``plan`` mode; ``host`` – this machine cannot run the step
+#: (:meth:`Step.unavailable`, :class:`~labkit.errors.NotSupportedHere`); ``consent`` – a
+#: destructive part waits for the student's explicit yes (the panel's checkbox); ``stopped`` – the
+#: student pressed Stop.
+SKIP_REASONS = ("plan_only", "host", "consent", "stopped")
 
 
 def check_mode(mode: str) -> str:
@@ -257,7 +265,11 @@ class Step:
         planned = {"plan": plan.to_payload()}
         if mode == "plan":
             return CheckResult.skipped(
-                self.check_id, tr("仅计划，未运行", "planned only, not run"), mode="plan", **planned
+                self.check_id,
+                tr("仅计划，未运行", "planned only, not run"),
+                mode="plan",
+                skip_reason="plan_only",
+                **planned,
             )
         ctx = RunContext(
             runner=runner or default_runner(),
@@ -273,7 +285,7 @@ class Step:
         if reason:
             if mode == "live":
                 return CheckResult.errored(self.check_id, reason, **planned)
-            return CheckResult.skipped(self.check_id, reason, mode="plan", **planned)
+            return CheckResult.skipped(self.check_id, reason, mode="plan", skip_reason="host", **planned)
 
         t0 = time.monotonic()
         try:
@@ -299,13 +311,25 @@ class Step:
                 return self.check(ctx, {**present, "already_present": True})
             return self.check(ctx, self.run(ctx))
         except NotSupportedHere as exc:
-            return CheckResult.skipped(self.check_id, str(exc), **planned)
+            return CheckResult.skipped(self.check_id, str(exc), skip_reason="host", **planned)
         except ConsentRequired as exc:
-            # Not an error in "auto": the destructive part waits for the student's explicit yes, so
-            # the step counts as planned. "live" asked for everything to run: then it is an error.
+            # Not an error in "auto": the destructive part waits for the student's explicit yes.
+            # The step did run up to that point (it read the state and found a target that
+            # differs), so the mode stays "run" and the reason says "consent", never "plan".
+            # "live" asked for everything to run: then it is an error.
             if mode == "live":
                 return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
-            return CheckResult.skipped(self.check_id, str(exc), mode="plan", **planned, **_error_fields(exc))
+            return CheckResult.skipped(
+                self.check_id, str(exc), skip_reason="consent", **planned, **_error_fields(exc)
+            )
+        except Cancelled as exc:
+            # The student pressed Stop: their decision, not a failure of the step or the host.
+            return CheckResult.skipped(
+                self.check_id,
+                tr("已由你停止", "stopped by you"),
+                skip_reason="stopped",
+                stopped_command=exc.command,
+            )
         except LabkitError as exc:
             return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
         except Exception as exc:  # a bug in labkit or an unexpected tool behaviour

@@ -398,6 +398,20 @@ def test_workdir_not_made_by_labkit_is_left_alone(tmp_path):
     assert (foreign / "precious").read_text() == "keep"
 
 
+def test_a_kept_workdir_keeps_what_an_earlier_run_left(tmp_path):
+    from labkit.errors import InvalidField
+    from labkit.validate.inputs import WORKDIR_MARK, kept_workdir
+
+    work = kept_workdir(tmp_path / "keep" / "01-lab")
+    (work / "disk.qcow2").write_text("made by run 1")
+    assert kept_workdir(work) == work
+    assert (work / "disk.qcow2").read_text() == "made by run 1"  # run 2 finds it, like JupyterLab
+    assert not (work / WORKDIR_MARK).exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidField, match="workdir"):
+        kept_workdir(tmp_path / "file")
+
+
 def _in_threads(*calls: Any) -> list[Any]:
     """Run each call on its own thread, all at once (a barrier lines them up); their results."""
     import threading

@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="limit per cell (600)")
     parser.add_argument("--kernel", default=None, metavar="NAME", help="kernelspec (default: this Python)")
     parser.add_argument("--lang", choices=("zh", "en"), default=None, help="course language in the kernels")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each notebook's work folder in DIR/<name> across runs, as re-running it in "
+        "JupyterLab does (default: a fresh folder under --out)",
+    )
 
 
 def cli(args: argparse.Namespace) -> int:
@@ -66,6 +74,7 @@ def _cli(args: argparse.Namespace) -> int:
             lang=args.lang,
             on_result=_progress,
             fast_import=True,
+            workdir=args.workdir,
         )
     except LabkitError as exc:
         print(f"labkit validate: {exc}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Each notebook gets the papermill parameters ``mode`` and ``labkit_workdir``, a fresh scratch
 folder that only labkit empties (it carries :data:`WORKDIR_MARK`), so a stale file from an
-earlier run can never make a check pass.
+earlier run can never make a check pass. ``--workdir`` instead keeps one folder per notebook
+across runs (:func:`kept_workdir`), the way a second "Restart Kernel and Run All" in JupyterLab
+finds what the first one made: that is how re-running is tested to cost no points.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "check_inputs",
     "default_notebooks",
     "fresh_workdir",
+    "kept_workdir",
     "parameter_warnings",
 ]
 
@@ -103,6 +106,23 @@ def fresh_workdir(path: Path) -> Path:
     (path / WORKDIR_MARK).write_text(
         "created by labkit validate; emptied on the next run\n", encoding="utf-8"
     )
+    return path
+
+
+def kept_workdir(path: Path) -> Path:
+    """The work folder a notebook gets with ``--workdir``: created when missing, never emptied.
+
+    Whatever an earlier run left there stays, exactly as when a student runs the notebook again
+    in the same folder; the steps must then verify it instead of redoing (or refusing) it.
+    """
+    if path.exists() and not path.is_dir():
+        raise InvalidField(
+            "workdir",
+            str(path),
+            tr("不是文件夹", "is not a folder"),
+            tr("换一个 --workdir", "choose another --workdir"),
+        )
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

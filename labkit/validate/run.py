@@ -26,7 +26,7 @@ from labkit.errors import InvalidField
 from labkit.i18n import check_lang, lang, use_lang
 
 from .execute import execute, internal_failure, not_run
-from .inputs import check_inputs, default_notebooks, fresh_workdir, parameter_warnings
+from .inputs import check_inputs, default_notebooks, fresh_workdir, kept_workdir, parameter_warnings
 from .kernels import Job, Options, import_papermill, kill_now, start_kernel, start_watchdog, stop_kernel
 from .report import NotebookResult, ValidateReport
 
@@ -137,6 +137,7 @@ def main(
     on_result: Callable[[NotebookResult], None] | None = None,
     notebook_timeout: float | None = None,
     fast_import: bool = False,
+    workdir: Path | None = None,
 ) -> ValidateReport:
     """Execute ``notebooks`` (default: the course's ``notebooks/*.ipynb``) and report.
 
@@ -147,8 +148,11 @@ def main(
     ``on_result`` is called (from a worker thread) as each notebook finishes;
     ``notebook_timeout`` (seconds) limits each whole notebook: its kernel is killed and the
     notebook reported as a timeout (the others go on); ``fast_import`` imports papermill without
-    ``rfc3987_syntax`` (see :func:`~labkit.validate.kernels.import_papermill`). Raises
-    :class:`~labkit.errors.InvalidField` for bad arguments; notebook failures are in the report.
+    ``rfc3987_syntax`` (see :func:`~labkit.validate.kernels.import_papermill`); ``workdir`` gives
+    each notebook ``workdir/<notebook name>`` as its work folder and keeps it between runs
+    (default: a fresh folder under ``out_dir`` every run, see :mod:`~labkit.validate.inputs`).
+    Raises :class:`~labkit.errors.InvalidField` for bad arguments; notebook failures are in the
+    report.
     """
     started = now_iso()
     t0 = time.monotonic()
@@ -161,7 +165,7 @@ def main(
         list(notebooks) if notebooks is not None else default_notebooks(), mode, jobs, out_dir, cell_timeout
     )
     with use_lang(lang) as chosen:
-        job_list = _jobs(paths, out_dir.resolve())
+        job_list = _jobs(paths, out_dir.resolve(), Path(workdir).resolve() if workdir else None)
         opts = Options(
             mode, float(cell_timeout), kernel_name, chosen, threading.Event(), notebook_timeout, fast_import
         )
@@ -179,14 +183,15 @@ def main(
     return rep
 
 
-def _jobs(paths: Sequence[Path], out: Path) -> list[Job]:
-    """One job per notebook: its output copy, fresh scratch folder and kernel log under ``out``."""
+def _jobs(paths: Sequence[Path], out: Path, keep: Path | None = None) -> list[Job]:
+    """One job per notebook: its output copy, scratch folder and kernel log under ``out`` (the work
+    folder under ``keep`` instead, kept from run to run, when given)."""
     out.mkdir(parents=True, exist_ok=True)
     return [
         Job(
             source=p,
             output=out / p.name,
-            workdir=fresh_workdir(out / "work" / p.stem),
+            workdir=kept_workdir(keep / p.stem) if keep else fresh_workdir(out / "work" / p.stem),
             log=out / f"{p.stem}.kernel.log",
             warnings=parameter_warnings(p),
         )

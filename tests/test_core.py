@@ -24,7 +24,7 @@ from labkit.errors import (
 )
 from labkit.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
 from labkit.i18n import tr, use_lang
-from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
 
 PY = sys.executable
@@ -411,6 +411,46 @@ def test_a_satisfied_step_checks_without_running_again(tmp_path):
     assert second.evidence["verified_by"] == "file exists"
     assert "commands" not in second.evidence  # nothing ran the second time
     assert step.runs == 1
+    with use_lang("en"):
+        third = step.execute("auto")
+    assert third.message == "already present, verified (file exists): there"
+    with use_lang("zh"):
+        fourth = step.execute("auto")
+    assert fourth.message == "已存在，已核实（file exists）：there"
+    (tmp_path / "f").unlink()
+    assert "already present" not in step.execute("auto").message  # made anew: an ordinary pass
+
+
+def test_an_already_present_target_that_fails_its_check_is_not_called_present(tmp_path):
+    class Stale(Touch):
+        def check(self, ctx, evidence):
+            return CheckResult.failed(self.check_id, "changed meanwhile", **evidence)
+
+    (tmp_path / "f").touch()
+    with use_lang("en"):
+        result = Stale(tmp_path / "f").execute("auto")
+    assert (result.status, result.message) == ("fail", "changed meanwhile")
+    assert result.evidence["already_present"] is True  # the evidence still says what happened
+
+
+def test_refusing_a_differing_target_names_the_difference_and_the_checkbox(tmp_path):
+    class Differs(Touch):
+        def satisfied(self, ctx):
+            return None
+
+        def run(self, ctx):
+            raise refuse_replacing(self.path, ["size 2 GiB, this step makes 1 GiB"])
+
+    with use_lang("en"):
+        auto = Differs(tmp_path / "f").execute("auto")
+        live = Differs(tmp_path / "f").execute("live")
+    assert (auto.status, auto.mode, auto.evidence["skip_reason"]) == ("skipped", "run", "consent")
+    assert "size 2 GiB, this step makes 1 GiB" in auto.message
+    assert "“Allow overwrite (keep a backup)”" in auto.message and "overwrite=True" in auto.message
+    assert live.status == "error" and live.evidence["error"] == "ConsentRequired"
+    with use_lang("zh"):
+        zh = Differs(tmp_path / "f").execute("auto")
+    assert "“允许覆盖（保留备份）”" in zh.message
 
 
 def test_plan_shows_read_only_probes():

@@ -456,3 +456,92 @@ def test_every_disk_step_runs_exactly_what_it_planned(tmp_path, data_raw):
         assert conv.status == "pass", conv.message
         assert sum(a[1] == "convert" for a in ran) == 1
     assert _leftovers(tmp_path) == []
+
+
+# -- running again: verify what is there, refuse what differs ---------------------------------
+@qemu
+@needs_qemu_img
+def test_create_again_verifies_the_same_image_and_names_what_differs(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    path = tmp_path / "disk.qcow2"
+    first = CreateImage(path, "1G").execute("auto")
+    assert first.status == "pass" and "already_present" not in first.evidence
+    inode = os.stat(path).st_ino
+    again, ran = execute_and_match(CreateImage(path, "1G"), "auto")
+    assert again.status == "pass", again.message
+    assert again.evidence["already_present"] is True
+    assert again.evidence["verified_by"] == "qemu-img info: qcow2, 1 GiB"
+    assert again.message.startswith("already present, verified (qemu-img info: qcow2, 1 GiB): ")
+    assert [a[1] for a in ran] == ["info", "info"]  # read, judged; nothing created
+    assert os.stat(path).st_ino == inode
+
+    other = CreateImage(path, "2G").execute("auto")  # the course's auto mode: skipped, not error
+    assert (other.status, other.mode) == ("skipped", "run")
+    assert other.evidence["skip_reason"] == "consent"
+    assert "virtual size 1 GiB, this step makes 2 GiB" in other.message
+    assert "Allow overwrite (keep a backup)" in other.message and "overwrite=True" in other.message
+    assert _info(path).virtual_size == GiB and os.stat(path).st_ino == inode
+
+    raw = tmp_path / "disk.img"
+    assert CreateImage(raw, "1G", fmt="raw").execute("live").ok
+    as_qcow2 = CreateImage(raw, "1G", fmt="qcow2").execute("live")
+    assert as_qcow2.evidence["error"] == "ConsentRequired"
+    assert "cannot read it as qcow2" in as_qcow2.message
+    assert _info(raw, "raw").virtual_size == GiB
+
+
+@qemu
+@needs_qemu_img
+def test_convert_again_verifies_with_compare_and_refuses_a_changed_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    src = _write_data_image(tmp_path / "src.raw", 4)
+    dst = tmp_path / "dst.qcow2"
+    assert ConvertImage(src, dst, compress=True).execute("auto").status == "pass"
+    inode = os.stat(dst).st_ino
+    again, ran = execute_and_match(ConvertImage(src, dst, compress=True), "auto")
+    assert again.status == "pass", again.message
+    assert again.evidence["already_present"] is True
+    assert "qemu-img compare: identical to the source" in again.evidence["verified_by"]
+    assert "convert" not in [a[1] for a in ran]
+    assert os.stat(dst).st_ino == inode
+
+    plain = ConvertImage(src, dst, compress=False).execute("auto")
+    assert plain.status == "pass", "a compressed copy with the same content is what a plain one needs"
+    uncompressed = tmp_path / "plain.qcow2"
+    assert ConvertImage(src, uncompressed).execute("auto").ok
+    wants_compressed = ConvertImage(src, uncompressed, compress=True).execute("auto")
+    assert wants_compressed.evidence["skip_reason"] == "consent"
+    assert "not compressed (-c)" in wants_compressed.message
+
+    with open(src, "r+b") as f:  # the source changed since the conversion
+        f.write(b"\xff" * 4096)
+    changed = ConvertImage(src, dst, compress=True).execute("auto")
+    assert changed.evidence["skip_reason"] == "consent"
+    assert "content differs from the source" in changed.message
+    assert os.stat(dst).st_ino == inode
+    replaced = ConvertImage(src, dst, compress=True, overwrite=True).execute("auto")
+    assert replaced.status == "pass" and replaced.evidence["backup"], replaced.message
+
+
+@qemu
+@needs_qemu_img
+def test_resize_on_a_practice_image_runs_again_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    path = tmp_path / "resize-demo.qcow2"
+    step = ResizeImage(path, "3G", create_size="2G")
+    assert [c[1] for c in step.plan().commands] == ["create", "resize"]
+    first, ran = execute_and_match(step, "auto")
+    assert first.status == "pass", first.message
+    assert [a[1] for a in ran] == ["create", "info", "resize", "info"]
+    assert first.message.endswith("2 GiB → 3 GiB (practice image created first)")
+    assert first.evidence["created"]["format"] == "qcow2"
+
+    again_step = ResizeImage(path, "3G", create_size="2G")
+    assert [c[1] for c in again_step.plan().commands] == ["resize"]  # the image exists: no create
+    again, ran = execute_and_match(again_step, "auto")
+    assert again.status == "pass", again.message
+    assert [a[1] for a in ran] == ["info", "info"]
+    assert again.evidence["already_present"] is True and again.evidence["changed"] is False
+    assert "already 3 GiB, unchanged (not resized again)" in again.message
+    assert "→" not in again.message
+    assert _info(path).virtual_size == 3 * GiB

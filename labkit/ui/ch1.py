@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.i18n import tr
-from labkit.steps.base import Plan
+from labkit.steps.base import Plan, overwrite_label
 from labkit.ui import Session
 from labkit.ui.panel import StepPanel, blank_is_none, step_factory
 
@@ -68,7 +68,7 @@ def create_image(
             "name": (name, tr("文件名", "file name")),
             "fmt": (fmt, tr("格式", "format"), _FORMATS),
             "size": (size, tr("虚拟大小", "virtual size")),
-            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+            "overwrite": (False, overwrite_label()),
         },
         console=False,
         check_id=check,
@@ -107,18 +107,22 @@ def convert_image(
             "dst": (dst, tr("目标文件", "target")),
             "dst_format": (dst_format, tr("目标格式", "target format"), _FORMATS),
             "compress": (compress, tr("压缩（-c，仅 qcow2）", "compress (-c, qcow2 only)")),
-            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+            "overwrite": (False, overwrite_label()),
         },
         check_id=check,
     )
 
 
-def resize_image(work: Session, name: str, size: str) -> StepPanel:
+def resize_image(work: Session, name: str, size: str, *, create_size: str | None = None) -> StepPanel:
+    """``create_size``: when ``name`` does not exist yet, a blank practice image of that size is
+    created there first, so the cell works on an image of its own (and can run again)."""
     from labkit.steps.disk import ResizeImage
 
     return StepPanel(
         tr("调整虚拟磁盘大小", "Resize an image"),
-        step_factory(ResizeImage, work=work, paths=("name",), rename={"name": "path"}),
+        step_factory(
+            ResizeImage, work=work, paths=("name",), rename={"name": "path"}, create_size=create_size
+        ),
         {
             "name": (name, tr("文件名", "file name")),
             "size": (size, tr("新的虚拟大小", "new virtual size")),
@@ -140,7 +144,7 @@ def efi_image(work: Session, name: str = "efi.img") -> StepPanel:
         step_factory(BuildEfiImage, work=work, paths=("name",), rename={"name": "dest"}),
         {
             "name": (name, tr("文件名", "file name")),
-            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+            "overwrite": (False, overwrite_label()),
         },
         console=False,
     )

@@ -1,5 +1,6 @@
 """What the disk-image steps share: the qemu-img presence check, reading ``qemu-img info``, input
-checks on image files, the plan notes every step shows, and running a conversion with progress."""
+checks on image files, telling whether an existing image is what a step would make, the plan
+notes every step shows, and running a conversion with progress."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import os
 from pathlib import Path
 
 from labkit import files
-from labkit.errors import InvalidField, ToolMissing
+from labkit.errors import CommandFailed, InvalidField, ToolMissing
 from labkit.i18n import tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
+from labkit.logic.sizes import human_size
 from labkit.steps.base import RunContext
 from labkit.steps.runner import require_tool
 
 __all__ = [
+    "existing_image",
     "fixed_vhd_tail",
     "format_note",
     "growth_note",
@@ -42,6 +45,34 @@ def read_info(ctx: RunContext, argv: list[str]) -> qf.ImageInfo:
     """Run a ``qemu-img info --output=json`` argv (from :func:`labkit.logic.qemu_img.build_info`,
     the same one the plan lists as a probe) through the context's runner and parse it."""
     return qf.parse_info(ctx.run(argv, timeout=60).stdout)
+
+
+def existing_image(
+    ctx: RunContext, argv: list[str], fmt: str, virtual_size: int
+) -> tuple[qf.ImageInfo | None, list[str]]:
+    """Read an existing target (``qemu-img info`` argv, a plan probe) and compare it with what the
+    step makes: ``fmt`` with ``virtual_size`` bytes. Returns the info (``None`` when qemu-img
+    cannot read it as ``fmt``) and what differs, in the student's words (empty: the same)."""
+    try:
+        info = read_info(ctx, argv)
+    except CommandFailed as exc:
+        why = (exc.stderr.strip().splitlines() or [str(exc.returncode)])[-1]
+        return None, [
+            tr("qemu-img 不能把它当作 {f} 读取：{e}", "qemu-img cannot read it as {f}: {e}", f=fmt, e=why)
+        ]
+    differences = []
+    if info.format != fmt:
+        differences.append(
+            tr("格式是 {a}，这一步生成 {b}", "format {a}, this step makes {b}", a=info.format, b=fmt)
+        )
+    if info.virtual_size != virtual_size:
+        have, want = human_size(info.virtual_size), human_size(virtual_size)
+        if have == want:  # e.g. a few bytes apart: show the bytes
+            have, want = f"{info.virtual_size} B", f"{virtual_size} B"
+        differences.append(
+            tr("虚拟大小 {a}，这一步生成 {b}", "virtual size {a}, this step makes {b}", a=have, b=want)
+        )
+    return info, differences
 
 
 def require_file(path: Path, field: str) -> None:

@@ -14,8 +14,9 @@ from labkit.i18n import tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import human_size
-from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
 from labkit.steps.disk.common import (
+    existing_image,
     format_note,
     qemu_img_missing,
     read_info,
@@ -35,7 +36,9 @@ class ConvertImage(Step):
     conversion into a temporary sibling with ``-p`` progress streamed to ``on_progress``, then the
     rename. Check: ``qemu-img info`` of the result (format, virtual size), ``qemu-img compare`` and,
     for qcow2, ``qemu-img check``. Every argv comes from :meth:`_argv`; all but the conversion are
-    read-only probes.
+    read-only probes. An existing target with the target format, the source's virtual size and
+    (``qemu-img compare``) the source's content (compressed where ``compress`` asks for it) is
+    left alone and verified (:meth:`satisfied`); one that differs needs ``overwrite=True``.
     """
 
     check_id = "ch1.disk.convert"
@@ -118,6 +121,16 @@ class ConvertImage(Step):
                     "size), so the data to copy is estimated as if the target were qcow2.",
                 )
             )
+        notes.append(
+            tr(
+                "目标已存在时先核对：格式、虚拟大小与内容（qemu-img compare）都和源一致就直接通过、不重做；"
+                "不同则拒绝，除非勾选“{l}”（overwrite=True，旧文件保留为备份）。",
+                "an existing target is verified first: the same format, virtual size and content "
+                "(qemu-img compare) as the source passes without converting again; a different one is "
+                "refused unless “{l}” is ticked (overwrite=True; the old file is kept as a backup).",
+                l=overwrite_label(),
+            )
+        )
         notes.append(tmp_note(self.dst))
         argv = self._argv(src_fmt, dst_fmt)
         return Plan(
@@ -138,12 +151,42 @@ class ConvertImage(Step):
     def unavailable(self, ctx: RunContext) -> str | None:
         return qemu_img_missing()
 
-    def run(self, ctx: RunContext) -> dict[str, Any]:
-        src_fmt, dst_fmt, _ = self._resolve()
+    def _existing(
+        self, ctx: RunContext, src_fmt: str | None, dst_fmt: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Compare the existing target with what converting the source would give: the source's
+        info, the target's, and what differs (empty: the same). Probes only."""
         argv = self._argv(src_fmt, dst_fmt)
-        src, dst = Path(self.src), Path(self.dst)
+        src_info = read_info(ctx, argv["src_info"])
+        refuse_probed_fixed_vhd(Path(self.src), "src_format", src_fmt, src_info)
+        want = qi.expected_virtual_size(src_info.virtual_size, dst_fmt)
+        info, differences = existing_image(ctx, argv["dst_info"], dst_fmt, want)
+        facts: dict[str, Any] = {"src_info": src_info.to_evidence(), "dst_info": info}
+        if info is None or differences:
+            return facts, differences
+        done = ctx.run(argv["compare"], timeout=self.timeout, check=False)
+        verdict = qf.interpret_compare(done.returncode, done.stdout, done.stderr)
+        if not verdict.identical:
+            differences.append(tr("内容与源不同：", "content differs from the source: ") + verdict.message)
+        elif self.compress and "check" in argv:
+            chk = ctx.run(argv["check"], timeout=600, check=False)
+            report = qf.parse_check(chk.stdout) if chk.stdout.strip() else None
+            if report is None or (report.allocated_clusters and not report.compressed_clusters):
+                differences.append(tr("没有压缩（-c）", "not compressed (-c)"))
+        return facts, differences
+
+    def _evidence(self, src_fmt: str | None, dst_fmt: str, src_info: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "src": str(Path(self.src).resolve()),
+            "dst": str(Path(self.dst).resolve()),
+            "src_format": src_fmt,
+            "dst_format": dst_fmt,
+            "compress": self.compress,
+            "src_info": src_info,
+        }
+
+    def _refuse_unusable_target(self, src: Path, dst: Path) -> None:
         require_file(src, "src")
-        files.refuse_overwrite(dst, self.overwrite, field="dst")
         if dst.exists() and os.path.samefile(src, dst):
             raise InvalidField(
                 "dst",
@@ -151,6 +194,37 @@ class ConvertImage(Step):
                 tr("与源文件相同", "is the source file itself"),
                 tr("换一个目标文件名", "choose another target name"),
             )
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        src_fmt, dst_fmt, _ = self._resolve()
+        src, dst = Path(self.src), Path(self.dst)
+        if self.overwrite or not dst.is_file():
+            return None
+        self._refuse_unusable_target(src, dst)
+        facts, differences = self._existing(ctx, src_fmt, dst_fmt)
+        if differences:
+            return None  # run() refuses it, naming the differences
+        info = facts["dst_info"]
+        return {
+            **self._evidence(src_fmt, dst_fmt, facts["src_info"]),
+            "backup": None,
+            "verified_by": tr(
+                "qemu-img info：{f}，{v}；qemu-img compare：与源一致",
+                "qemu-img info: {f}, {v}; qemu-img compare: identical to the source",
+                f=info.format,
+                v=human_size(info.virtual_size),
+            ),
+        }
+
+    def run(self, ctx: RunContext) -> dict[str, Any]:
+        src_fmt, dst_fmt, _ = self._resolve()
+        argv = self._argv(src_fmt, dst_fmt)
+        src, dst = Path(self.src), Path(self.dst)
+        self._refuse_unusable_target(src, dst)
+        if dst.is_file() and not self.overwrite:
+            _, differences = self._existing(ctx, src_fmt, dst_fmt)
+            raise refuse_replacing(dst, differences or [tr("已存在", "exists already")])
+        files.refuse_overwrite(dst, self.overwrite, field="dst")
         src_info = read_info(ctx, argv["src_info"])
         refuse_probed_fixed_vhd(src, "src_format", src_fmt, src_info)
         measure = qf.parse_measure(ctx.run(argv["measure"], timeout=600).stdout)
@@ -167,12 +241,7 @@ class ConvertImage(Step):
         if last < 1.0:
             ctx.progress(1.0)
         return {
-            "src": str(src.resolve()),
-            "dst": str(dst.resolve()),
-            "src_format": src_fmt,
-            "dst_format": dst_fmt,
-            "compress": self.compress,
-            "src_info": src_info.to_evidence(),
+            **self._evidence(src_fmt, dst_fmt, src_info.to_evidence()),
             "measure": {
                 "as_format": qf.measure_format(dst_fmt),
                 "required": measure.required,

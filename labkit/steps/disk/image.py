@@ -13,8 +13,9 @@ from labkit.i18n import tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import format_size, human_size
-from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
 from labkit.steps.disk.common import (
+    existing_image,
     fixed_vhd_tail,
     format_note,
     growth_note,
@@ -33,6 +34,9 @@ class CreateImage(Step):
 
     Plan and run share :meth:`_argv`: ``qemu-img create`` into the temporary sibling
     (:func:`labkit.files.tmp_sibling`), renamed when complete; the check's ``qemu-img info`` is a probe.
+    An existing image of the same format and virtual size is left alone and verified
+    (:meth:`satisfied`); one that differs is replaced only with ``overwrite=True`` (which always
+    makes the image anew, keeping the old one as a backup).
     """
 
     check_id = "ch1.disk.create"
@@ -86,19 +90,23 @@ class CreateImage(Step):
             )
         notes.append(
             tr(
-                "qemu-img create 会悄悄覆盖已有文件；labkit 先检查，"
-                "已存在时需要 overwrite=True，并保留旧文件为备份。",
-                "qemu-img create silently overwrites an existing file; labkit checks first, needs "
-                "overwrite=True for an existing file and keeps the old one as a backup.",
+                "qemu-img create 会悄悄覆盖已有文件；labkit 先用 qemu-img info 读取已有文件："
+                "格式和虚拟大小都相同就直接核实通过、不重做；不同则拒绝，除非勾选“{l}”（overwrite=True，"
+                "旧文件保留为备份）。",
+                "qemu-img create silently overwrites an existing file; labkit reads an existing one "
+                "with qemu-img info first: the same format and virtual size is verified and left "
+                "alone; a different one is refused unless “{l}” is ticked (overwrite=True; the old "
+                "file is kept as a backup).",
+                l=overwrite_label(),
             )
         )
         if path.exists():
             notes.append(
                 tr("{p} 已存在。", "{p} exists already.", p=path)
                 + (
-                    tr("将备份后覆盖。", " It will be backed up and replaced.")
+                    tr("将备份后重新创建。", " It will be backed up and made anew.")
                     if self.overwrite
-                    else tr("不给 overwrite=True 将拒绝运行。", " Without overwrite=True the step refuses.")
+                    else tr("运行时先核对它，不会覆盖。", " The run verifies it and does not overwrite it.")
                 )
             )
         notes.append(tmp_note(path))
@@ -120,8 +128,39 @@ class CreateImage(Step):
     def unavailable(self, ctx: RunContext) -> str | None:
         return qemu_img_missing()
 
+    def _evidence(self, path: Path, fmt: str, size: int, backup: Path | None = None) -> dict[str, Any]:
+        return {
+            "path": str(path.resolve()),
+            "format": fmt,
+            "requested_size": size,
+            "expected_virtual_size": qi.expected_virtual_size(size, fmt),
+            "backup": str(backup.resolve()) if backup else None,
+        }
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        path, fmt, size, _ = self._resolve()
+        if self.overwrite or not path.is_file():
+            return None
+        want = qi.expected_virtual_size(size, fmt)
+        info, differences = existing_image(ctx, self._argv(path, fmt, size)["info"], fmt, want)
+        if info is None or differences:
+            return None  # run() refuses it, naming the differences
+        return {
+            **self._evidence(path, fmt, size),
+            "verified_by": tr(
+                "qemu-img info：{f}，{v}",
+                "qemu-img info: {f}, {v}",
+                f=info.format,
+                v=human_size(info.virtual_size),
+            ),
+        }
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         path, fmt, size, _ = self._resolve()
+        if path.is_file() and not self.overwrite:
+            want = qi.expected_virtual_size(size, fmt)
+            _, differences = existing_image(ctx, self._argv(path, fmt, size)["info"], fmt, want)
+            raise refuse_replacing(path, differences or [tr("已存在", "exists already")])
         files.refuse_overwrite(path, self.overwrite, field="path")
         backup: Path | None = None
         tmp = files.tmp_sibling(path)
@@ -131,13 +170,7 @@ class CreateImage(Step):
             if path.exists():
                 backup = files.backup_file(path, replacing=True)
         ctx.progress(1.0)
-        return {
-            "path": str(path.resolve()),
-            "format": fmt,
-            "requested_size": size,
-            "expected_virtual_size": qi.expected_virtual_size(size, fmt),
-            "backup": str(backup.resolve()) if backup else None,
-        }
+        return self._evidence(path, fmt, size, backup)
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         target, fmt, size, _ = self._resolve()

@@ -21,6 +21,7 @@ from labkit.steps.disk.common import (
     refuse_probed_fixed_vhd,
     require_file,
 )
+from labkit.steps.disk.image import CreateImage
 
 __all__ = ["ResizeImage"]
 
@@ -30,8 +31,12 @@ class ResizeImage(Step):
 
     Growing the disk does not grow the guest's partition or file system; that happens inside the
     guest (``growpart``, ``resize2fs``). An image that already has the requested size is left
-    alone (:meth:`satisfied`). The backup before shrinking is a sparse copy made in Python
-    (:func:`labkit.files.backup_file`), so the plan's commands are exactly what runs.
+    alone and reported "unchanged" (:meth:`satisfied`). The backup before shrinking is a sparse
+    copy made in Python (:func:`labkit.files.backup_file`), so the plan's commands are exactly what
+    runs. ``create_size`` makes a practice image: when ``path`` does not exist yet, a blank image of
+    that size is created there first (:class:`~labkit.steps.disk.CreateImage`), so a notebook can
+    demonstrate the resize on an image of its own and run again without a create cell finding the
+    image it made already resized.
     """
 
     check_id = "ch1.disk.resize"
@@ -43,11 +48,19 @@ class ResizeImage(Step):
         size: str | int,
         allow_shrink: bool = False,
         fmt: str | None = None,
+        create_size: str | int | None = None,
     ) -> None:
         self.path = path
         self.size = size
         self.allow_shrink = allow_shrink
         self.fmt = fmt
+        self.create_size = create_size
+
+    def _creator(self, fmt: str | None) -> CreateImage | None:
+        """The practice image's :class:`CreateImage` when one is asked for and ``path`` is missing."""
+        if self.create_size is None or os.path.lexists(self.path):
+            return None
+        return CreateImage(self.path, self.create_size, fmt or "qcow2")
 
     def _resolve(self) -> tuple[str | None, int, list[str]]:
         fmt, notes = format_note(self.fmt, "fmt", self.path)
@@ -96,6 +109,21 @@ class ResizeImage(Step):
             )
         )
         argv = self._argv(fmt, size)
+        first: list[list[str]] = []
+        creator = self._creator(fmt)
+        if creator is not None:
+            made = creator.plan()
+            first = made.commands
+            notes.insert(
+                0,
+                tr(
+                    "{p} 还不存在：先创建一个 {s} 的空白练习镜像（{r}），再调整它的大小",
+                    "{p} does not exist yet: a blank {s} practice image is created first ({r}), then resized",
+                    p=os.fspath(self.path),
+                    s=format_size(qi.validate_size_for(fmt or "qcow2", self.create_size or 0)),
+                    r=made.reason,
+                ),
+            )
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -104,7 +132,7 @@ class ResizeImage(Step):
                 p=os.fspath(self.path),
                 s=format_size(size),
             ),
-            commands=[argv["resize"]],
+            commands=[*first, argv["resize"]],
             probes=[argv["info"]],
             notes=notes,
         )
@@ -141,15 +169,31 @@ class ResizeImage(Step):
         }
 
     def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        if not os.path.lexists(self.path) and self.create_size is not None:
+            return None  # run() creates the practice image first
         ev = self._current(ctx)
         if ev["requested"] != ev["before"]:
             return None
         ctx.say(tr("大小未变，无需调整", "size unchanged; nothing to do"))
-        return {**ev, "changed": False}
+        return {
+            **ev,
+            "changed": False,
+            "verified_by": tr(
+                "qemu-img info：{f}，{v}",
+                "qemu-img info: {f}, {v}",
+                f=ev["format"],
+                v=human_size(ev["before"]),
+            ),
+        }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         fmt, size, _ = self._resolve()
+        created = None
+        creator = self._creator(fmt)
+        if creator is not None:
+            created = creator.run(ctx)
         ev = self._current(ctx)
+        ev["created"] = created
         path = Path(self.path)
         if size < ev["before"]:
             if not self.allow_shrink:
@@ -195,14 +239,21 @@ class ResizeImage(Step):
                 ),
                 **ev,
             )
-        return CheckResult.passed(
-            self.check_id,
-            tr(
+        if not evidence.get("changed", True):
+            message = tr(
+                "{p}：虚拟大小已是 {b}，未改变（没有再次调整）",
+                "{p}: virtual size already {b}, unchanged (not resized again)",
+                p=evidence["path"],
+                b=human_size(info.virtual_size),
+            )
+        else:
+            message = tr(
                 "{p}：虚拟大小 {a} → {b}",
                 "{p}: virtual size {a} → {b}",
                 p=evidence["path"],
                 a=human_size(evidence["before"]),
                 b=human_size(info.virtual_size),
-            ),
-            **ev,
-        )
+            )
+            if evidence.get("created"):
+                message += tr("（先创建了练习镜像）", " (practice image created first)")
+        return CheckResult.passed(self.check_id, message, **ev)

@@ -154,6 +154,41 @@ def test_a_damaged_file_is_caught(docker_client, committed, tmp_path):
     assert "docker load" in truncated.message
 
 
+def test_save_and_load_again_verify_the_file_and_the_image_id(
+    docker_client, committed, tracker, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LABKIT_LANG", "en")
+    ref, note, commit = committed
+    path = tmp_path / "again.tar.gz"
+    assert SaveImage(ref, path).execute("live").status == "pass"
+    before = path.stat()
+    saved = SaveImage(ref, path).execute("live")
+    assert saved.status == "pass", saved.message
+    assert saved.evidence["already_present"] is True
+    assert "sha256 matches its sidecar" in saved.evidence["verified_by"]
+    assert saved.evidence["image_id"] == commit.evidence["image_id"]
+    assert path.stat().st_ino == before.st_ino and not list(tmp_path.glob("*.labkit-bak-*"))
+
+    loaded = LoadImage(path).execute("live")  # the image never left: docker load would change nothing
+    assert loaded.status == "pass", loaded.message
+    assert loaded.evidence["already_present"] is True
+    assert loaded.evidence["image_ids"] == [commit.evidence["image_id"]]
+    assert loaded.message.startswith("already present, verified (the file's sha256 matches its sidecar; ")
+
+    # the tag now names another image: the file differs from what saving would write
+    other = CommitContainer(ref, container_name=f"{commit.evidence['container_name']}-2", note=note + "!")
+    assert other.execute("live").status == "pass"
+    tracker.image(ref)
+    refused = SaveImage(ref, path).execute("auto")
+    assert (refused.status, refused.evidence["skip_reason"]) == ("skipped", "consent")
+    assert f"the file holds image {commit.evidence['image_id'][7:19]}" in refused.message
+    assert "Allow overwrite (keep a backup)" in refused.message
+    assert path.stat().st_ino == before.st_ino
+    reloaded = LoadImage(path).execute("live")  # the tag moved: a real load puts it back
+    assert reloaded.status == "pass" and "already_present" not in reloaded.evidence, reloaded.message
+    assert docker_client.images.get(ref).id == commit.evidence["image_id"]
+
+
 def test_save_never_overwrites_without_consent(committed, tmp_path):
     ref, _, _ = committed
     path = tmp_path / "a.tar.gz"
@@ -322,11 +357,20 @@ def test_commit_runs_as_planned_and_replaces_its_own_stale_container(
         "Container.exec_run",
         "Container.commit",
     ]
-    # a second run finds the container the first one kept: labkit's, so removed with the planned argv
-    step = CommitContainer(ref, container_name=name)
+    # the same commit again: the image is verified, nothing is committed (the kept container stays)
+    same = recorded(CommitContainer(ref, container_name=name, keep_container=True))
+    assert same.result.status == "pass", same.result
+    assert same.result.evidence["already_present"] is True
+    assert same.result.evidence["image_id"] == first.result.evidence["image_id"]
+    assert same.ran == [] and not same.sdk.mutations()
+    # another note: a second commit, which finds the container the first one kept: labkit's, so
+    # removed with the planned argv
+    step = CommitContainer(ref, container_name=name, note="a second note")
     second = recorded(step)
     tracker.image(ref)
     assert second.result.status == "pass", second.result
+    assert "already_present" not in second.result.evidence
+    assert second.result.evidence["image_id"] != first.result.evidence["image_id"]
     remove = ["docker", "rm", "-f", name]
     assert second.ran == [remove, *step.plan().commands]
     assert not docker_client.containers.list(all=True, filters={"name": name})

@@ -226,10 +226,15 @@ def exec_in(container: str, command: Sequence[str], *, environment: Mapping[str,
     return _call(action, "exec_run", argv, (list(command),), {"environment": env})
 
 
-def commit(container: str, ref: str, *, step: str, message: str) -> DockerCall:
-    """``docker commit --change 'LABEL …' -m MSG CONTAINER REF`` (``Container.commit``)."""
+def commit(
+    container: str, ref: str, *, step: str, message: str, extra: Mapping[str, str] | None = None
+) -> DockerCall:
+    """``docker commit --change 'LABEL …' -m MSG CONTAINER REF`` (``Container.commit``).
+
+    ``extra`` adds labels under ``org.labkit.`` (see :func:`labkit_labels`), e.g. a digest of what
+    was committed, so a later run can recognise the image without starting a container."""
     parsed = parse_reference(ref)
-    labels = labkit_labels(step, kind="image", ref=ref)
+    labels = labkit_labels(step, kind="image", ref=ref, **dict(extra or {}))
     changes = [label_change(labels)]
     argv = ["docker", "commit", *[a for c in changes for a in ("--change", c)], "-m", message, container, ref]
     return _call(

@@ -11,6 +11,7 @@ import html
 from typing import Any
 
 from labkit.i18n import tr
+from labkit.steps.base import overwrite_label
 from labkit.ui import Session
 from labkit.ui.panel import StepPanel, blank_is_none, step_factory
 
@@ -110,7 +111,7 @@ def save_image(
         {
             "image": (image, tr("镜像", "image")),
             "name": (name, tr("文件名（.tar 或 .tar.gz）", "file (.tar or .tar.gz)")),
-            "overwrite": (False, tr("允许覆盖（保留备份）", "overwrite (keeps a backup)")),
+            "overwrite": (False, overwrite_label()),
         },
         console=False,
     )

@@ -363,7 +363,18 @@ class BuildLocalBase(DockerStep):
             existing = find_image(client, ref)
         if existing is None:
             return None
-        return {"kind": self.kind, "ref": ref, "image_id": existing.id, "reused": True}
+        return {
+            "kind": self.kind,
+            "ref": ref,
+            "image_id": existing.id,
+            "reused": True,
+            "verified_by": tr(
+                "docker image inspect：{r} 是 {i}",
+                "docker image inspect: {r} is {i}",
+                r=ref,
+                i=short_id(existing.id),
+            ),
+        }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         ref = self._ref()
@@ -386,8 +397,6 @@ class BuildLocalBase(DockerStep):
             "labels": info["labels"],
             "reused": evidence.get("reused", False),
         }
-        if evidence.get("already_present"):
-            ev["already_present"] = True
         if info["image_id"] != evidence["image_id"] or LABEL_OBJECT not in info["labels"]:
             return CheckResult.failed(
                 self.check_id,

@@ -8,6 +8,7 @@ a sidecar (``.labkit.json``) so a load on another machine can prove the image id
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shlex
 import threading
@@ -35,13 +36,16 @@ from labkit.logic.docker_names import (
     validate_reference,
 )
 from labkit.logic.sizes import human_size
-from labkit.steps.base import Plan, RunContext
+from labkit.steps.base import Plan, RunContext, overwrite_label, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, image_info, sdk_note
 from labkit.steps.docker.engine import call_errors, perform, translate
 from labkit.steps.docker.local_base import ensure_local_base, missing_base_note
 from labkit.steps.docker.streams import CHUNK, HashingReader, pipelined, save_image_stream
 
-__all__ = ["CommitContainer", "LoadImage", "SaveImage"]
+__all__ = ["NOTE_LABEL", "CommitContainer", "LoadImage", "SaveImage"]
+
+#: The label a committed image carries: the SHA-256 of the note written into it.
+NOTE_LABEL = "org.labkit.note-sha256"
 
 
 def _owned_by_labkit(client: Any, image: Any) -> bool:
@@ -97,9 +101,13 @@ class CommitContainer(DockerStep):
         command = ["sh", "-c", 'printf "%s\\n" "$LABKIT_NOTE" > /labkit-note']
         return dk.exec_in(self.container_name, command, environment={"LABKIT_NOTE": self.note})
 
+    def _note_sha256(self) -> str:
+        return hashlib.sha256(self.note.encode("utf-8")).hexdigest()
+
     def _commit_call(self) -> dk.DockerCall:
         message = tr("labkit 第 2.4.5 节", "labkit section 2.4.5")
-        return dk.commit(self.container_name, self.image, step=self.check_id, message=message)
+        extra = {"note_sha256": self._note_sha256()}  # → label NOTE_LABEL: the note, recognisable
+        return dk.commit(self.container_name, self.image, step=self.check_id, message=message, extra=extra)
 
     def plan(self) -> Plan:
         self._validate()
@@ -132,6 +140,14 @@ class CommitContainer(DockerStep):
                     "if {i} already names an image labkit did not create, overwrite=True is needed",
                     i=self.image,
                 ),
+                tr(
+                    "{i} 已经是 labkit 在 {b} 上提交的、便条相同的镜像时（标签 {l}），只核实、不再提交",
+                    "if {i} already is labkit's commit of the same note on top of {b} (label {l}), it is "
+                    "verified, not committed again",
+                    i=self.image,
+                    b=self.base,
+                    l=NOTE_LABEL,
+                ),
                 sdk_note(),
             ],
             probes=[
@@ -141,6 +157,38 @@ class CommitContainer(DockerStep):
                 ["docker", "container", "inspect", self.container_name],
             ],
         )
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        """``image`` is already labkit's commit of this note on top of exactly this ``base``."""
+        self._validate()
+        argv = dk.inspect_image_argv(self.image)
+        with ctx.engine(tr("检查镜像", "inspect the image"), argv=argv) as client:
+            image, base = find_image(client, self.image), find_image(client, self.base)
+            if image is None or base is None or not _owned_by_labkit(client, image):
+                return None
+            layers = (image.attrs.get("RootFS") or {}).get("Layers") or []
+            base_layers = (base.attrs.get("RootFS") or {}).get("Layers") or []
+            info = image_info(image)
+        same_base = len(layers) == len(base_layers) + 1 and layers[:-1] == base_layers
+        if not same_base or info["labels"].get(NOTE_LABEL) != self._note_sha256():
+            return None  # run() commits again: the tag is labkit's own, nothing is lost
+        return {
+            **info,
+            "ref": self.image,
+            "base": self.base,
+            "base_layers": len(base_layers),
+            "container_id": None,
+            "container_name": self.container_name,
+            "container_kept": False,
+            "note": self.note,
+            "verified_by": tr(
+                "docker image inspect：{i} 由 labkit 提交，在 {b} 上正好多一层，便条的 sha256 相同",
+                "docker image inspect: {i} was committed by labkit, one layer on top of {b}, same "
+                "note sha256",
+                i=short_id(info["image_id"]),
+                b=self.base,
+            ),
+        }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         self._validate()
@@ -289,20 +337,95 @@ class SaveImage(DockerStep):
             notes=[
                 tr("等价命令：", "equivalent command: ") + text,
                 tr(
-                    "边读边压缩边计算 sha256，先写临时文件再改名，不会留下半个文件；"
-                    "已存在的文件需要 overwrite=True",
+                    "边读边压缩边计算 sha256，先写临时文件再改名，不会留下半个文件",
                     "compressed and hashed while streaming, written to a temporary file then renamed (never "
-                    "half a file); an existing file needs overwrite=True",
+                    "half a file)",
+                ),
+                tr(
+                    "文件已存在时先核对：sha256 与说明文件一致、镜像 id 与 {i} 现在的相同，"
+                    "就直接通过、不重写；不同则拒绝，除非勾选“{l}”（overwrite=True）",
+                    "an existing file is verified first: its sha256 matching its sidecar and the image id "
+                    "being what {i} is now, it passes without writing again; a different one is refused "
+                    "unless “{l}” is ticked (overwrite=True)",
+                    i=self.image,
+                    l=overwrite_label(),
                 ),
                 sdk_note(),
             ],
             probes=[dk.inspect_image_argv(self.image)],
         )
 
+    def _existing(self, ctx: RunContext) -> tuple[dict[str, Any], list[str]]:
+        """Compare the file already at ``path`` (and its sidecar) with what saving would write:
+        the same image id as ``image`` has now, the sidecar's sha256, the compression. Facts for the
+        evidence, and what differs (empty: the same)."""
+        comp = dk.compression_for(self.path, self.compression)
+        sidecar = self.path + SIDECAR_SUFFIX
+        facts: dict[str, Any] = {"path": os.path.abspath(self.path), "sidecar": sidecar, "compression": comp}
+        try:
+            side = parse_sidecar(Path(sidecar).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, InvalidField):
+            return facts, [
+                tr("没有可读的说明文件 {s}", "no readable sidecar {s}", s=os.path.basename(sidecar))
+            ]
+        with open(self.path, "rb") as fh:
+            kind = archive_kind(fh.read(512))
+            fh.seek(0)
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        argv = dk.inspect_image_argv(self.image)
+        with ctx.engine(tr("检查镜像", "inspect the image"), argv=argv) as client:
+            image = find_image(client, self.image)
+            info = image_info(image) if image is not None else None
+        facts.update(sha256=digest, file_bytes=os.path.getsize(self.path), archive_kind=kind)
+        differences = []
+        if digest != side["sha256"]:
+            differences.append(
+                tr("文件的 sha256 与说明文件记录的不同", "the file's sha256 differs from its sidecar's")
+            )
+        if kind != ("gzip" if comp == "gzip" else "tar"):
+            differences.append(
+                tr("文件是 {k}，这一步写 {c}", "the file is {k}, this step writes {c}", k=kind, c=comp)
+            )
+        if info is None:
+            differences.append(tr("本机没有镜像 {i}", "there is no image {i} here", i=self.image))
+        elif info["image_id"] != side["image_id"]:
+            differences.append(
+                tr(
+                    "文件里是镜像 {a}，{i} 现在是 {b}",
+                    "the file holds image {a}, {i} is now {b}",
+                    a=short_id(side["image_id"]),
+                    i=self.image,
+                    b=short_id(info["image_id"]),
+                )
+            )
+        else:
+            facts.update(info)
+        return facts, differences
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        self._call()  # validates
+        if self.overwrite or not os.path.isfile(self.path):
+            return None
+        facts, differences = self._existing(ctx)
+        if differences:
+            return None  # run() refuses it, naming the differences
+        return {
+            **facts,
+            "verified_by": tr(
+                "文件 sha256 与说明文件一致，镜像 id {i} 与 {r} 现在的相同",
+                "the file's sha256 matches its sidecar; image id {i} is what {r} is now",
+                i=short_id(facts["image_id"]),
+                r=self.image,
+            ),
+        }
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
         call = self._call()
         comp = dk.compression_for(self.path, self.compression)
         sidecar = self.path + SIDECAR_SUFFIX
+        if os.path.isfile(self.path) and not self.overwrite:
+            _, differences = self._existing(ctx)
+            raise refuse_replacing(self.path, differences or [tr("已存在", "exists already")])
         files.refuse_overwrite(self.path, self.overwrite, "path")
         files.refuse_overwrite(sidecar, self.overwrite, "path")
         with ctx.engine(call.action, argv=call.cli, timeout=120) as client:
@@ -353,15 +476,18 @@ class SaveImage(DockerStep):
                 tr("文件与写入时记录的不一致", "the file does not match what was written"),
                 **ev,
             )
-        ratio = size / evidence["tar_bytes"] if evidence["tar_bytes"] else 1.0
+        if evidence.get("tar_bytes"):  # known when this run wrote the file
+            share = tr("，{r:.0%} 的 tar 大小", ", {r:.0%} of the tar size", r=size / evidence["tar_bytes"])
+        else:
+            share = ""
         return CheckResult.passed(
             self.check_id,
             tr(
-                "已保存 {p}（{s}，{r:.0%} 的 tar 大小），sha256 {h}…",
-                "saved {p} ({s}, {r:.0%} of the tar size), sha256 {h}…",
+                "已保存 {p}（{s}{t}），sha256 {h}…",
+                "saved {p} ({s}{t}), sha256 {h}…",
                 p=path,
                 s=human_size(size),
-                r=ratio,
+                t=share,
                 h=evidence["sha256"][:16],
             ),
             **ev,
@@ -401,9 +527,59 @@ class LoadImage(DockerStep):
                     "then read back (docker image inspect)",
                     s=SIDECAR_SUFFIX,
                 ),
+                tr(
+                    "说明文件里的镜像 id 已以同样的标签在本机（文件 sha256 也一致）时，"
+                    "docker load 不会改变任何东西：只核实、不再导入。"
+                    "想看一次真正的导入，先删除该镜像（docker rmi）或换一台机器",
+                    "when the sidecar's image id is already here under the same tags (and the file's "
+                    "sha256 matches), docker load would change nothing: it is verified, not loaded again. "
+                    "To watch a real load, remove the image first (docker rmi) or use another machine",
+                ),
                 sdk_note(),
             ],
+            probes=[dk.inspect_image_argv(t) for t in (self._sidecar() or {}).get("tags") or []],
         )
+
+    def _sidecar(self) -> dict[str, Any] | None:
+        """The sidecar saved with the file (``None``: none, or not one labkit wrote)."""
+        try:
+            return parse_sidecar(Path(self.path + SIDECAR_SUFFIX).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, InvalidField):
+            return None
+
+    def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
+        """The file's image (its sidecar's id, the file's sha256 matching) is here under its tags."""
+        kind = self._sniff()
+        side = self._sidecar()
+        if side is None:
+            return None  # only loading tells which image the file holds
+        with open(self.path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        tags = [str(t) for t in side.get("tags") or []]
+        if digest != side["sha256"] or not tags or (self.expect_id and self.expect_id != side["image_id"]):
+            return None
+        images = []
+        with ctx.engine(tr("检查镜像", "inspect the image"), argv=dk.inspect_image_argv(tags[0])) as client:
+            for ref in tags:
+                image = find_image(client, ref)
+                if image is None or image.id != side["image_id"]:
+                    return None
+                images.append({"ref": ref, **image_info(image)})
+        return {
+            "path": os.path.abspath(self.path),
+            "archive_kind": kind,
+            "file_bytes": os.path.getsize(self.path),
+            "sha256": digest,
+            "loaded": tags,
+            "images": images,
+            "sidecar": side,
+            "verified_by": tr(
+                "文件 sha256 与说明文件一致；{r} 已是镜像 {i}",
+                "the file's sha256 matches its sidecar; {r} already is image {i}",
+                r=", ".join(tags),
+                i=short_id(side["image_id"]),
+            ),
+        }
 
     def _sniff(self) -> str:
         if not os.path.isfile(self.path):
@@ -496,14 +672,9 @@ class LoadImage(DockerStep):
             if expect
             else tr("（没有说明文件可核对 id）", "(no sidecar to compare the id)")
         )
-        return CheckResult.passed(
-            self.check_id,
-            tr(
-                "已加载 {r}（{i}），{s}",
-                "loaded {r} ({i}), {s}",
-                r=", ".join(evidence["loaded"]),
-                i=", ".join(short_id(i) for i in ids),
-                s=same,
-            ),
-            **ev,
-        )
+        parts = {"r": ", ".join(evidence["loaded"]), "i": ", ".join(short_id(i) for i in ids), "s": same}
+        if evidence.get("already_present"):
+            message = tr("本机已有 {r}（{i}），{s}", "{r} is here ({i}), {s}", **parts)
+        else:
+            message = tr("已加载 {r}（{i}），{s}", "loaded {r} ({i}), {s}", **parts)
+        return CheckResult.passed(self.check_id, message, **ev)

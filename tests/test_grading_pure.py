@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import copy
 import csv
+import html
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labkit.checks import CHECK_MIME, CheckResult, payload_digest, verify_payload
-from labkit.errors import ConsentRequired, InvalidField
+from labkit.errors import Cancelled, ConsentRequired, InvalidField
 from labkit.grading.classify import Submission, classify_notebook
 from labkit.grading.collect import Source, compile_id_pattern, id_from_path, read_source
 from labkit.grading.gradebook import assemble
@@ -38,6 +39,7 @@ from labkit.grading.manifest import (
 )
 from labkit.grading.render import feedback_html, gradebook_csv, lms_csv
 from labkit.identity import STUDENT_MIME, StudentIdentity, check_student_id, whoami
+from labkit.steps.base import Plan, Step, refuse_replacing
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "tests" / "data" / "grading" / "01-lab.ipynb"
@@ -180,7 +182,7 @@ def test_statuses_from_results(released):
     _ran(nb, "t.host", CheckResult.errored("t.host", "qemu-img crashed"))
     sub = classify_notebook(nb, released[1])
     assert _status(sub) == {
-        "t.add": ("fail", "skipped"),
+        "t.add": ("fail", "host-cannot-run"),
         "t.upper": ("fail", "plan-only"),
         "t.host": ("error", "check-error"),
     }
@@ -188,6 +190,61 @@ def test_statuses_from_results(released):
     assert "no KVM on this host" in add.message
     assert add.points == 0
     assert add.max_points == 2
+
+
+class _Skips(Step):
+    """A step that is skipped for one of the four reasons, the way real steps are (execute())."""
+
+    check_id = "t.add"
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def plan(self) -> Plan:
+        return Plan(self.check_id, "make disk.qcow2", [["qemu-img", "create", "disk.qcow2", "120G"]])
+
+    def unavailable(self, ctx):
+        return "VBoxManage is not installed" if self.why == "host" else None
+
+    def run(self, ctx):
+        if self.why == "consent":
+            raise refuse_replacing("disk.qcow2", ["virtual size 130 GiB, this step makes 120 GiB"])
+        raise Cancelled(["qemu-img", "convert", "a", "b"], None)
+
+    def check(self, ctx, evidence):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+@pytest.mark.parametrize(
+    ("why", "mode", "reason", "says"),
+    [
+        ("plan", "plan", "plan-only", 'only planned, not run (the notebook ran with mode="plan")'),
+        ("host", "auto", "host-cannot-run", "this machine could not run it: VBoxManage is not installed"),
+        ("consent", "auto", "consent-refused", "virtual size 130 GiB, this step makes 120 GiB"),
+        ("stopped", "auto", "stopped", "you pressed Stop while it ran"),
+    ],
+)
+def test_each_reason_for_a_skipped_step_is_named_in_the_gradebook_and_the_feedback(
+    released, why, mode, reason, says
+):
+    result = _Skips(why).execute(mode)
+    assert result.status == "skipped"
+    nb = _all_pass(released)
+    _ran(nb, "t.add", result)
+    sub = _sub(released, "2023000001_a_01-lab.ipynb", nb, "2023000001")
+    assert _status(sub)["t.add"] == ("fail", reason)
+    gb = assemble([sub], released[1])
+    rows = list(csv.DictReader(io.StringIO(gradebook_csv(gb).lstrip("\ufeff"))))
+    row = next(r for r in rows if r["check"] == "t.add")
+    assert (row["status"], row["reason"], row["points"]) == ("fail", reason, "0")
+    assert says in row["message"]
+    assert ('mode="plan"' in row["message"]) == (why == "plan"), "plan mode is named only when it was"
+    page = feedback_html(gb, gb.students[0])
+    assert html.escape(says) in page
+    assert ("mode=&quot;plan&quot;" in page) == (why == "plan")
+    if why == "consent":
+        assert "“Allow overwrite (keep a backup)”" in row["message"]
+        assert "overwrite=True" in row["message"]
 
 
 def test_a_cell_that_raised_is_an_error_and_an_unrun_cell_is_missing(released):

@@ -354,9 +354,9 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
             "fail",
             "consent-refused",
             tr(
-                "没有运行：目标已存在且与这一步要生成的不同，需要你明确同意覆盖（勾选面板里的复选框）：{m}",
-                "not run: the target exists and differs from what this step makes; it needs your "
-                "explicit consent to replace it (the panel's checkbox): {m}",
+                "没有运行：这一步会覆盖或修改已有的东西，需要你明确同意（勾选面板里相应的复选框）：{m}",
+                "not run: this step would replace or change something that exists and waits for your "
+                "explicit consent (the panel's checkbox): {m}",
                 m=msg,
             ),
             **kw,
@@ -384,7 +384,7 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
     return _grade(
         spec,
         "fail",
-        "skipped",
+        "host-cannot-run",
         tr("本机无法运行这一步：{m}", "this machine could not run it: {m}", m=msg),
         **kw,
     )
@@ -423,10 +423,12 @@ def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
     ``error``      the last result is ``error`` (``check-error``), or the cell raised before
                    it showed a result (``raised``); with ``--rerun``, a timeout or dead kernel
     ``fail``       the last result is ``fail`` (``check-failed``), or ``skipped``, each reason
-                   named (``evidence.skip_reason``): only planned (``plan-only``), the host could
-                   not run it (``skipped``), a differing target waited for consent
-                   (``consent-refused``), the student pressed Stop (``stopped``); it is not
-                   ``missing``
+                   named (``evidence.skip_reason``): only planned because the notebook ran
+                   with ``mode="plan"`` (``plan-only``), the host could not run it
+                   (``host-cannot-run``), a destructive part waited for consent, e.g. a target
+                   that exists and differs (``consent-refused``), the student pressed Stop
+                   (``stopped``); it is not ``missing``. (A target that was already as the step
+                   makes it is a ``pass``: the step verified it, see ``Step.satisfied``.)
     ``pass``       the last result is ``pass``: the check's points
     =============  ======================================================================
     """

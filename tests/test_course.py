@@ -2,14 +2,23 @@
 
 This is what the README's main job does: chapter 1 must create and convert real images, build
 efi.img and boot a real aarch64 guest on this machine, and plan (not fake) what it cannot run.
+
+Students run a notebook again ("Restart Kernel and Run All") in the same work folder, so the
+chapters are released (``labkit release``), executed twice in one work folder (``labkit validate
+--workdir``) and both executed copies graded (``labkit grade``): full marks both times, the second
+run verifying what the first made instead of redoing or refusing it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +53,9 @@ MUST_PLAN = {
 }
 
 
-def _validate(tmp_path: Path, mode: str, nb: Path = CH1) -> tuple[subprocess.CompletedProcess, dict]:
+def _validate(
+    tmp_path: Path, mode: str, nb: Path = CH1, *extra: str
+) -> tuple[subprocess.CompletedProcess, dict]:
     report = tmp_path / "report.json"
     proc = subprocess.run(
         [
@@ -59,6 +70,7 @@ def _validate(tmp_path: Path, mode: str, nb: Path = CH1) -> tuple[subprocess.Com
             str(tmp_path / "out"),
             "--report",
             str(report),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -67,10 +79,148 @@ def _validate(tmp_path: Path, mode: str, nb: Path = CH1) -> tuple[subprocess.Com
     return proc, json.loads(report.read_text())
 
 
+@dataclass
+class Twice:
+    """A released chapter executed twice in one work folder, each executed copy graded."""
+
+    work: Path
+    runs: list[tuple[subprocess.CompletedProcess, dict[str, Any]]]
+    grades: list[tuple[subprocess.CompletedProcess, dict[str, Any]]]
+
+    def checks(self, run: int) -> dict[str, dict[str, Any]]:
+        return {c["check"]: c for c in self.runs[run][1]["notebooks"][0]["checks"]}
+
+    def backups(self) -> list[Path]:
+        return sorted(self.work.rglob("*.labkit-bak-*"))
+
+
+def _release_run_twice_and_grade(root: Path, course_nb: Path, assignment: str) -> Twice:
+    """``labkit release`` the chapter, execute the student copy twice with the same work folder
+    (the way JupyterLab runs it again), and ``labkit grade`` each executed copy on its own."""
+    from labkit.grading import release
+
+    manifest = root / "manifest.json"
+    release.main(
+        notebooks=[course_nb],
+        course="bigdata-2026",
+        assignment=assignment,
+        out_dir=root / "rel",
+        manifest=manifest,
+    )
+    work = root / "work"
+    runs, grades, backups = [], [], []
+    for n in (1, 2):
+        run = _validate(
+            root / f"run{n}", "auto", root / "rel" / course_nb.name, "--workdir", str(work), "--lang", "zh"
+        )
+        runs.append(run)
+        backups.append(sorted(work.rglob("*.labkit-bak-*")))
+        subs = root / f"subs{n}"
+        subs.mkdir()
+        shutil.copy(Path(run[1]["notebooks"][0]["output"]), subs / f"2023123456_zhangsan_{course_nb.name}")
+        out = root / f"grades{n}"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "labkit",
+                "grade",
+                str(subs),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "LABKIT_LANG": "en"},
+        )
+        report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+        grades.append((proc, report))
+    assert backups[0] == backups[1], "the second run replaced or edited something"
+    return Twice(work / course_nb.stem, runs, grades)
+
+
+def _points(course_nb: Path) -> int:
+    """The points the course notebook's graded cells carry (what ``labkit release`` hands out)."""
+    cells = json.loads(course_nb.read_text(encoding="utf-8"))["cells"]
+    return sum((c["metadata"].get("labkit") or {}).get("points", 0) for c in cells)
+
+
+def _assert_full_marks(twice: Twice, max_points: int) -> None:
+    for n, (proc, report) in enumerate(twice.grades, 1):
+        assert twice.runs[n - 1][0].returncode == 0, twice.runs[n - 1][0].stdout + twice.runs[n - 1][0].stderr
+        assert proc.returncode == 0, f"run {n}: {proc.stdout}{proc.stderr}"
+        (student,) = report["students"]
+        lost = {
+            c["check"]: (c["status"], c["reason"], c["message"])
+            for nb in student["notebooks"]
+            for c in nb["checks"]
+            if c["status"] != "pass"
+        }
+        assert not lost, f"run {n} lost points: {lost}"
+        assert student["total"] == student["max_points"] == max_points
+        assert not report.get("flags")
+
+
+def _assert_verified(check: dict[str, Any]) -> None:
+    """A result that found its target already made: a pass that says so and how it was verified."""
+    assert (check["status"], check["mode"]) == ("pass", "run"), check
+    assert check["evidence"]["already_present"] is True, check
+    assert check["evidence"]["verified_by"], check
+    assert check["message"].startswith(f"已存在，已核实（{check['evidence']['verified_by']}）："), check
+
+
+@pytest.fixture(scope="module")
+def ch1_twice(tmp_path_factory: pytest.TempPathFactory) -> Twice:
+    return _release_run_twice_and_grade(tmp_path_factory.mktemp("ch1"), CH1, "ch1")
+
+
+@pytest.fixture(scope="module")
+def ch2_twice(tmp_path_factory: pytest.TempPathFactory) -> Twice:
+    return _release_run_twice_and_grade(tmp_path_factory.mktemp("ch2"), CH2, "ch2a")
+
+
+#: Chapter-1 steps that make something in the work folder: new on the first run, verified after.
+CH1_MADE_HERE = {
+    "ch1.disk.create.qcow2",
+    "ch1.disk.create.raw",
+    "ch1.disk.create.vhd",
+    "ch1.disk.convert.vhd",
+    "ch1.disk.convert.compress",
+    "ch1.disk.resize",
+    "ch1.firmware.efi",
+    "ch1.pve.kvm_off",
+}
+
+
 @pytest.mark.qemu
 @pytest.mark.guest
-def test_chapter1_runs_for_real(tmp_path):
-    proc, report = _validate(tmp_path, "auto")
+def test_chapter1_run_again_in_the_same_folder_verifies_and_keeps_full_marks(ch1_twice):
+    _assert_full_marks(ch1_twice, _points(CH1))
+    first, second = ch1_twice.checks(0), ch1_twice.checks(1)
+    for check in CH1_MADE_HERE:
+        assert "already_present" not in first[check]["evidence"], first[check]
+        _assert_verified(second[check])
+    _assert_verified(second["ch1.guest.prepare"])  # the guest cache (already there on run 1 too)
+    assert "qemu-img info：qcow2，120 GiB" in second["ch1.disk.create.qcow2"]["evidence"]["verified_by"]
+    assert "qemu-img compare" in second["ch1.disk.convert.compress"]["evidence"]["verified_by"]
+    resize = second["ch1.disk.resize"]
+    assert resize["evidence"]["changed"] is False and "未改变" in resize["message"]
+    assert "→" in first["ch1.disk.resize"]["message"] and "→" not in resize["message"]
+    assert second["ch1.pve.kvm_off"]["evidence"]["changed"] is False
+    conf = (ch1_twice.work / "pve-qemu-server" / "100.conf").read_text(encoding="utf-8")
+    assert conf.count("kvm: no") == 1, "no second kvm line"
+    for check in MUST_RUN - CH1_MADE_HERE - {"ch1.guest.prepare"}:  # probes and boots: run again
+        assert (second[check]["mode"], second[check]["status"]) == ("run", "pass"), second[check]
+    assert {c: second[c]["evidence"]["skip_reason"] for c in MUST_PLAN} == dict.fromkeys(MUST_PLAN, "host")
+
+
+@pytest.mark.qemu
+@pytest.mark.guest
+def test_chapter1_runs_for_real(ch1_twice):
+    proc, report = ch1_twice.runs[0]
     nb = report["notebooks"][0]
     checks = {c["check"]: c for c in nb["checks"]}
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -83,7 +233,7 @@ def test_chapter1_runs_for_real(tmp_path):
     boot = checks["ch1.guest.boot"]["evidence"]
     assert boot["uname_m"] == "aarch64"
     assert boot["marker_seen"] is True
-    work = Path(nb["output"]).parent / "work" / CH1.stem
+    work = ch1_twice.work
     assert (work / "efi.img").stat().st_size == 64 * 2**20
     qcow2 = checks["ch1.disk.convert.vhd"]["evidence"]
     assert qcow2["commands"]
@@ -121,8 +271,26 @@ CH2_MUST_PLAN = {
 
 
 @pytest.mark.docker
-def test_chapter2_runs_for_real_and_plans_what_needs_a_registry_or_gpu(tmp_path):
-    proc, report = _validate(tmp_path, "auto", CH2)
+def test_chapter2_run_again_in_the_same_folder_verifies_and_keeps_full_marks(ch2_twice):
+    _assert_full_marks(ch2_twice, _points(CH2))
+    first, second = ch2_twice.checks(0), ch2_twice.checks(1)
+    assert "already_present" not in first["ch2.docker.save"]["evidence"]  # a fresh folder: saved
+    for check in ("ch2.docker.base", "ch2.docker.commit", "ch2.docker.save", "ch2.docker.load"):
+        _assert_verified(second[check])
+    assert (
+        second["ch2.docker.save"]["evidence"]["image_id"]
+        == first["ch2.docker.commit"]["evidence"]["image_id"]
+    )
+    assert second["ch2.docker.load"]["evidence"]["sha256"] == first["ch2.docker.save"]["evidence"]["sha256"]
+    for check in ("ch2.docker.engine", "ch2.docker.hello", "ch2.docker.run"):  # run again, pass again
+        assert (second[check]["mode"], second[check]["status"]) == ("run", "pass"), second[check]
+    for check, why in CH2_MUST_PLAN.items():
+        assert second[check]["evidence"]["skip_reason"] == why, second[check]
+
+
+@pytest.mark.docker
+def test_chapter2_runs_for_real_and_plans_what_needs_a_registry_or_gpu(ch2_twice):
+    proc, report = ch2_twice.runs[0]
     nb = report["notebooks"][0]
     checks = {c["check"]: c for c in nb["checks"]}
     assert proc.returncode == 0, proc.stdout + proc.stderr

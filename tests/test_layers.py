@@ -22,7 +22,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "labkit"
-SHARED = {"labkit", "labkit._version", "labkit.errors", "labkit.checks", "labkit.i18n", "labkit.findings"}
+SHARED = {
+    "labkit",
+    "labkit._version",
+    "labkit.errors",
+    "labkit.checks",
+    "labkit.i18n",
+    "labkit.findings",
+    "labkit.plotfont",
+}
 HEAVY = ("torch", "docker", "kubernetes", "ipywidgets", "papermill", "nbformat", "matplotlib", "psutil")
 
 

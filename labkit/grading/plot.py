@@ -5,7 +5,8 @@ no global figure state, no GUI backend, safe in a worker thread, and nothing lef
 calls. matplotlib is imported here only, when a plot is drawn.
 
 Labels follow the course language when a font with Chinese glyphs is installed (matplotlib's
-default DejaVu Sans has none and would draw empty boxes); otherwise they are in English.
+default DejaVu Sans has none and would draw empty boxes); otherwise they are in English and a
+warning says why (:func:`labkit.plotfont.plot_text`).
 """
 
 from __future__ import annotations
@@ -13,43 +14,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labkit.i18n import lang
+from labkit.plotfont import plot_text
 
 from .gradebook import Gradebook
 
 __all__ = ["summary_png"]
-
-_CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-    "Heiti SC",
-)
-
-
-def _cjk_font() -> str | None:
-    from matplotlib import font_manager
-
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in _CJK_FONTS if n in names), None)
 
 
 def summary_png(gb: Gradebook, path: str | os.PathLike[str], *, dpi: int = 110) -> Path:
     """Draw the summary plot for ``gb`` into ``path`` (PNG) and return it."""
     from matplotlib.figure import Figure
 
-    font = _cjk_font() if lang() == "zh" else None
-
-    fk = {"fontname": font} if font else {}
-
-    def t(zh: str, en: str) -> str:
-        return zh if font else en
-
+    text = plot_text()
+    t = text.label
     stats = gb.check_stats()
     totals = [st.total for st in gb.students if st.identified and st.total is not None]
     max_points = max(gb.manifest.total_points, 1)
@@ -65,9 +42,9 @@ def summary_png(gb: Gradebook, path: str | os.PathLike[str], *, dpi: int = 110) 
         edges = [max_points * i / 20 for i in range(21)]
         ax_hist.set_xlim(0, max_points)
     ax_hist.hist(totals, bins=edges, color="#0969da", edgecolor="white")
-    ax_hist.set_xlabel(t("总分", "total points") + f" (max {max_points})", **fk)
-    ax_hist.set_ylabel(t("学生人数", "students"), **fk)
-    ax_hist.set_title(t("分数分布", "Score distribution") + f" (n={len(totals)})", **fk)
+    ax_hist.set_xlabel(t("总分", "total points") + f" (max {max_points})")
+    ax_hist.set_ylabel(t("学生人数", "students"))
+    ax_hist.set_title(t("分数分布", "Score distribution") + f" (n={len(totals)})")
     ax_hist.yaxis.get_major_locator().set_params(integer=True)
 
     labels = [s["check"] for s in stats]
@@ -78,10 +55,11 @@ def summary_png(gb: Gradebook, path: str | os.PathLike[str], *, dpi: int = 110) 
     ax_rate.set_yticks(ypos, labels, fontsize=8)
     ax_rate.invert_yaxis()
     ax_rate.set_xlim(0, 100)
-    ax_rate.set_xlabel(t("通过率 (%)", "pass rate (%)"), **fk)
-    ax_rate.set_title(t("各检查通过率", "Pass rate per check"), **fk)
+    ax_rate.set_xlabel(t("通过率 (%)", "pass rate (%)"))
+    ax_rate.set_title(t("各检查通过率", "Pass rate per check"))
     for y, s, r in zip(ypos, stats, rates, strict=True):
         ax_rate.text(min(r + 1, 88), y, f"{s['counts']['pass']}/{s['graded']}", va="center", fontsize=7)
+    text.apply(fig)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import InvalidField
 from labkit.i18n import tr
+from labkit.plotfont import plot_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
-    "CJK_FONTS",
     "STRATEGIES",
     "Host",
     "HostLoad",
@@ -314,53 +314,25 @@ def seed_example(*, business_doubled: bool = False) -> tuple[list[Host], list[Wo
     return servers, work
 
 
-#: Fonts that can draw Chinese, tried in order (Linux, Windows, macOS names).
-CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-    "Heiti SC",
-)
-
-
-def _cjk_font() -> str | None:
-    """The first installed font of :data:`CJK_FONTS`, or ``None`` (then plots use English text).
-
-    Matplotlib's default DejaVu Sans has no Chinese glyphs and would draw empty boxes.
-    """
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
-
-
 def plot_placement(placement: Placement, ax: Axes | None = None, *, resource: str = "cpu") -> Figure:
     """Stacked bars, one per host, one segment per workload, with the target as a dashed line.
 
     Uses :class:`matplotlib.figure.Figure` directly (no pyplot global state), so it is safe in
     threads, headless runs and the Agg backend. Pass ``ax`` to draw into an existing axes. Labels
-    are Chinese only when a font that has Chinese glyphs is installed (see :data:`CJK_FONTS`).
+    are Chinese when the course language is and a font with Chinese glyphs is installed
+    (:func:`labkit.plotfont.plot_text`; otherwise English, with a warning that says why).
     """
     if resource not in ("cpu", "memory"):
         raise InvalidField("resource", resource, tr("不是可选值", "is not a choice"), "cpu / memory")
     from matplotlib.figure import Figure
 
-    font = _cjk_font()
-
-    def label(zh: str, en: str, **fmt: object) -> str:
-        return tr(zh, en, **fmt) if font else en.format(**fmt)
-
+    text = plot_text()
+    label = text.label
     if ax is None:
         fig = Figure(figsize=(1.6 + 1.2 * len(placement.loads), 3.6))
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
-    text_kw = {"fontfamily": font} if font else {}
     names = [ld.host.name for ld in placement.loads]
     xs = list(range(len(names)))
     palette = [f"C{i}" for i in range(10)]
@@ -380,21 +352,18 @@ def plot_placement(placement: Placement, ax: Axes | None = None, *, resource: st
                 va="center",
                 fontsize=8,
                 color="white",
-                **text_kw,
             )
             bottom += share
         if not ld.workloads:
-            ax.text(
-                x, 4, label("空出", "freed"), ha="center", va="bottom", fontsize=9, color="grey", **text_kw
-            )
+            ax.text(x, 4, label("空出", "freed"), ha="center", va="bottom", fontsize=9, color="grey")
     ax.axhline(100 * placement.target, linestyle="--", color="black", linewidth=1)
     ax.set_xticks(xs, names)
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_ylim(0, 100)
     if resource == "cpu":
-        ax.set_ylabel(label("CPU 利用率 %", "CPU utilization %"), **text_kw)
+        ax.set_ylabel(label("CPU 利用率 %", "CPU utilization %"))
     else:
-        ax.set_ylabel(label("内存利用率 %", "memory utilization %"), **text_kw)
+        ax.set_ylabel(label("内存利用率 %", "memory utilization %"))
     freed = ", ".join(placement.hosts_freed) or label("无", "none")
     ax.set_title(
         label(
@@ -405,6 +374,6 @@ def plot_placement(placement: Placement, ax: Axes | None = None, *, resource: st
             f=freed,
         ),
         fontsize=9,
-        **text_kw,
     )
+    text.apply(fig)  # type: ignore[arg-type]
     return fig  # type: ignore[return-value]

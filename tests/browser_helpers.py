@@ -309,3 +309,58 @@ def show_notebook(page: Any, width: int = 1280, max_height: int = 3000) -> None:
         }"""
     )
     page.set_viewport_size({"width": width, "height": max(900, min(max_height, int(height) + 200))})
+
+
+#: Families with Simplified Chinese glyphs (labkit.plotfont.CJK_FONTS, plus other CJK cuts).
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Heiti SC",
+    "Noto Sans CJK JP",
+    "Noto Sans CJK TC",
+)
+
+
+def rendered_fonts(page: Any, locator: Any) -> dict[str, int]:
+    """Family → glyph count of the fonts Chromium really drew ``locator``'s text with.
+
+    Asks the DevTools protocol (``CSS.getPlatformFontsForNode``), which reports the platform
+    fonts after fallback: an empty box (tofu) is counted under the font that drew the box, never
+    under a CJK font.
+    """
+    marker = f"probe-{secrets.token_hex(4)}"
+    locator.evaluate("(el, m) => el.setAttribute('data-labkit-probe', m)", marker)
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f"[data-labkit-probe='{marker}']"})
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]
+    finally:
+        cdp.detach()
+    return {f["familyName"]: f["glyphCount"] for f in fonts}
+
+
+def glyph_width_ratio(locator: Any, text: str) -> float:
+    """Width of ``text`` in ``locator``'s computed font over the width of as many missing glyphs.
+
+    Characters of Unicode's private use area have no glyph in any system font, so they are drawn as
+    the box a missing glyph gets. A CJK glyph is one em wide, a box about 0.6 em: a ratio near 1
+    means ``text`` was drawn as boxes.
+    """
+    return locator.evaluate(
+        """(el, text) => {
+          const c = document.createElement('canvas').getContext('2d');
+          c.font = getComputedStyle(el).font;
+          const boxes = String.fromCharCode(...Array.from(text, (_, i) => 0xE000 + i));
+          return c.measureText(text).width / c.measureText(boxes).width;
+        }""",
+        text,
+    )

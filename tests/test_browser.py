@@ -24,12 +24,15 @@ from typing import Any
 import pytest
 from browser_helpers import (
     CHROMIUM_ARGS,
+    CJK_FAMILIES,
     LabServer,
     browser_or_fail,
     checks_in,
     code_notebook,
     command,
+    glyph_width_ratio,
     open_notebook,
+    rendered_fonts,
     set_parameters,
     show_notebook,
     start_lab,
@@ -252,6 +255,37 @@ def test_check_digests_survive_a_save_from_jupyterlab(student: dict[str, Any]) -
     payloads = [p for cell in student["after"] for p in checks_in(cell)]
     assert len(payloads) == 2
     assert all(verify_payload(p) for p in payloads)
+
+
+# -- Chinese text is drawn, not boxes ---------------------------------------------------------
+def test_chinese_labels_render_with_a_cjk_font(lab: LabServer, browser: Any, tmp_path: Path) -> None:
+    """The 运行 / 停止 buttons and a field label are drawn with a font that has Chinese glyphs: the
+    fonts Chromium really used (DevTools) are a CJK family, and 运行 is as wide as two CJK glyphs,
+    not two empty boxes. A machine without a CJK font (see scripts/bootstrap.sh) fails here."""
+    nb = code_notebook(
+        'from labkit.ui import ch1, session\n\nwork = session("work-d", mode="plan")',
+        'efi = ch1.efi_image(work)\nefi.show("plan")',
+    )
+    with _ran_all(browser, lab, "cjk.ipynb", nb) as (page, errors):
+        panel = _cell(page, 1)
+        run = panel.get_by_role("button", name="运行")
+        run.wait_for()
+        targets = {
+            "运行": run,
+            "停止": panel.get_by_role("button", name="停止"),
+            "文件名": panel.locator(".widget-text", has_text="文件名").locator("label"),
+            "制作 efi.img": panel.locator(".labkit-title"),
+        }
+        for text, where in targets.items():
+            fonts = rendered_fonts(page, where)
+            cjk = {f: n for f, n in fonts.items() if f in CJK_FAMILIES}
+            assert cjk, f"{text!r} drawn without a CJK font: {fonts}"
+            chinese = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+            assert sum(cjk.values()) >= chinese, (text, fonts)
+        assert glyph_width_ratio(run, "运行") > 1.3
+        panel.scroll_into_view_if_needed()
+        _screenshot(page, "ch1-cjk.png", tmp_path)
+        assert errors == []
 
 
 # -- the kernel's language -------------------------------------------------------------------

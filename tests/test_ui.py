@@ -16,7 +16,7 @@ from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult
 from labkit.errors import InvalidField
 from labkit.i18n import lang, set_lang, use_lang
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.ui import ch1, ch2, current_session, session
+from labkit.ui import OUTSIDE_FIELD, ch1, ch2, current_session, outside_label, session
 from labkit.ui.panel import StepFactory, StepPanel, blank_is_none, step_factory
 
 PY = sys.executable
@@ -254,6 +254,88 @@ def test_pve_panel_writes_nothing_until_it_runs(tmp_path):
     result = panel.run("live")
     assert result.status == "pass", result.message
     assert "kvm: no" in conf.read_text(encoding="utf-8")
+
+
+# -- one path policy for every file field ------------------------------------------------------
+def test_a_file_outside_the_work_folder_needs_the_explicit_choice(tmp_path):
+    work = session(tmp_path / "w")
+    assert work.file("sub/disk.qcow2") == work.path / "sub" / "disk.qcow2"
+    elsewhere = tmp_path / "elsewhere" / "disk.img"
+    for name in ("../escape.img", str(elsewhere)):
+        with use_lang("zh"), pytest.raises(InvalidField) as refused:
+            work.file(name, field="src")
+        assert refused.value.field == "src"
+        assert outside_label() in refused.value.fix  # names the checkbox the student can tick
+    assert work.file(str(elsewhere), outside=True) == elsewhere
+    assert work.file("../escape.img", outside=True) == tmp_path / "escape.img"
+    assert work.file("disk.img", outside=True) == work.path / "disk.img"  # relative: still the work folder
+    with pytest.raises(InvalidField):
+        work.file(" ", outside=True)
+
+
+def _course_panels(work):
+    for name, kwargs, _check in CH1_CALLS:
+        factory = getattr(ch1, name)
+        args = (work,) if "work" in inspect.signature(factory).parameters else ()
+        yield f"ch1.{name}", factory(*args, **kwargs)
+    for name, _check in CH2_CALLS:
+        factory = getattr(ch2, name)
+        yield f"ch2.{name}", factory(*((work,) if "work" in inspect.signature(factory).parameters else ()))
+
+
+def test_every_course_field_naming_a_file_follows_the_one_policy(tmp_path):
+    """Each panel field that names a file refuses a file outside the work folder until the panel's
+    checkbox is ticked; then the plan names that file."""
+    work = session(tmp_path / "w")
+    elsewhere = tmp_path / "elsewhere"
+    with_files = {name: panel for name, panel in _course_panels(work) if panel.make_step.paths}
+    assert {
+        "ch1.create_image",
+        "ch1.convert_image",
+        "ch1.pve_kvm_off",
+        "ch1.vm_command",
+        "ch2.save_image",
+    } <= set(with_files)
+    for name, panel in with_files.items():
+        default, label = panel.field_specs[OUTSIDE_FIELD]
+        assert default is False and label == outside_label(), name
+        defaults = panel.values()
+        for field_name in panel.make_step.paths:
+            target = elsewhere / f"{field_name}-{Path(str(defaults[field_name])).name or 'x.img'}"
+            panel.set(**{field_name: str(target), OUTSIDE_FIELD: False})
+            refused = panel.plan()
+            assert isinstance(refused, CheckResult) and refused.status == "error", (name, field_name)
+            assert field_name in refused.message, (name, refused.message)
+            panel.set(**{OUTSIDE_FIELD: True})
+            chosen = panel.plan()
+            assert isinstance(chosen, Plan), (name, field_name, chosen)
+            assert str(target) in str(chosen), (name, field_name)
+            panel.set(**{OUTSIDE_FIELD: False, field_name: defaults[field_name]})
+    without = [name for name, panel in _course_panels(work) if OUTSIDE_FIELD in panel.field_specs]
+    assert sorted(without) == sorted(with_files)  # panels without file fields get no such checkbox
+
+
+def test_pve_panel_never_edits_a_file_outside_the_work_folder_unless_ticked(tmp_path):
+    from labkit.logic import pve
+
+    work = session(tmp_path / "w")
+    conf = tmp_path / "etc" / "pve" / "100.conf"  # stands for /etc/pve/qemu-server/100.conf
+    conf.parent.mkdir(parents=True)
+    original = pve.sample_conf(100)
+    conf.write_text(original, encoding="utf-8")
+    panel = ch1.pve_kvm_off(work, consent=True)  # the notebook's cell consents: still not silent
+    panel.set(conf_path=str(conf))
+    refused = panel.run("live")
+    assert refused.status == "error"
+    assert "conf_path" in refused.message
+    assert conf.read_text(encoding="utf-8") == original
+    assert sorted(p.name for p in conf.parent.iterdir()) == ["100.conf"]  # no backup: nothing touched
+    panel.set(**{OUTSIDE_FIELD: True})
+    edited = panel.run("live")
+    assert edited.status == "pass", edited.message
+    assert edited.evidence["path"] == str(conf)
+    assert pve.get_option(conf.read_text(encoding="utf-8"), "kvm") == "no"
+    assert Path(edited.evidence["backup"]).read_text(encoding="utf-8") == original
 
 
 def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):

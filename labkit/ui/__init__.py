@@ -19,7 +19,16 @@ from labkit.errors import InvalidField
 from labkit.i18n import check_lang, set_lang, tr
 from labkit.steps.base import check_mode
 
-__all__ = ["Session", "current_session", "session"]
+__all__ = ["OUTSIDE_FIELD", "Session", "current_session", "outside_label", "session"]
+
+#: The checkbox every panel with a file field gets (added by :class:`labkit.ui.panel.StepPanel`):
+#: only when the student ticks it may a file field name a file outside the work folder.
+OUTSIDE_FIELD = "outside_work"
+
+
+def outside_label() -> str:
+    """The checkbox's label, in the current language."""
+    return tr("允许选择工作目录之外的文件", "allow a file outside the work folder")
 
 
 @dataclass
@@ -30,20 +39,30 @@ class Session:
     mode: str = "auto"
     results: dict[str, CheckResult] = field(default_factory=dict)
 
-    def file(self, name: str | os.PathLike[str], *, field: str = "name") -> Path:
+    def file(self, name: str | os.PathLike[str], *, field: str = "name", outside: bool = False) -> Path:
         """A path inside the work directory (names only: no escaping it with ``..``).
 
-        ``field`` names the panel field the name came from, for the error message.
+        The one path policy of every panel field that names a file: inside the work folder, unless
+        the student ticked the panel's :func:`outside_label` checkbox (``outside=True``); then an
+        absolute path (or one with ``..`` or ``~``) may name a file elsewhere, and a relative one
+        still starts in the work folder. ``field`` names the panel field the name came from, for
+        the error message.
         """
         if not str(name).strip():
             raise InvalidField(field, name, tr("为空", "is empty"), tr("给出文件名", "give a file name"))
+        if outside:
+            return (self.path / Path(name).expanduser()).resolve()
         p = (self.path / name).resolve()
         if self.path.resolve() not in p.parents:
             raise InvalidField(
                 field,
                 name,
                 tr("指向工作目录之外", "points outside the work directory"),
-                tr("用不带 .. 的文件名", "use a plain file name"),
+                tr(
+                    "用不带 .. 的文件名；确实要用别处的文件时勾选“{c}”",
+                    "use a plain file name; to use a file elsewhere on purpose, tick '{c}'",
+                    c=outside_label(),
+                ),
             )
         return p
 

@@ -338,15 +338,16 @@ def hyperv(action: str = "disable") -> StepPanel:
 
 def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPanel:
     """``kvm: no`` on a practice copy of a realistic PVE config in the work directory (the step
-    writes the copy first when it is missing)."""
+    writes the copy first when it is missing). The config field follows the one path policy: a
+    file outside the work folder (a real ``/etc/pve/qemu-server/<id>.conf``) only when the student
+    ticks the panel's "allow a file outside the work folder" checkbox."""
     from labkit.steps.pve import SetPveOption
 
-    conf = work.file(f"pve-qemu-server/{vmid}.conf")
     return StepPanel(
         tr("PVE：在配置中禁用 KVM", "PVE: disable KVM in the VM config"),
-        step_factory(SetPveOption, sample=True),
+        step_factory(SetPveOption, work=work, paths=("conf_path",), sample=True),
         {
-            "conf_path": (str(conf), tr("配置文件", "config file")),
+            "conf_path": (f"pve-qemu-server/{vmid}.conf", tr("配置文件", "config file")),
             "vmid": (vmid, tr("虚拟机 ID", "VM ID")),
             "key": ("kvm", tr("配置项", "option")),
             "value": ("no", tr("值", "value")),

@@ -27,6 +27,7 @@ from labkit.checks import CheckResult
 from labkit.errors import LabkitError
 from labkit.i18n import tr
 from labkit.steps.base import Plan, Step, check_mode
+from labkit.ui import OUTSIDE_FIELD, outside_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.ui import Session
@@ -77,7 +78,8 @@ class StepFactory:
 
     cls: type[Step]
     work: Session | None = None
-    #: Fields holding a file name inside the work directory (mapped through ``work.file``).
+    #: Fields holding a file name inside the work directory (mapped through ``work.file``; a file
+    #: elsewhere only when the panel's :data:`~labkit.ui.OUTSIDE_FIELD` checkbox is ticked).
     paths: tuple[str, ...] = ()
     #: Field name → the step's keyword, where they differ.
     rename: Mapping[str, str] = field(default_factory=dict)
@@ -95,13 +97,16 @@ class StepFactory:
     def arguments(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments for the step: fixed ones, then each field converted and renamed."""
         out = dict(self.fixed)
+        outside = bool(values.get(OUTSIDE_FIELD, False))
         for name, value in values.items():
+            if name == OUTSIDE_FIELD and self.paths:  # the path policy's checkbox, not a step keyword
+                continue
             if name in self.convert:
                 value = self.convert[name](value)
             if name in self.paths and value is not None:
                 if self.work is None:
                     raise TypeError(f"step_factory({self.cls.__name__}) maps paths but was given no work")
-                value = self.work.file(value, field=name)
+                value = self.work.file(value, field=name, outside=outside)
             out[self.rename.get(name, name)] = value
         return out
 
@@ -178,6 +183,10 @@ class StepPanel:
         #: a raw image, say) leave two distinct results for the validator and the grader.
         self.check_id = check_id or make_step.check_id
         self.field_specs = dict(fields or {})
+        if getattr(make_step, "paths", ()):
+            # One path policy for every file field: a file outside the work folder only when the
+            # student ticks this (labkit.ui.Session.file), so nothing elsewhere is touched silently.
+            self.field_specs.setdefault(OUTSIDE_FIELD, (False, outside_label()))
         self.console = console
         self.extra = extra
         self.result: CheckResult | None = None

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from planmatch import RecordingRunner, assert_plan_matches, execute_and_match
 
+from labkit.errors import InvalidField
 from labkit.logic import guest as g
 from labkit.steps.firmware import BuildEfiImage, find_firmware
 from labkit.steps.guest import BootGuest, PrepareTinyGuest, inspect_assets
@@ -235,6 +236,40 @@ def test_unpadded_firmware_fails_with_the_pflash_hint(guest_dir):
     assert res.evidence["qemu_exit"] != 0
     assert "67108864" in res.message
     assert "BuildEfiImage" in res.message
+
+
+def test_too_many_vcpus_for_the_virt_board_are_refused_before_qemu_starts(guest_dir):
+    step = BootGuest(cache_dir=guest_dir, smp=9)
+    res = step.execute("live")
+    assert res.status == "error"
+    assert res.evidence["field"] == "smp"
+    assert "GICv2" in res.message and "8" in res.evidence["fix"]
+    assert "commands" not in res.evidence  # nothing ran
+    assert BootGuest(cache_dir=guest_dir, smp=8).plan().commands  # 8 is the cap, not over it
+
+
+def test_more_memory_than_the_host_has_is_refused_before_qemu_starts(guest_dir):
+    from labkit.logic.sizes import format_size
+    from labkit.steps.host import collect_host_facts
+
+    facts = collect_host_facts(probe_kvm=False, tools=())
+    too_much = format_size(((facts.memory_bytes >> 30) + 4) << 30)
+    with pytest.raises(InvalidField) as planned:  # the panel passes the facts: its plan says so
+        BootGuest(cache_dir=guest_dir, memory=too_much, host=facts).plan()
+    assert planned.value.field == "memory"
+    res = BootGuest(cache_dir=guest_dir, memory=too_much).execute("live")  # no facts: run reads them
+    assert res.status == "error"
+    assert res.evidence["field"] == "memory"
+    assert not any(c.startswith("qemu-system") for c in res.evidence.get("commands", []))
+
+
+def test_a_qemu_failure_quotes_qemus_own_error_line(guest_dir):
+    res = BootGuest(cache_dir=guest_dir, cpu="cortex-a999").execute("live")
+    assert res.status == "fail"
+    assert res.evidence["qemu_exit"] != 0
+    said = res.evidence["qemu_error"]
+    assert said == "qemu-system-aarch64: unable to find CPU model 'cortex-a999'"
+    assert said in res.message
 
 
 def test_missing_assets_make_the_step_skip_in_auto_mode(tmp_path):

@@ -17,6 +17,8 @@ from planmatch import execute_and_match
 from labkit.errors import InvalidField
 from labkit.findings import SEVERITIES, Finding
 from labkit.logic.host import HostFacts
+from labkit.logic.qemu_output import qemu_error_line
+from labkit.logic.qemu_rules import machine_cpu_findings
 from labkit.logic.qemu_system import (
     SEED_DEVICES,
     Disk,
@@ -487,6 +489,62 @@ def test_planvm_seed_network_card_needs_the_ipxe_rom_exactly_when_it_is_missing(
         assert result.status == "fail"
         assert "efi-virtio.rom" in rom_problem[0]["message"]
         assert "ipxe-qemu" in rom_problem[0]["fix"]
+
+
+def test_qemu_error_line_is_qemus_own_first_error():
+    stderr = "\n".join(
+        [
+            "qemu: module ui-ui-gtk not found, do you want to install qemu-system-gui package?",
+            "qemu-system-aarch64: warning: dbus display is not supported",
+            "qemu-system-aarch64: cannot set up guest memory 'mach-virt.ram': Cannot allocate memory",
+            "qemu-system-aarch64: something later",
+        ]
+    )
+    assert qemu_error_line(stderr) == (
+        "qemu-system-aarch64: cannot set up guest memory 'mach-virt.ram': Cannot allocate memory"
+    )
+    assert qemu_error_line("Linux version 6.1\nqemu: module ui-ui-gtk not found") is None
+    assert qemu_error_line("") is None
+
+
+def test_the_virt_vcpu_cap_depends_on_the_gic():
+    (capped,) = machine_cpu_findings("aarch64", "virt", 9)
+    assert (capped.field, capped.severity, capped.code) == ("smp", "error", "smp.gicv2_max")
+    assert "gic_version" in capped.fix
+    (fixed_board,) = machine_cpu_findings("aarch64", "virt", 64, gic_settable=False)
+    assert "gic" not in fixed_board.fix and "8" in fixed_board.fix  # no GIC field to point at
+    assert machine_cpu_findings("aarch64", "virt", 8) == []
+    assert machine_cpu_findings("aarch64", "virt", 64, "3") == []
+    assert machine_cpu_findings("aarch64", "sbsa-ref", 64) == []
+    assert machine_cpu_findings("x86_64", "virt", 64) == []
+
+
+@pytest.mark.qemu
+@needs_qemu
+@pytest.mark.parametrize(
+    ("spec", "qemu_says"),
+    [
+        (_quick_spec(smp=9, nic="none"), "exceeds max CPUs supported by machine"),
+        (_quick_spec(memory="4096G", nic="none"), "cannot set up guest memory"),
+    ],
+    ids=["vcpus", "memory"],
+)
+def test_planvm_failure_quotes_qemus_own_error_line(spec, qemu_says):
+    """The rule says why before QEMU runs; the dry start's own line is quoted in the result."""
+    if (
+        qemu_says.startswith("cannot set up")
+        and Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1"
+    ):
+        pytest.skip("vm.overcommit_memory=1: the kernel grants any mapping, QEMU does not refuse")
+    host = HostFacts(cores=16, memory_bytes=8 * 2**30)
+    predicted = [f for f in validate_spec(spec, host) if f.severity == "error"]
+    assert predicted and predicted[0].field in ("smp", "memory")
+    result = PlanVM(spec, host).execute("live")
+    assert result.status == "fail"
+    said = result.evidence["qemu_error"]
+    assert said.startswith("qemu-system-aarch64: ") and qemu_says in said
+    assert said in result.message
+    assert predicted[0].message in result.message  # labkit's explanation first
 
 
 def test_planvm_plan_shows_the_vm_command_and_the_dry_start_it_runs():

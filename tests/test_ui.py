@@ -338,6 +338,20 @@ def test_pve_panel_never_edits_a_file_outside_the_work_folder_unless_ticked(tmp_
     assert Path(edited.evidence["backup"]).read_text(encoding="utf-8") == original
 
 
+def test_guest_boot_panel_refuses_what_the_board_or_the_host_cannot_give():
+    panel = ch1.boot_guest()
+    panel.set(smp=64)
+    vcpus = panel.plan()
+    assert isinstance(vcpus, CheckResult) and vcpus.status == "error"
+    assert vcpus.message.startswith("smp:") and "GICv2" in vcpus.message
+    panel.set(smp=8, memory="4096G")  # more than any course machine has
+    memory = panel.plan()
+    assert isinstance(memory, CheckResult) and memory.status == "error"
+    assert memory.message.startswith("memory:")
+    panel.set(memory="512M")
+    assert isinstance(panel.plan(), Plan)
+
+
 def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):
     panel = ch1.consolidation()
     panel.set(workloads="mail=30%, web")

@@ -23,6 +23,7 @@ __all__ = [
     "parse_cpu_help",
     "parse_device_help",
     "parse_machine_help",
+    "qemu_error_line",
     "qemu_version_tuple",
 ]
 
@@ -193,6 +194,28 @@ _KNOWN_ERRORS: tuple[tuple[str, str, str, Callable[[re.Match[str]], tuple[str, s
 )
 
 
+def _harmless(line: str) -> bool:
+    return "vgabios-ramfb.bin" in line or "module ui-ui-" in line
+
+
+def qemu_error_line(stderr: str) -> str | None:
+    """QEMU's own error line (``qemu-system-aarch64: cannot set up guest memory …``), or ``None``.
+
+    The first ``qemu-*:`` line of ``stderr`` that is not a warning or one of the harmless notes
+    (missing GUI modules, ``vgabios-ramfb.bin``): what a result message quotes, so the student reads
+    QEMU's reason next to labkit's, not only an exit status.
+    """
+    for raw in (stderr or "").splitlines():
+        line = raw.strip()
+        if (
+            re.match(r"qemu(-system-[\w-]+|-img|-io)?: ", line)
+            and "warning:" not in line
+            and not _harmless(line)
+        ):
+            return line
+    return None
+
+
 def explain_qemu_stderr(stderr: str) -> list[Finding]:
     """Turn QEMU's start-up errors into error findings with a fix.
 
@@ -203,7 +226,7 @@ def explain_qemu_stderr(stderr: str) -> list[Finding]:
     seen: set[str] = set()
     for raw in (stderr or "").splitlines():
         line = raw.strip()
-        if not line or "vgabios-ramfb.bin" in line or "module ui-ui-" in line:
+        if not line or _harmless(line):
             continue
         for pattern, known_field, known_code, explain in _KNOWN_ERRORS:
             m = re.search(pattern, line)

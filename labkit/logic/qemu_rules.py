@@ -19,7 +19,7 @@ from labkit.logic.qemu_spec import GICV2_MAX_CPUS, VMSpec, memory_bytes, norm_ar
 from labkit.logic.sizes import format_size
 from labkit.logic.sizing import cores_findings, memory_findings
 
-__all__ = ["validate_spec"]
+__all__ = ["machine_cpu_findings", "size_findings", "validate_spec"]
 
 Version = tuple[int, int, int]
 
@@ -38,29 +38,45 @@ def _memory_spelling(spec: VMSpec) -> list[Finding]:
     return [Finding("memory", "info", msg, code="memory.spelling")]
 
 
-def _size_on_host(spec: VMSpec, host: HostFacts) -> list[Finding]:
-    """The sizing policy's memory and core rules, as problems of this command (no "ok" lines)."""
-    found = memory_findings(host, memory_bytes(spec.memory), field="memory")
-    found += cores_findings(host, spec.smp, field="smp", tcg=spec.accel == "tcg")
+def size_findings(host: HostFacts, memory: int, smp: int, *, tcg: bool) -> list[Finding]:
+    """The sizing policy's memory and core rules for ``memory`` bytes and ``smp`` vCPUs on ``host``,
+    as problems of a command (no "ok" lines). Fields are ``memory`` and ``smp``."""
+    found = memory_findings(host, memory, field="memory")
+    found += cores_findings(host, smp, field="smp", tcg=tcg)
     return [f for f in found if f.severity != "info"]
 
 
-def _gic(spec: VMSpec) -> list[Finding]:
-    """``-M virt`` uses GICv2 by default, which caps the guest at 8 vCPUs; ``gic-version=3`` lifts it."""
-    if not (
-        spec.arch == "aarch64"
-        and spec.machine_type == "virt"
-        and spec.smp > GICV2_MAX_CPUS
-        and spec.gic_version in (None, "2")
-    ):
+def _size_on_host(spec: VMSpec, host: HostFacts) -> list[Finding]:
+    return size_findings(host, memory_bytes(spec.memory), spec.smp, tcg=spec.accel == "tcg")
+
+
+def machine_cpu_findings(
+    arch: str, machine: str | None, smp: int, gic_version: str | None = None, *, gic_settable: bool = True
+) -> list[Finding]:
+    """``-M virt`` uses GICv2 by default, which caps the guest at 8 vCPUs; ``gic-version=3`` lifts it.
+
+    ``gic_settable=False`` where the command has no GIC choice (the tiny guest's boot line): the fix
+    then only lowers the count.
+    """
+    if not (arch == "aarch64" and machine == "virt" and smp > GICV2_MAX_CPUS and gic_version in (None, "2")):
         return []
     msg = tr(
-        "virt 机器默认的 GICv2 最多支持 8 个 vCPU，QEMU 会报 exceeds max CPUs supported by machine",
-        "the virt board's default GICv2 supports at most 8 vCPUs; QEMU reports 'exceeds max CPUs "
-        "supported by machine'",
+        "virt 机器默认的 GICv2 最多支持 {m} 个 vCPU（这里 {n} 个），"
+        "QEMU 会报 exceeds max CPUs supported by machine",
+        "the virt board's default GICv2 supports at most {m} vCPUs (here {n}); QEMU reports "
+        "'exceeds max CPUs supported by machine'",
+        m=GICV2_MAX_CPUS,
+        n=smp,
     )
-    fix = tr("用 -smp 8，或设 gic_version='3'", "use -smp 8, or set gic_version='3'")
+    if gic_settable:
+        fix = tr("用 -smp 8，或设 gic_version='3'", "use -smp 8, or set gic_version='3'")
+    else:
+        fix = tr("vCPU 数最多 {m}", "use at most {m} vCPUs", m=GICV2_MAX_CPUS)
     return [Finding("smp", "error", msg, fix, code="smp.gicv2_max")]
+
+
+def _gic(spec: VMSpec) -> list[Finding]:
+    return machine_cpu_findings(spec.arch, spec.machine_type, spec.smp, spec.gic_version)
 
 
 def _pauth_on(spec: VMSpec, ver: Version) -> list[Finding]:

@@ -18,15 +18,29 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, InvalidField, LabkitError
+from labkit.findings import Finding
 from labkit.i18n import tr
 from labkit.logic import guest as g
 from labkit.logic.firmware import pflash_size_error
+from labkit.logic.host import HostFacts
+from labkit.logic.qemu_output import qemu_error_line
+from labkit.logic.qemu_rules import machine_cpu_findings, size_findings
+from labkit.logic.qemu_spec import memory_bytes
 from labkit.logic.text import strip_ansi
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.guest_assets import ASSET_NAMES, default_cache_dir
+from labkit.steps.host import ContextRunner, collect_host_facts
 from labkit.steps.runner import Process
 
 __all__ = ["BootGuest"]
+
+
+def _refuse_errors(found: list[Finding], values: dict[str, object]) -> list[Finding]:
+    """Raise the first error finding as :class:`InvalidField` (QEMU never starts); the rest."""
+    for f in found:
+        if f.severity == "error":
+            raise InvalidField(f.field, values.get(f.field), f.message, f.fix)
+    return found
 
 
 class BootGuest(Step):
@@ -50,6 +64,7 @@ class BootGuest(Step):
         efi: str | os.PathLike[str] | None = None,
         extra_append: str = "",
         cache_dir: str | os.PathLike[str] | None = None,
+        host: HostFacts | None = None,
     ) -> None:
         cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.kernel = str(kernel) if kernel else str(cache / ASSET_NAMES["kernel"])
@@ -61,6 +76,9 @@ class BootGuest(Step):
         self.timeout = timeout
         self.efi = str(efi) if efi else None
         self.extra_append = extra_append
+        #: Facts to judge memory and vCPUs against before QEMU starts (the panel probes them once);
+        #: without them ``run`` reads them.
+        self.host = host
         self.console: list[str] = []
         self._proc: Process | None = None
 
@@ -82,9 +100,19 @@ class BootGuest(Step):
         """The exact qemu-system-aarch64 command line this step runs."""
         return g.boot_argv(self.spec())
 
+    def findings(self, host: HostFacts | None) -> list[Finding]:
+        """What would stop this boot, said before QEMU starts: the ``virt`` board's vCPU cap (GICv2,
+        no GIC choice here) and, with ``host``, the sizing policy's memory and core rules."""
+        spec = self.spec()
+        found = machine_cpu_findings("aarch64", "virt", spec.smp, gic_settable=False)
+        if host is not None:
+            found += size_findings(host, memory_bytes(spec.memory), spec.smp, tcg=True)
+        return _refuse_errors(found, {"smp": spec.smp, "memory": spec.memory})
+
     # -- hooks -----------------------------------------------------------------------------
     def plan(self) -> Plan:
         spec = self.spec()
+        warnings = [str(f) for f in self.findings(self.host)]
         notes = [
             tr(
                 "-accel tcg：用二进制翻译运行 arm64 代码（KVM 不能运行另一种架构的代码）。",
@@ -126,7 +154,7 @@ class BootGuest(Step):
                 "boot a real aarch64 Linux guest headless on this host",
             ),
             commands=[g.boot_argv(spec)],
-            notes=notes,
+            notes=notes + warnings,
         )
 
     def unavailable(self, ctx: RunContext) -> str | None:
@@ -154,6 +182,8 @@ class BootGuest(Step):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         argv = self.argv()
+        if self.host is None:  # judged before QEMU starts, against this host
+            self.findings(collect_host_facts(ContextRunner(ctx), probe_kvm=False, tools=()))
         self.console = []
         stderr: list[str] = []
         t0 = time.monotonic()
@@ -251,6 +281,10 @@ class BootGuest(Step):
                 "QEMU exited with status {rc} before the guest reached userspace",
                 rc=evidence["qemu_exit"],
             )
+            said = qemu_error_line("\n".join(evidence.get("stderr_tail") or []))
+            if said:
+                ev["qemu_error"] = said
+                why += tr("。QEMU 的原话：{q}", ". QEMU said: {q}", q=said)
             size = pflash_size_error("\n".join(evidence.get("stderr_tail") or []))
             if size:
                 why += tr(

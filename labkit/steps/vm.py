@@ -29,6 +29,7 @@ from labkit.findings import Finding
 from labkit.i18n import tr
 from labkit.logic import hypervisors as hv
 from labkit.logic.host import HostFacts
+from labkit.logic.qemu_output import qemu_error_line
 from labkit.logic.qemu_system import (
     QMP_QUIT,
     DryStart,
@@ -222,6 +223,9 @@ class PlanVM(Step):
         evidence["dry_start_accepted"] = done.returncode == 0 and "host-qmp-quit" in qmp_out
         if done.returncode == 0:
             return notes
+        said = qemu_error_line(done.stderr)
+        if said:
+            evidence["qemu_error"] = said
         found = explain_qemu_stderr(done.stderr) or [
             Finding(
                 "qemu",
@@ -238,16 +242,15 @@ class PlanVM(Step):
         errors = [f for f in findings if f["severity"] == "error"]
         if errors:
             first = errors[0]
-            return CheckResult.failed(
-                self.check_id,
-                tr(
-                    "{n} 个问题会让 QEMU 无法启动；第一个：{m}",
-                    "{n} problem(s) stop QEMU; first: {m}",
-                    n=len(errors),
-                    m=f"{first['field']}: {first['message']}",
-                ),
-                **evidence,
+            msg = tr(
+                "{n} 个问题会让 QEMU 无法启动；第一个：{m}",
+                "{n} problem(s) stop QEMU; first: {m}",
+                n=len(errors),
+                m=f"{first['field']}: {first['message']}",
             )
+            if evidence.get("qemu_error"):  # QEMU's own words from the dry start, next to labkit's
+                msg += tr("。QEMU 的原话：{q}", ". QEMU said: {q}", q=evidence["qemu_error"])
+            return CheckResult.failed(self.check_id, msg, **evidence)
         warnings = sum(1 for f in findings if f["severity"] == "warning")
         msg = tr("QEMU {v} 接受这条命令", "QEMU {v} accepts this command", v=evidence.get("qemu_version"))
         if not self.dry_start:

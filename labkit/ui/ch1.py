@@ -249,11 +249,14 @@ def prepare_guest() -> StepPanel:
 
 
 def boot_guest() -> StepPanel:
+    """The guest's vCPUs and memory are judged against this host's facts (read once, cheap) before
+    QEMU starts."""
     from labkit.steps.guest import BootGuest
+    from labkit.steps.host import collect_host_facts
 
     return StepPanel(
         tr("启动 aarch64 客户机（TCG）", "Boot the aarch64 guest (TCG)"),
-        step_factory(BootGuest),
+        step_factory(BootGuest, host=collect_host_facts(probe_kvm=False, tools=())),
         {
             "cpu": ("max", tr("CPU 型号", "CPU model"), ("max", "cortex-a57", "cortex-a72")),
             "pauth_impdef": (True, "pauth-impdef=on"),

@@ -123,6 +123,7 @@ def test_prepare_downloads_into_a_fresh_cache_without_touching_system_apt(tmp_pa
     assert backup[0].read_bytes() == b"a file labkit did not make"
     assert any("apt-get" in c and " download " in c for c in res.evidence["commands"])
     assert any("arm64" in ln for _, ln in lines)  # apt's progress was streamed
+    assert not [ln for _, ln in lines if "unsandboxed" in ln]  # no alarming apt warning for the student
     assert not (cache / ".apt-arm64").exists()  # private apt state cleaned up
     after = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True)
     assert after.stdout == foreign_before.stdout

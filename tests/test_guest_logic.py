@@ -237,6 +237,7 @@ def test_apt_options_confine_apt_to_the_private_state():
     assert pairs["Dir::Cache"] == "/c/state/cache"
     assert pairs["Dir::Etc::SourceList"] == "/c/state/sources.list"
     assert pairs["Dir::State::Status"] == pairs["Dir::Etc::SourceParts"] == "/dev/null"
+    assert pairs["APT::Sandbox::User"] == "root"  # no "W: Download is performed unsandboxed as root"
 
 
 def test_parse_apt_depends_real_output():

@@ -301,6 +301,12 @@ def apt_options(state_dir: str) -> list[str]:
     The system's package lists, dpkg status and sources are never read or written, so fetching a
     foreign-architecture package needs no ``dpkg --add-architecture`` and leaves the host as it was.
     The host's ``apt.conf.d`` still applies (proxies keep working).
+
+    ``APT::Sandbox::User=root``: run as root, apt downloads as the unprivileged ``_apt`` user, which
+    cannot enter labkit's cache under ``/root/.cache``; apt then downloads as root anyway and prints
+    ``W: Download is performed unsandboxed as root …``. Saying so up front gives the same download
+    without the alarming warning. For any other user the option does nothing (apt only drops
+    privileges when it is root).
     """
     d = state_dir.rstrip("/")
     pairs = {
@@ -314,6 +320,7 @@ def apt_options(state_dir: str) -> list[str]:
         "Dir::Etc::Preferences": "/dev/null",
         "Dir::Etc::PreferencesParts": "/dev/null",
         "Acquire::Languages": "none",
+        "APT::Sandbox::User": "root",
     }
     out: list[str] = []
     for key, value in pairs.items():

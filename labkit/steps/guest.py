@@ -172,6 +172,15 @@ class PrepareTinyGuest(Step):
                 s=state,
             ),
             tr(
+                "-o APT::Sandbox::User=root：以 root 运行时 apt 默认用 _apt 用户下载，"
+                "而 _apt 进不了缓存目录，apt 会改用 root 并警告 "
+                "W: Download is performed unsandboxed as root；"
+                "这里直接说明用 root 下载（普通用户运行时此选项不起作用）。",
+                "-o APT::Sandbox::User=root: run as root, apt downloads as the _apt user, which cannot "
+                "enter the cache directory, so apt falls back to root and warns 'W: Download is performed "
+                "unsandboxed as root'; this says so up front (for other users the option has no effect).",
+            ),
+            tr(
                 "从 .deb（ar 归档 + data.tar）中用 Python 只取出 boot/vmlinuz-* 和 bin/busybox。",
                 "Python takes only boot/vmlinuz-* and bin/busybox out of the .deb files (an ar archive "
                 "holding data.tar).",

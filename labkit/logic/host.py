@@ -22,6 +22,7 @@ __all__ = [
     "GpuInfo",
     "HostFacts",
     "ToolInfo",
+    "acceleration_meaning",
     "explain_docker_error",
     "explain_kvm",
     "facts_to_dict",
@@ -448,6 +449,31 @@ def explain_kvm(
     if why:
         text += tr("（", " (") + tr("；", "; ").join(why) + tr("）", ")")
     return False, text
+
+
+def acceleration_meaning(facts: HostFacts) -> str:
+    """What KVM's verdict means for a student, in one sentence and no KVM internals.
+
+    The internals (``KVM_EXIT_INTERNAL_ERROR``, ``kvm_pvm``, missing ``vmx``/``svm``) stay in
+    ``facts.kvm_reason``, for the folded evidence and ``labkit doctor``.
+    """
+    if facts.kvm_usable:
+        return tr(
+            "这里有硬件加速（KVM）：与宿主机同架构的虚拟机可以用 -accel kvm 以接近物理机的速度运行",
+            "hardware acceleration (KVM) works here: guests of the host's architecture can run with "
+            "-accel kvm at close to native speed",
+        )
+    if not facts.kvm_known:
+        return tr(
+            "还没有测试硬件加速（KVM）；不管有没有，本章都能用 TCG 软件模拟完成",
+            "hardware acceleration (KVM) was not tested; either way this chapter works with TCG "
+            "software emulation",
+        )
+    return tr(
+        "这里没有硬件加速（KVM 不可用）：本章照样能完成，虚拟机用 TCG 软件模拟运行，只是更慢",
+        "no hardware acceleration here (KVM is not usable): the chapter still works, guests run with "
+        "TCG software emulation, only slower",
+    )
 
 
 def parse_apt_policy(text: str) -> dict[str, str | None]:

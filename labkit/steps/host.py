@@ -39,6 +39,7 @@ from labkit.logic.host import (
     GpuInfo,
     HostFacts,
     ToolInfo,
+    acceleration_meaning,
     explain_docker_error,
     explain_kvm,
     parse_cpuinfo_flags,
@@ -573,18 +574,15 @@ class HostCheck(Step):
             if install:
                 msg += tr("。安装：", ". Install: ") + install
             return CheckResult.failed(self.check_id, msg, **ev)
-        kvm_line = (
-            tr("KVM 可用", "KVM usable")
-            if facts.kvm_usable
-            else tr("KVM 不可用，QEMU 使用 TCG 软件模拟：", "KVM not usable, QEMU uses TCG emulation: ")
-            + facts.kvm_reason
-        )
         rec = sizing.recommended
+        # What it means first; why KVM fails (KVM_EXIT_INTERNAL_ERROR, kvm_pvm …) is in the folded
+        # evidence ("kvm") for whoever wants the details.
         msg = tr(
-            "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}",
-            "this host can do chapter 1 (QEMU {v}). {k}. Suggested VM: {r}",
+            "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}。KVM 的技术细节见“证据”中的 kvm",
+            "this host can do chapter 1 (QEMU {v}). {k}. Suggested VM: {r}. KVM's technical details are "
+            "under 'kvm' in the evidence",
             v=facts.tool("qemu-system-aarch64").version or "?",
-            k=kvm_line,
+            k=acceleration_meaning(facts),
             r=str(rec) if rec else tr("本机太小，无法按规则分配", "none fits this host by the rules"),
         )
         return CheckResult.passed(self.check_id, msg, **ev)

@@ -200,6 +200,21 @@ def test_hello_plan_shows_exactly_what_builds_a_missing_base():
     assert dk.inspect_image_argv(ref) in plan.probes
 
 
+def test_a_container_step_builds_its_docker_run_once_for_plan_and_run():
+    """The plan of HelloContainer / RunImage is the call that runs: one DockerCall per step, so its
+    labels (with the random object id), -e and argv cannot drift between plan and run."""
+    for step in (HelloContainer(), RunImage("labkit/busybox:local", ["echo", "hi"], name="labkit-t1")):
+        call = step.call()
+        assert step.call() is call
+        assert step.plan().commands == [call.cli]
+        assert call.kwargs["labels"] == call.labels
+        assert dn.LABEL_OBJECT in call.labels
+        assert all(a in call.cli for a in dk.label_args(call.labels)[1::2] if "object" not in a)
+    hello = HelloContainer().call()
+    assert hello.kwargs["environment"] == {"LABKIT_GREETING": GREETING}
+    assert dk.env_args(hello.kwargs["environment"]) == hello.cli[-6:-4]
+
+
 def _every_docker_step() -> list:
     from labkit.steps.docker.cleanup import CleanupLabkit, DeleteEverything
     from labkit.steps.docker.packaging import LoadImage, SaveImage
@@ -753,6 +768,9 @@ def test_hello_runs_the_planned_container(docker_client, busybox_base, recorded)
     create = rec.sdk.mutations()[0]
     assert create.method == "containers.create"
     assert create.kwargs["environment"] == {"LABKIT_GREETING": GREETING}
+    # built once: the container got exactly the labels and -e the plan showed (random id included)
+    assert create.kwargs["labels"] == step.call().labels == rec.result.evidence["labels"]
+    assert ["-e", f"LABKIT_GREETING={GREETING}"] == step.plan().commands[0][-6:-4]
     assert [c.method for c in rec.sdk.mutations()] == [
         "containers.create",
         "Container.start",

@@ -98,6 +98,7 @@ class BuildImage(Step):
         self.labels = dict(labels or {})
         # Made once per step (the object label is random), so the plan shows the labels it builds with.
         self.image_labels = {**labkit_labels(self.check_id, kind="image", ref=tag), **self.labels}
+        self._version_call: dk.DockerCall | None = None
 
     # -- inputs ------------------------------------------------------------------------------
     @property
@@ -180,8 +181,11 @@ class BuildImage(Step):
         return probes
 
     def version_call(self) -> dk.DockerCall:
-        """The labelled ``docker run --rm`` that reads the version the build recorded."""
-        return dk.run_container(self.tag, ["cat", dfl.VERSION_FILE], step=self.check_id)
+        """The labelled ``docker run --rm`` that reads the version the build recorded (built once, so
+        the probe the plan shows is the call the check makes, labels included)."""
+        if self._version_call is None:
+            self._version_call = dk.run_container(self.tag, ["cat", dfl.VERSION_FILE], step=self.check_id)
+        return self._version_call
 
     # -- hooks -------------------------------------------------------------------------------
     def plan(self) -> Plan:

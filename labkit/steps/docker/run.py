@@ -93,15 +93,20 @@ class HelloContainer(DockerStep):
     def __init__(self, image: str = LOCAL_BASES["busybox"], *, greeting: str = GREETING) -> None:
         self.image = image
         self.greeting = greeting
+        self._call: dk.DockerCall | None = None
 
-    def _call(self) -> dk.DockerCall:
-        # the greeting travels in the environment, so no quoting of student text into a shell line
-        command = ["sh", "-c", 'echo "$LABKIT_GREETING"; echo "kernel: $(uname -sr) arch: $(uname -m)"']
-        env = {"LABKIT_GREETING": self.greeting}
-        return dk.run_container(self.image, command, step=self.check_id, environment=env)
+    def call(self) -> dk.DockerCall:
+        """The one ``docker run`` of this step, built once: the plan shows it and ``run`` performs it,
+        with the same labels (the random object id included) and the same ``-e``."""
+        if self._call is None:
+            validate_reference(self.image)
+            # the greeting travels in the environment, so no quoting of student text into a shell line
+            command = ["sh", "-c", 'echo "$LABKIT_GREETING"; echo "kernel: $(uname -sr) arch: $(uname -m)"']
+            env = {"LABKIT_GREETING": self.greeting}
+            self._call = dk.run_container(self.image, command, step=self.check_id, environment=env)
+        return self._call
 
     def plan(self) -> Plan:
-        validate_reference(self.image)
         return Plan(
             step=self.check_id,
             reason=tr(
@@ -109,7 +114,7 @@ class HelloContainer(DockerStep):
                 "run a container that prints a greeting (the course's hello-world, from a local image, "
                 "no registry)",
             ),
-            commands=[self._call().cli],
+            commands=[self.call().cli],
             notes=[missing_base_note(self.image, step=self.check_id), sdk_note()],
             probes=[dk.inspect_image_argv(self.image)],
         )
@@ -117,7 +122,7 @@ class HelloContainer(DockerStep):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         with ctx.engine(tr("运行 hello 容器", "run the hello container")) as client:
             built = ensure_local_base(client, ctx, self.image, step=self.check_id)
-            ev = run_container_call(client, ctx, self._call(), timeout=60)
+            ev = run_container_call(client, ctx, self.call(), timeout=60)
         ev["base_built"] = built is not None
         for line in ev["stdout"].splitlines():
             ctx.say(line)
@@ -181,26 +186,30 @@ class RunImage(DockerStep):
         self.expect = expect
         self.ports = ports
         self.name = name
+        self._call: dk.DockerCall | None = None
 
-    def _call(self) -> dk.DockerCall:
-        validate_reference(self.image, "image")
-        if self.name is not None:
-            validate_container_name(self.name, "name")
-        _check_ports(self.ports)
-        return dk.run_container(
-            self.image, self.command, step=self.check_id, name=self.name, ports=self.ports
-        )
+    def call(self) -> dk.DockerCall:
+        """The one ``docker run`` of this step, built once (the plan shows it, ``run`` performs it)."""
+        if self._call is None:
+            validate_reference(self.image, "image")
+            if self.name is not None:
+                validate_container_name(self.name, "name")
+            _check_ports(self.ports)
+            self._call = dk.run_container(
+                self.image, self.command, step=self.check_id, name=self.name, ports=self.ports
+            )
+        return self._call
 
     def plan(self) -> Plan:
         return Plan(
             step=self.check_id,
             reason=tr("运行镜像 {i} 并读取输出", "run image {i} and read its output", i=self.image),
-            commands=[self._call().cli],
+            commands=[self.call().cli],
             notes=[sdk_note()],
         )
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        call = self._call()
+        call = self.call()
         with ctx.engine(tr("运行镜像", "run the image")) as client:
             ev = run_container_call(client, ctx, call)
         for line in ev["stdout"].splitlines()[:20]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from planmatch import execute_and_match
 
-from labkit.errors import ConsentRequired
+from labkit.errors import ConsentRequired, InvalidField
 from labkit.logic import dockerfile as dfl
 from labkit.logic import image_build as lib
 from labkit.logic.docker_names import LABEL_CREATED, LABEL_OBJECT, LABEL_STEP, LOCAL_BASES
@@ -55,6 +55,38 @@ def test_missing_dockerfile_names_the_path_and_spots_an_extension(tmp_path):
     assert str(ctx / "Dockerfile") in result.message
     assert "Dockerfile.txt" in result.message
     assert "spec=ImageSpec()" in result.message
+
+
+def test_a_base_without_apt_is_refused_with_the_debian_local_base_as_the_way(tmp_path):
+    """The offline hint used to lead to labkit/busybox:local, whose build stops at 'apt-get: not
+    found': a base that cannot run the generated Dockerfile is refused before the engine is asked."""
+    debian = LOCAL_BASES["debian"]
+    spec = dfl.ImageSpec(base_image=LOCAL_BASES["busybox"])
+    result = ib.BuildImage(tmp_path, "labkit-test/x:1", spec=spec).execute("plan")
+    assert result.status == "error"
+    assert result.evidence["field"] == "base_image"
+    assert "apt-get" in result.message and debian in result.evidence["fix"]
+    as_arg = ib.BuildImage(tmp_path, "labkit-test/x:1", {"BASE_IMAGE": "alpine:3.20"}, spec=dfl.ImageSpec())
+    arg_result = as_arg.execute("plan")
+    assert (arg_result.status, arg_result.evidence["field"]) == ("error", "BASE_IMAGE")
+    for fits in (debian, "nvidia/cuda:12.8.1-runtime-ubuntu24.04", "debian:12"):
+        step = ib.BuildImage(tmp_path, "labkit-test/x:1", spec=dfl.ImageSpec(base_image=fits))
+        assert step.plan().files  # planned: the base can run apt-get
+    no_apt = _context(tmp_path, "FROM labkit/busybox:local\nRUN echo hi > /hi\nUSER 1000\n")
+    assert ib.BuildImage(no_apt, "labkit-test/x:1").plan().commands  # no apt-get: busybox is fine
+
+
+def test_check_base_fits_reads_the_base_and_the_dockerfile():
+    text = dfl.build_dockerfile()
+    with pytest.raises(InvalidField) as refused:
+        lib.check_base_fits("labkit/busybox:local", text)
+    assert refused.value.field == "base_image"
+    for base in ("busybox", "docker.io/library/busybox:1.36", "alpine@sha256:" + "0" * 64):
+        with pytest.raises(InvalidField):
+            lib.check_base_fits(base, text)
+    for base in (None, LOCAL_BASES["debian"], "ubuntu:24.04", "myalpine-tools:1"):
+        lib.check_base_fits(base, text)
+    lib.check_base_fits("busybox", "FROM busybox\nRUN echo apt-get is just a word here\n")
 
 
 def test_invalid_image_name_and_context(tmp_path):
@@ -416,5 +448,6 @@ def test_a_missing_base_is_not_pulled_implicitly(tmp_path, docker_client, busybo
     local = ib.BuildImage(
         tmp_path, "labkit-test/never-built:1", {"BASE_IMAGE": busybox_base}, spec=spec, pull=False
     )
-    # the local base is present: it would build
+    # the local base is present: nothing to download (whether it can run the Dockerfile is the
+    # plan's business: test_a_base_without_apt_is_refused_with_the_debian_local_base_as_the_way)
     assert local.unavailable(RunContext(default_runner())) is None

@@ -352,6 +352,17 @@ def test_guest_boot_panel_refuses_what_the_board_or_the_host_cannot_give():
     assert isinstance(panel.plan(), Plan)
 
 
+def test_build_panel_points_an_offline_student_at_a_base_that_can_build(tmp_path):
+    work = session(tmp_path / "w")
+    panel = ch2.build_image(work)
+    panel.set(base_image="labkit/busybox:local")
+    refused = panel.plan()
+    assert isinstance(refused, CheckResult) and refused.status == "error"
+    assert "apt-get" in refused.message and "labkit/debian:bookworm-local" in refused.message
+    panel.set(base_image="labkit/debian:bookworm-local")
+    assert isinstance(panel.plan(), Plan)
+
+
 def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):
     panel = ch1.consolidation()
     panel.set(workloads="mail=30%, web")

@@ -23,7 +23,7 @@ from typing import Any
 
 from labkit.errors import ConsentRequired, InvalidField
 from labkit.i18n import tr
-from labkit.logic.docker_names import short_id
+from labkit.logic.docker_names import LOCAL_BASES, short_id
 from labkit.logic.dockerfile import VERSION_FILE
 from labkit.logic.sizes import human_size
 
@@ -36,6 +36,7 @@ __all__ = [
     "build_routes",
     "builder_probes",
     "buildkit_verdict",
+    "check_base_fits",
     "check_build_args",
     "check_context_size",
     "declared_args",
@@ -190,6 +191,34 @@ def check_build_args(build_args: Mapping[str, Any], text: str | None = None) -> 
                 d=", ".join(sorted(declared)) or "-",
             ),
         )
+
+
+#: Bases without apt-get: labkit's busybox base, busybox and alpine images (apk, not apt).
+_NO_APT_BASE = re.compile(r"(?:^|/)(?:busybox|alpine)(?:[:@]|$)")
+_USES_APT = re.compile(r"^\s*RUN\b.*\bapt(?:-get)?\s+(?:update|install)\b", re.I | re.M)
+
+
+def check_base_fits(base: str | None, text: str, field: str = "base_image") -> None:
+    """Refuse a base image that cannot run the Dockerfile's ``apt-get`` lines (a busybox or alpine
+    base: ``/bin/sh: apt-get: not found`` halfway through the build). The fix names the base that
+    can: the Debian minbase of the local base step, built without any registry."""
+    if base is None or not _NO_APT_BASE.search(base.lower()) or not _USES_APT.search(text):
+        return
+    debian = LOCAL_BASES["debian"]
+    raise InvalidField(
+        field,
+        base,
+        tr(
+            "没有 apt-get（busybox/alpine 镜像），而这个 Dockerfile 要用 apt-get 安装软件包",
+            "has no apt-get (a busybox/alpine image), but this Dockerfile installs packages with apt-get",
+        ),
+        tr(
+            "离线时改用 Debian 本地基础镜像 {d}：在“本地基础镜像”面板选 debian 构建（带 apt 和 python3）",
+            "offline, use the Debian local base {d}: build it with kind debian in the local base panel "
+            "(it has apt and python3)",
+            d=debian,
+        ),
+    )
 
 
 def check_context_size(

@@ -27,7 +27,7 @@ from labkit.i18n import tr
 from labkit.logic import docker as dk
 from labkit.logic import dockerfile as dfl
 from labkit.logic import image_build as ib
-from labkit.logic.docker_names import labkit_labels, validate_reference
+from labkit.logic.docker_names import LOCAL_BASES, labkit_labels, validate_reference
 from labkit.logic.sizes import human_size
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.docker.build_context import (
@@ -144,6 +144,9 @@ class BuildImage(Step):
             else read_dockerfile(self.dockerfile_path, self.context_dir)
         )
         ib.check_build_args(self.build_args, text)
+        ib.check_base_fits(
+            self.base_image(text), text, "BASE_IMAGE" if "BASE_IMAGE" in self.build_args else "base_image"
+        )
         return text
 
     def _generated_text(self) -> str:
@@ -164,12 +167,15 @@ class BuildImage(Step):
             )
         return text
 
-    def base_image(self) -> str | None:
-        """The image the build starts ``FROM`` (build arg, spec, or the Dockerfile's first FROM)."""
+    def base_image(self, text: str | None = None) -> str | None:
+        """The image the build starts ``FROM`` (build arg, spec, or the first FROM of ``text``, else
+        of the Dockerfile on disk)."""
         if "BASE_IMAGE" in self.build_args:
             return self.build_args["BASE_IMAGE"]
         if self.spec is not None:
             return self.spec.base_image
+        if text is not None:
+            return ib.first_base(text)
         path = self.dockerfile_path
         return ib.first_base(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else None
 
@@ -258,10 +264,13 @@ class BuildImage(Step):
         except LabkitError:
             return tr(
                 "基础镜像 {b} 不在本机；不会自动下载（可能有几个 GB）：勾选“拉取基础镜像”"
-                "（或 docker pull {b}），离线时改用本地基础镜像",
+                "（或 docker pull {b}）；离线时在“本地基础镜像”面板选 debian 构建 {d}"
+                "（带 apt 和 python3），再把“基础镜像”改成 {d}",
                 "base image {b} is not on this machine and is not downloaded implicitly (it can be "
-                "several GB): tick 'pull base image' (or docker pull {b}), or use a local base offline",
+                "several GB): tick 'pull base image' (or docker pull {b}); offline, build {d} with kind "
+                "debian in the local base panel (it has apt and python3) and use it as the base image",
                 b=base,
+                d=LOCAL_BASES["debian"],
             )
         return None
 

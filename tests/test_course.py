@@ -34,6 +34,7 @@ MUST_RUN = {
     "ch1.disk.info",
     "ch1.disk.create.vhd",
     "ch1.disk.convert.vhd",
+    "ch1.disk.fill",
     "ch1.disk.convert.compress",
     "ch1.disk.resize",
     "ch1.firmware.efi",
@@ -235,6 +236,8 @@ def test_chapter1_runs_for_real(ch1_twice):
     assert boot["marker_seen"] is True
     work = ch1_twice.work
     assert (work / "efi.img").stat().st_size == 64 * 2**20
+    compressed = checks["ch1.disk.convert.compress"]["evidence"]  # the lesson of -c shows: smaller
+    assert compressed["dst_allocated"] < compressed["src_allocated"] / 2
     qcow2 = checks["ch1.disk.convert.vhd"]["evidence"]
     assert qcow2["commands"]
     assert any("-f vpc" in c for c in qcow2["commands"])

@@ -218,6 +218,7 @@ CH1_CALLS = [
     ("create_image", {"name": "d.qcow2", "check": "ch1.disk.create.qcow2"}, "ch1.disk.create.qcow2"),
     ("image_info", {"name": "d.qcow2"}, "ch1.disk.info"),
     ("convert_image", {"src": "a.vhd", "src_format": "vhd", "dst": "a.qcow2"}, "ch1.disk.convert"),
+    ("fill_image", {}, "ch1.disk.fill"),
     ("resize_image", {"name": "d.qcow2", "size": "130G"}, "ch1.disk.resize"),
     ("efi_image", {}, "ch1.firmware.efi"),
     ("vm_command", {}, "ch1.vm.command"),

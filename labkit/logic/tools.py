@@ -12,6 +12,7 @@ __all__ = ["TOOL_PACKAGES"]
 #: Executable → Debian/Ubuntu package that provides it (or the official route where apt has none).
 TOOL_PACKAGES: dict[str, str] = {
     "qemu-img": "qemu-utils",
+    "qemu-io": "qemu-utils",
     "qemu-system-aarch64": "qemu-system-arm",
     "qemu-system-arm": "qemu-system-arm",
     "qemu-system-x86_64": "qemu-system-x86",

@@ -22,6 +22,7 @@ __all__ = [
     "convert_image",
     "create_image",
     "efi_image",
+    "fill_image",
     "host_check",
     "hyperv",
     "image_info",
@@ -110,6 +111,21 @@ def convert_image(
             "overwrite": (False, overwrite_label()),
         },
         check_id=check,
+    )
+
+
+def fill_image(work: Session, name: str = "ubuntu-arm64.img", size: str = "8M") -> StepPanel:
+    """Course logs at the start of a raw image, so the compression that follows has data to shrink."""
+    from labkit.steps.disk import FillImage
+
+    return StepPanel(
+        tr("写入示例数据（课程服务器日志）", "Write sample data (course server logs)"),
+        step_factory(FillImage, work=work, paths=("name",), rename={"name": "path"}),
+        {
+            "name": (name, tr("raw 镜像文件名", "raw image file")),
+            "size": (size, tr("写入多少数据", "how much data")),
+        },
+        console=False,
     )
 
 

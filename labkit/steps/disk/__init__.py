@@ -13,7 +13,8 @@ it should. Backups of replaced images are hard links; before shrinking, a sparse
 
 from labkit.steps.disk.common import read_info
 from labkit.steps.disk.convert import ConvertImage
+from labkit.steps.disk.fill import FillImage
 from labkit.steps.disk.image import CreateImage, ImageInfo
 from labkit.steps.disk.resize import ResizeImage
 
-__all__ = ["ConvertImage", "CreateImage", "ImageInfo", "ResizeImage", "read_info"]
+__all__ = ["ConvertImage", "CreateImage", "FillImage", "ImageInfo", "ResizeImage", "read_info"]

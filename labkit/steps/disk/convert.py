@@ -13,6 +13,7 @@ from labkit.errors import CommandFailed, InvalidField
 from labkit.i18n import tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
+from labkit.logic.disk_content import compression_summary
 from labkit.logic.sizes import human_size
 from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
 from labkit.steps.disk.common import (
@@ -304,6 +305,18 @@ class ConvertImage(Step):
             problems.append(tr("qemu-img check 报告错误", "qemu-img check reports errors"))
         if problems:
             return CheckResult.failed(self.check_id, f"{dst}: " + "; ".join(problems), **ev)
+        if self.compress:  # the lesson of -c: say the ratio
+            return CheckResult.passed(
+                self.check_id,
+                tr(
+                    "{d}：{f} 格式，内容与源一致；{c}",
+                    "{d}: {f}, content identical to the source; {c}",
+                    d=dst,
+                    f=info.format,
+                    c=compression_summary(src_alloc, dst_alloc),
+                ),
+                **ev,
+            )
         return CheckResult.passed(
             self.check_id,
             tr(

@@ -189,6 +189,7 @@ CH1_MADE_HERE = {
     "ch1.disk.create.raw",
     "ch1.disk.create.vhd",
     "ch1.disk.convert.vhd",
+    "ch1.disk.fill",
     "ch1.disk.convert.compress",
     "ch1.disk.resize",
     "ch1.firmware.efi",

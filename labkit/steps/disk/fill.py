@@ -190,6 +190,4 @@ class FillImage(Step):
             n=human_size(length),
             a=human_size(ev["allocated"]),
         )
-        if evidence.get("already_present"):
-            msg = tr("已经写好，核对通过：", "already there, verified: ") + msg
         return CheckResult.passed(self.check_id, msg, **ev)

@@ -214,9 +214,10 @@ class CheckResult:
     def _repr_html_(self) -> str:
         """The summary line plus the evidence, folded, left-aligned (JupyterLab right-aligns tables)."""
         cell = "text-align:left;vertical-align:top;padding:1px 8px 1px 0"
+        pre = "margin:0;white-space:pre-wrap;overflow-wrap:anywhere;text-align:left"  # long paths wrap
         rows = "".join(
             f"<tr><th style='{cell}'>{html.escape(str(k))}</th>"
-            f"<td style='{cell}'><pre style='margin:0;white-space:pre-wrap;text-align:left'>"
+            f"<td style='{cell}'><pre style='{pre}'>"
             f"{html.escape(_short(v))}</pre></td></tr>"
             for k, v in self.evidence.items()
         )

@@ -49,8 +49,9 @@ CH1 = REPO / "notebooks" / "01-virtualization.ipynb"
 SCREENS = Path("/tmp/labkit-screens")
 #: The notebook in the active tab (a hidden tab keeps its cells in the DOM).
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
-#: A result shown in the cell's own output area (saved with the notebook), not the copy in the panel.
-CELL_RESULT = ".jp-OutputArea-output.jp-RenderedHTMLCommon > .labkit-check"
+#: The result recorded for grading, in the cell's own output area (saved with the notebook; the panel
+#: itself shows no result).
+CELL_RESULT = ".jp-OutputArea-output.jp-RenderedHTMLCommon > .labkit-graded .labkit-check"
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +212,6 @@ def student(lab: LabServer, browser: Any, tmp_path_factory: pytest.TempPathFacto
         efi_name.press("Enter")
         efi.locator(".labkit-panel .labkit-plan", has_text="student-efi.img").wait_for()
         efi.get_by_role("button", name="运行").click()
-        efi.locator(".labkit-panel .labkit-check", has_text="PASS").wait_for()
         efi.locator(CELL_RESULT, has_text="PASS").wait_for()
         show_notebook(page, max_height=8000)  # both panels, results included
         _screenshot(page, "ch1-click.png", tmp_path_factory.mktemp("screens"))
@@ -306,4 +306,140 @@ def test_a_click_runs_in_the_language_the_first_cell_chose(lab: LabServer, brows
     (result,) = checks_in(_saved_cells(lab, name)[1])
     assert (result["status"], result["mode"]) == ("pass", "run")
     assert result["message"] == "2 of 3 hosts used; freed: server-3"
+    assert errors == []
+
+
+# -- experimenting, and what a panel looks like ------------------------------------------------
+#: A step a student can make pass or fail (the checkbox), printing ``lines`` lines first.
+_ATTEMPT_CELL = """import sys
+from labkit.checks import CheckResult
+from labkit.steps.base import Plan, Step
+from labkit.ui import ch1, session
+from labkit.ui.panel import StepPanel, step_factory
+
+class Attempt(Step):
+    check_id = "test.attempt"
+    def __init__(self, ok=True, lines=3):
+        self.ok, self.lines = ok, lines
+    def plan(self):
+        code = f"for i in range({self.lines}): print('console line', i, flush=True)"
+        return Plan(self.check_id, "print lines", [[sys.executable, "-c", code]])
+    def run(self, ctx):
+        ctx.run(self.plan().commands[0])
+        return {}
+    def check(self, ctx, evidence):
+        status, message = ("pass", "好的取值") if self.ok else ("fail", "不好的取值")
+        return CheckResult(self.check_id, status, message)
+
+work = session("work-e", mode="auto")"""
+
+#: Per panel: elements that show a horizontal scrollbar, cut-off labels, and the console's state.
+_LAYOUT_JS = """(cell) => {
+  const out = {scrolls: [], cut: [], console: null};
+  const all = '.labkit-panel, .labkit-panel *, .labkit-graded, .labkit-graded *';
+  for (const el of cell.querySelectorAll(all)) {
+    const ox = getComputedStyle(el).overflowX;
+    if ((ox === 'auto' || ox === 'scroll') && el.scrollWidth > el.clientWidth + 1) {
+      out.scrolls.push(el.className + ' ' + el.scrollWidth + '>' + el.clientWidth);
+    }
+  }
+  const panel = cell.querySelector('.labkit-panel');
+  if (panel && panel.scrollWidth > panel.clientWidth + 1) {
+    out.scrolls.push('panel ' + panel.scrollWidth + '>' + panel.clientWidth);
+  }
+  for (const el of cell.querySelectorAll('.labkit-panel .jupyter-widget-label, .labkit-panel label')) {
+    if (el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1) { out.cut.push(el.textContent); }
+  }
+  const box = cell.querySelector('.labkit-console');
+  if (box) {
+    const lum = (c) => {
+      const [r, g, b] = c.match(/[0-9.]+/g).slice(0, 3).map((v) => {
+        v = Number(v) / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const s = getComputedStyle(box);
+    const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
+    const text = box.querySelector('pre');
+    // the rectangle of the console's very last character: on screen inside the box?
+    const walker = document.createTreeWalker(text, NodeFilter.SHOW_TEXT);
+    let node = null;
+    while (walker.nextNode()) { if (walker.currentNode.textContent.trim()) { node = walker.currentNode; } }
+    const range = document.createRange();
+    const end = node.textContent.trimEnd().length;
+    range.setStart(node, end - 1);
+    range.setEnd(node, end);
+    const [last, view] = [range.getBoundingClientRect(), box.getBoundingClientRect()];
+    out.console = {
+      contrast: (a + 0.05) / (b + 0.05),
+      lastVisible: last.top >= view.top - 1 && last.bottom <= view.bottom + 1,
+      scrolls: box.scrollHeight > box.clientHeight,
+      last: text.textContent.trim().split('\\n').pop(),
+    };
+  }
+  return out;
+}"""
+
+
+def test_experimenting_in_the_browser_keeps_the_graded_pass(
+    lab: LabServer, browser: Any, tmp_path: Path
+) -> None:
+    """A student's pass, then a failing try: the saved cell still holds the pass (one check
+    payload, labelled as graded) and a note about the try; "记录这次结果" records the try. The
+    panels fit (no horizontal scrollbar, no cut label) and the console shows its newest line."""
+    name = "experiment.ipynb"
+    nb = code_notebook(
+        _ATTEMPT_CELL,
+        'p = StepPanel("试验", step_factory(Attempt), {"ok": (True, "取值正确"), "lines": (3, "行数")})\n'
+        'p.show("auto")',
+        'cv = ch1.convert_image(work, src="a.vhd", src_format="vhd", dst="a.qcow2")\ncv.show("plan")',
+        'vm = ch1.vm_command(work)\nvm.show("plan")',
+    )
+    with _ran_all(browser, lab, name, nb) as (page, errors):
+        page.set_viewport_size({"width": 1000, "height": 900})
+        cell = _cell(page, 1)
+        graded = cell.locator(".jp-OutputArea-output > .labkit-graded")
+        graded.filter(has_text="评分用的结果").locator(".labkit-check", has_text="PASS").wait_for()
+
+        # a long console: 80 lines; the newest one is on screen
+        lines = cell.locator(".widget-text", has_text="行数").locator("input")
+        lines.fill("80")
+        lines.press("Enter")
+        cell.get_by_role("button", name="运行").click()
+        cell.locator(".labkit-console", has_text="console line 79").wait_for()
+        cell.locator(".labkit-panel", has_text="结果已记录").wait_for()
+
+        # a bad value: the attempt fails, the graded pass stays, the panel and the output say so
+        cell.locator(".labkit-panel input[type=checkbox]").uncheck()
+        cell.get_by_role("button", name="运行").click()
+        cell.locator(".labkit-attempt", has_text="未用于评分").wait_for()
+        cell.locator(".labkit-panel", has_text="评分仍用").wait_for()
+        assert "PASS" in graded.inner_text()
+        layouts = [page.evaluate(_LAYOUT_JS, _cell(page, i).element_handle()) for i in (1, 2, 3)]
+        show_notebook(page, width=1000, max_height=5000)
+        _screenshot(page, "ch1-experiment.png", tmp_path)
+        page.set_viewport_size({"width": 1000, "height": 900})
+        command(page, "docmanager:save")
+        kept = _saved_cells(lab, name)[1]
+
+        cell.get_by_role("button", name="记录这次结果（用于评分）").click()
+        graded.locator(".labkit-check", has_text="FAIL").wait_for()
+        command(page, "docmanager:save")
+        recorded = _saved_cells(lab, name)[1]
+
+    assert [(p["status"], p["message"]) for p in checks_in(kept)] == [("pass", "好的取值")]
+    notes = ["".join(o["data"].get("text/html", "")) for o in kept["outputs"] if "data" in o]
+    assert sum("未用于评分" in n for n in notes) == 1
+    assert [(p["status"], p["message"]) for p in checks_in(recorded)] == [("fail", "不好的取值")]
+    assert not any(
+        "未用于评分" in "".join(o.get("data", {}).get("text/html", "")) for o in recorded["outputs"]
+    )
+
+    for layout in layouts:
+        assert layout["scrolls"] == [], layout["scrolls"]
+        assert layout["cut"] == [], layout["cut"]
+    console = layouts[0]["console"]
+    assert console["last"] == "console line 79"
+    assert console["scrolls"] and console["lastVisible"], console
+    assert console["contrast"] >= 7, console
     assert errors == []

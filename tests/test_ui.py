@@ -4,6 +4,7 @@ inside a real kernel. Only the panels' public surface is used: ``panel.controls(
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import time
 from pathlib import Path
@@ -130,7 +131,8 @@ def test_fields_drive_the_step_and_the_plan(tmp_path):
     assert result.evidence["label"] == "hello"
     assert panel.lines == ["go"]
     assert c.progress.value == 1.0
-    assert "PASS" in c.result.value
+    assert panel.recorded is result  # the first attempt is recorded for grading
+    assert "recorded below" in c.status.value
     assert sess.results["test.sleep"] is result
     assert panel.widget() is c.box
     assert panel.controls() is c
@@ -159,12 +161,13 @@ def test_bad_field_value_is_an_error_result_naming_the_field():
 
 
 def test_run_button_runs_in_background_and_stop_cancels():
+    set_lang("zh")
     panel = _panel()
     c = panel.controls()
     c.fields["seconds"].value = 30.0
     c.run.click()
     _wait_for(lambda: "go" in c.console.value)
-    assert c.console.value == "go"
+    assert panel.lines == ["go"]
     assert c.stop.disabled is False
     assert c.run.disabled is True
     c.stop.click()
@@ -172,8 +175,10 @@ def test_run_button_runs_in_background_and_stop_cancels():
     assert result is not None
     assert result.status == "skipped"
     assert result.evidence["skip_reason"] == "stopped"
+    assert result.message == "已由你停止"
+    assert panel.recorded is result  # nothing was recorded before: the stop is what happened
     assert c.run.disabled is False
-    assert c.status.value == ""
+    assert c.stop.disabled is True
 
 
 def test_chinese_is_the_default_language(monkeypatch):
@@ -181,6 +186,170 @@ def test_chinese_is_the_default_language(monkeypatch):
     c = _panel().controls()
     assert c.run.description == "运行"
     assert c.stop.description == "停止"
+
+
+# -- experimenting keeps the graded result ----------------------------------------------------
+class Attempt(Step):
+    """Prints ``lines`` numbered lines, sleeps ``seconds``, then passes when ``ok`` (a student's
+    good or bad value); on Stop a tool that fails in its own way when cut off (``rude``)."""
+
+    check_id = "test.attempt"
+
+    def __init__(self, ok: bool = True, seconds: float = 0.0, lines: int = 1, rude: bool = False):
+        self.ok, self.seconds, self.lines, self.rude = ok, seconds, lines, rude
+
+    def plan(self):
+        code = (
+            f"import time\nfor i in range({self.lines}): print('line', i, flush=True)\n"
+            f"time.sleep({self.seconds})"
+        )
+        return Plan(self.check_id, "print and wait", [[PY, "-c", code]])
+
+    def run(self, ctx: RunContext):
+        from labkit.errors import Cancelled, CommandFailed
+
+        argv = self.plan().commands[0]
+        try:
+            ctx.run(argv)
+        except Cancelled as exc:
+            if not self.rude:
+                raise
+            raise CommandFailed(argv, -15, stderr="[ 1.234] kernel: a long flattened log") from exc
+        return {"ok": self.ok}
+
+    def check(self, ctx, evidence):
+        if self.ok:
+            return CheckResult.passed(self.check_id, "good value", **evidence)
+        return CheckResult.failed(self.check_id, "bad value", **evidence)
+
+
+def _attempt_panel() -> StepPanel:
+    return StepPanel(
+        "Attempt",
+        step_factory(Attempt),
+        {
+            "ok": (True, "ok"),
+            "seconds": (0.0, "seconds"),
+            "lines": (1, "lines"),
+            "rude": (False, "rude"),
+        },
+    )
+
+
+def _click_run(panel: StepPanel) -> CheckResult:
+    panel.controls().run.click()
+    result = panel.wait(timeout=30)
+    assert result is not None
+    return result
+
+
+def _widget_html(widget) -> str:
+    """Every text value inside the panel's widget tree (what the panel itself displays)."""
+    children = getattr(widget, "children", None)
+    if children:
+        return "".join(_widget_html(child) for child in children)
+    value = getattr(widget, "value", "")
+    return value if isinstance(value, str) else ""
+
+
+def test_a_failing_attempt_keeps_the_recorded_pass_and_says_so(tmp_path):
+    set_lang("zh")
+    sess = session(tmp_path / "w")
+    panel = _attempt_panel()
+    c = panel.controls()
+    passed = _click_run(panel)
+    assert passed.status == "pass"
+    assert panel.recorded is passed
+    assert c.record.layout.display == "none"  # nothing to record: the newest attempt is the recorded one
+
+    c.fields["ok"].value = False  # the student tries a bad value
+    failed = _click_run(panel)
+    assert failed.status == "fail"
+    assert panel.result is failed
+    assert panel.recorded is passed  # the pass the student earned is kept …
+    assert "评分仍用" in c.notice.value and "通过的结果" in c.notice.value  # … and the panel says so
+    assert "没有通过" in c.notice.value
+    assert c.record.layout.display != "none"  # … and offers to record the new attempt
+    assert sess.results["test.attempt"] is passed  # the summary counts the recorded result
+    assert sess.attempts["test.attempt"] is failed
+    assert sess.counts()["pass"] == 1
+    assert "未记录" in sess.summary_html()
+
+
+def test_recording_an_attempt_explicitly_replaces_the_recorded_pass(tmp_path):
+    set_lang("zh")
+    sess = session(tmp_path / "w")
+    panel = _attempt_panel()
+    c = panel.controls()
+    _click_run(panel)
+    c.fields["ok"].value = False
+    failed = _click_run(panel)
+    c.record.click()  # "记录这次结果（用于评分）"
+    assert panel.recorded is failed
+    assert sess.results["test.attempt"] is failed
+    assert sess.counts() == {"pass": 0, "fail": 1, "error": 0, "skipped": 0}
+    assert c.notice.value == ""
+    assert c.record.layout.display == "none"
+    c.fields["ok"].value = True
+    again = _click_run(panel)  # a pass always replaces the recorded result
+    assert panel.recorded is again
+    assert "未记录" not in sess.summary_html()
+
+
+def test_stop_after_a_recorded_pass_is_stopped_by_you_and_keeps_the_pass(tmp_path):
+    set_lang("zh")
+    session(tmp_path / "w")
+    panel = _attempt_panel()
+    c = panel.controls()
+    passed = _click_run(panel)
+    c.fields["seconds"].value = 60.0
+    c.fields["rude"].value = True  # the tool fails noisily when cut off: still the student's stop
+    c.run.click()
+    _wait_for(lambda: "line 0" in c.console.value)
+    c.stop.click()
+    stopped = panel.wait(timeout=30)
+    assert stopped is not None
+    assert (stopped.status, stopped.message) == ("skipped", "已由你停止")
+    assert stopped.evidence["skip_reason"] == "stopped"
+    assert "kernel" not in stopped.message
+    assert panel.recorded is passed
+    assert "已由你停止" in c.notice.value
+
+
+def test_the_console_shows_the_newest_lines_readably():
+    panel = _attempt_panel()
+    c = panel.controls()
+    assert c.console.layout.display == "none"  # no empty box before anything ran
+    panel.set(lines=200)
+    panel.run("live")
+    assert c.console.layout.display != "none"
+    assert panel.lines[-1] == "line 199"
+    assert "line 199" in c.console.value  # the newest line is in the console …
+    assert "line 0\n" not in c.console.value  # … which keeps a bounded tail, not the whole log
+    assert "column-reverse" in c.console.value  # a box that starts scrolled to its end
+
+
+def test_the_panel_shows_no_result_and_the_cell_output_one(tmp_path):
+    """One result display: the result is in the cell output (display handle), not in the panel."""
+    panel = _attempt_panel()
+    c = panel.controls()
+    panel.set(ok=False)
+    panel.run("live")
+    assert "class='labkit-check'" not in _widget_html(c.box)
+    assert panel.recorded is panel.result  # nothing was recorded before: a failing first run counts
+
+
+def test_the_plan_follows_the_fields(tmp_path):
+    set_lang("zh")
+    work = session(tmp_path / "w")
+    c = ch1.create_image(work, name="d.qcow2", size="120G").controls()
+    assert "120G 只是上限" in c.plan.value
+    c.fields["size"].value = "1G"
+    assert "1G 只是上限" in c.plan.value
+    assert "120G" not in c.plan.value
+    c.fields["size"].value = "lots"
+    assert "输入有误" in c.plan.value  # an input problem, not a result
+    assert "class='labkit-check'" not in c.plan.value
 
 
 # -- the language, chosen once per kernel ------------------------------------------------------
@@ -448,6 +617,64 @@ def test_evidence_is_stored_in_cell_outputs_of_a_real_kernel(tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
 
 
+JUDGE_CELLS = [
+    """import sys
+from labkit.checks import CheckResult
+from labkit.steps.base import Plan, Step
+from labkit.ui import session
+from labkit.ui.panel import StepPanel, step_factory
+
+class Judge(Step):
+    check_id = "test.judge"
+    def __init__(self, ok):
+        self.ok = ok
+    def plan(self):
+        return Plan(self.check_id, "judge", [[sys.executable, "-c", "pass"]])
+    def run(self, ctx):
+        ctx.run(self.plan().commands[0])
+        return {}
+    def check(self, ctx, evidence):
+        return CheckResult(self.check_id, "pass" if self.ok else "fail", "judged")
+
+work = session(WORKDIR, mode="auto", lang="zh")""",
+    'panel = StepPanel("Judge", step_factory(Judge), {"ok": (True, "ok")})\npanel.show("auto")',
+    # the student experiments: a bad value, run again (what a click on 运行 does, synchronously)
+    'panel.set(ok=False)\nprint(panel.run("live").status)',
+]
+
+
+def test_the_saved_notebook_keeps_the_pass_and_shows_the_unrecorded_attempt(tmp_path):
+    """In a real kernel: the cell's saved outputs hold one check payload, the recorded pass, labelled
+    as the graded one, and a text note about the failing attempt; the grader gives the points."""
+    from labkit.grading.classify import classify_notebook
+    from labkit.grading.manifest import Manifest, build_release
+    from labkit.notebooks import check_payload, last_results_by_check
+
+    cells = [c.replace("WORKDIR", repr(str(tmp_path / "work"))) for c in JUDGE_CELLS]
+    course = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    course.cells[1].metadata.update(tags=["labkit-check"], labkit={"check": "test.judge", "points": 2})
+    student, spec = build_release(
+        json.loads(nbformat.writes(course)), name="t.ipynb", course="c1", assignment="a1", release="r1"
+    )
+    nb = nbformat.reads(json.dumps(student), as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    saved = json.loads(json.dumps(nb))  # as read back, text as one string per output
+    assert "".join(o.get("text", "") for o in saved["cells"][2]["outputs"]).strip() == "fail"
+
+    outputs = saved["cells"][1]["outputs"]
+    payloads = [p for o in outputs if (p := check_payload(o)) is not None]
+    assert [(p["check"], p["status"]) for p in payloads] == [("test.judge", "pass")]
+    html_of = ["".join(o.get("data", {}).get("text/html", "")) for o in outputs]
+    assert any("评分用的结果" in h and "labkit-check" in h for h in html_of)
+    notes = [h for h in html_of if "未用于评分" in h]
+    assert len(notes) == 1 and "没有通过" in notes[0] and "记录这次结果（用于评分）" in notes[0]
+    assert last_results_by_check(saved)["test.judge"]["status"] == "pass"
+
+    sub = classify_notebook(saved, Manifest("c1", "a1", (spec,)))
+    (grade,) = sub.checks
+    assert (grade.status, grade.points) == ("pass", 2)
+
+
 LANG_CELLS = [
     "from labkit.ui import ch1, session\nwork = session(WORKDIR, mode='plan', lang='en')",
     # a later cell: the kernel's choice persists; the Run thread gets a copy of it
@@ -498,3 +725,18 @@ def test_run_executes_the_very_step_whose_plan_was_shown():
     assert panel.plan().commands == [["echo", "label-1"]]  # the next run is a new step
     panel.set(name="b")
     assert panel.plan().commands == [["echo", "label-2"]]  # so is a changed field
+
+
+def test_the_notebooks_and_the_readme_explain_the_record_button_by_its_label():
+    """The first cell of each course notebook and the README name the button the panel shows."""
+    from labkit.notebooks import cell_source, load_notebook_json
+
+    root = Path(__file__).resolve().parents[1]
+    with use_lang("zh"):
+        label = _panel().controls().record.description
+    for name in ("01-virtualization.ipynb", "02-containers.ipynb"):
+        first = cell_source(load_notebook_json(root / "notebooks" / name)["cells"][0])
+        assert label in first and "评分用的结果" in first and "已由你停止" in first, name
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "How re-running and experimenting interact with grading" in readme
+    assert label in readme

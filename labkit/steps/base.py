@@ -368,6 +368,9 @@ class Step:
             result = self._run_and_check(ctx, mode, planned)
         finally:
             self.cleanup()
+        if ctx.cancel.is_set() and result.status in ("fail", "error"):
+            # Stop cut the run short and the check saw the damage: the student's stop, not a failure.
+            result = self._stopped("", **result.evidence)
         extra = {"duration_s": round(time.monotonic() - t0, 3)}
         if ctx.commands:
             extra["commands"] = [shlex.join(c) for c in ctx.commands]
@@ -378,6 +381,11 @@ class Step:
             {**result.evidence, **{k: v for k, v in extra.items() if k not in result.evidence}},
             mode=result.mode,
         )
+
+    def _stopped(self, command: str, **evidence: Any) -> CheckResult:
+        """The result of a run the student stopped: "stopped by you", never an error or a log."""
+        evidence.update(skip_reason="stopped", stopped_command=command)
+        return CheckResult.skipped(self.check_id, tr("已由你停止", "stopped by you"), **evidence)
 
     def _run_and_check(self, ctx: RunContext, mode: str, planned: dict[str, Any]) -> CheckResult:
         """Already there? → run → check, with every error turned into a result (never a traceback)."""
@@ -402,15 +410,14 @@ class Step:
             )
         except Cancelled as exc:
             # The student pressed Stop: their decision, not a failure of the step or the host.
-            return CheckResult.skipped(
-                self.check_id,
-                tr("已由你停止", "stopped by you"),
-                skip_reason="stopped",
-                stopped_command=exc.command,
-            )
+            return self._stopped(exc.command)
         except LabkitError as exc:
+            if ctx.cancel.is_set():  # a command cut off by Stop failed in its own way: still a stop
+                return self._stopped(getattr(exc, "command", ""))
             return CheckResult.errored(self.check_id, str(exc), **_error_fields(exc))
         except Exception as exc:  # a bug in labkit or an unexpected tool behaviour
+            if ctx.cancel.is_set():
+                return self._stopped("")
             tb = traceback.format_exception_only(type(exc), exc)
             return CheckResult.errored(
                 self.check_id,

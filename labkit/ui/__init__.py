@@ -18,6 +18,7 @@ from labkit.checks import CheckResult
 from labkit.errors import InvalidField
 from labkit.i18n import check_lang, set_lang, tr
 from labkit.steps.base import check_mode
+from labkit.ui.evidence import local_time, outcome
 
 __all__ = ["OUTSIDE_FIELD", "Session", "current_session", "outside_label", "session"]
 
@@ -33,11 +34,17 @@ def outside_label() -> str:
 
 @dataclass
 class Session:
-    """Where this notebook keeps its lab files, and the results its panels recorded."""
+    """Where this notebook keeps its lab files, and the results its panels recorded.
+
+    ``results`` holds, per check, the result recorded for grading (what the cell output holds);
+    ``attempts`` the newest attempt, which differs when a later try was not recorded (see
+    :mod:`labkit.ui.evidence`).
+    """
 
     path: Path
     mode: str = "auto"
     results: dict[str, CheckResult] = field(default_factory=dict)
+    attempts: dict[str, CheckResult] = field(default_factory=dict)
 
     def file(self, name: str | os.PathLike[str], *, field: str = "name", outside: bool = False) -> Path:
         """A path inside the work directory (names only: no escaping it with ``..``).
@@ -67,7 +74,30 @@ class Session:
         return p
 
     def record(self, result: CheckResult) -> None:
+        """``result`` is now the check's recorded (graded) result."""
         self.results[result.check] = result
+        self.attempts[result.check] = result
+
+    def attempted(self, result: CheckResult) -> None:
+        """``result`` is the check's newest attempt (recorded or not)."""
+        self.attempts[result.check] = result
+
+    def _unrecorded(self, result: CheckResult) -> str:
+        newer = self.attempts.get(result.check, result)
+        if newer is result:
+            return ""
+        return tr(
+            "（之后 {t} 的一次尝试{o}，未记录）",
+            " (a later attempt at {t} {o}; not recorded)",
+            t=local_time(newer.at),
+            o=outcome(newer),
+        )
+
+    @staticmethod
+    def _status_name(result: CheckResult, names: dict[str, str]) -> str:
+        if result.evidence.get("skip_reason") == "stopped":
+            return tr("已停止", "stopped")
+        return names[result.status]
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("pass", "fail", "error", "skipped")}
@@ -84,9 +114,10 @@ class Session:
             "skipped": tr("跳过", "skipped"),
         }
         rows = "".join(
-            f"<tr>{td}<code>{html.escape(r.check)}</code></td>{td}{names[r.status]}</td>"
+            f"<tr>{td}<code>{html.escape(r.check)}</code></td>{td}{self._status_name(r, names)}</td>"
             f"{td}{tr('运行', 'run') if r.mode == 'run' else tr('仅计划', 'plan only')}</td>"
-            f"<td style='text-align:left;vertical-align:top'>{html.escape(r.message[:160])}</td></tr>"
+            f"<td style='text-align:left;vertical-align:top'>{html.escape(r.message[:160])}"
+            f"{html.escape(self._unrecorded(r))}</td></tr>"
             for r in self.results.values()
         )
         c = self.counts()
@@ -103,7 +134,8 @@ class Session:
             f"{th}检查</th>{th}状态</th>{th}方式</th>{th}说明</th>",
             "<th>check</th><th>status</th><th>mode</th><th>message</th>",
         )
-        return f"<p><b>{head}</b></p><table style='margin-left:0'><tr>{cols}</tr>{rows}</table>"
+        what = tr("（各单元格记录用于评分的结果）", "(the result each cell recorded for grading)")
+        return f"<p><b>{head}</b> {what}</p><table style='margin-left:0'><tr>{cols}</tr>{rows}</table>"
 
     def summary(self):
         """Display the table of results recorded so far (HTML; not itself a check)."""

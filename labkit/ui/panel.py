@@ -3,10 +3,14 @@
 The panel is thin: field widgets become keyword arguments of a step factory; the step does all the
 work (:meth:`labkit.steps.base.Step.execute`). What makes it fit notebooks:
 
-* **Evidence survives saving.** :meth:`StepPanel.show` creates a display handle in the *cell's*
-  outputs (not inside a widget). It first shows the plan; after a run the handle is updated with
-  the :class:`~labkit.checks.CheckResult`, whose ``application/vnd.labkit.check+json`` payload is
+* **Evidence survives saving.** :meth:`StepPanel.show` creates display handles in the *cell's*
+  outputs (not inside a widget). The check result recorded for grading goes there as a
+  :class:`~labkit.ui.evidence.GradedResult`, whose ``application/vnd.labkit.check+json`` payload is
   stored in the ``.ipynb`` even when widget state is not.
+* **Experimenting keeps what was earned.** Every run is an *attempt*; it becomes the recorded
+  result unless the recorded one passed and the attempt did not
+  (:func:`~labkit.ui.evidence.keeps_recorded`). Such an attempt is shown as a note above the graded
+  result (text only) and the panel offers a button to record it anyway (:meth:`StepPanel.record_attempt`).
 * **Headless and interactive alike.** :meth:`StepPanel.run` runs synchronously, so papermill /
   ``labkit validate`` records the result before the cell ends. The Run button runs the same code
   in a background thread so the Stop button (a cancel event) stays responsive.
@@ -18,7 +22,7 @@ import contextvars
 import html
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +32,16 @@ from labkit.errors import LabkitError
 from labkit.i18n import tr
 from labkit.steps.base import Plan, Step, check_mode
 from labkit.ui import OUTSIDE_FIELD, outside_label
+from labkit.ui.evidence import AttemptNote, GradedResult, console_html, keeps_recorded, unrecorded_notice
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.ui import Session
 
-__all__ = ["Controls", "StepFactory", "StepPanel", "blank_is_none", "css", "step_factory"]
+__all__ = ["Controls", "StepFactory", "StepPanel", "blank_is_none", "css", "label_width", "step_factory"]
 
 _MAX_CONSOLE_LINES = 400
-_VISIBLE_LINES = 14
+#: Lines sent to the console widget: it shows the newest ~12 and scrolls back over the rest.
+_VISIBLE_LINES = 60
 
 
 def css() -> str:
@@ -50,15 +56,33 @@ def css() -> str:
         return (Path(__file__).resolve().parents[2] / "widgets" / "labkit.css").read_text(encoding="utf-8")
 
 
-def _widget_for(name: str, default: Any, label: str, choices: Any = None):
+def label_width(labels: list[str]) -> str:
+    """A description width (CSS ``em``) that fits the longest label, so none is cut off.
+
+    Wide (CJK) characters take 1 em, others at most ~0.62 em in the widgets' sans-serif font.
+    """
+    import unicodedata
+
+    def ems(text: str) -> float:
+        return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.62 for ch in text)
+
+    widest = max((ems(label) for label in labels), default=0.0)
+    return f"{max(6.0, widest + 1.5):.1f}em"
+
+
+def _widget_for(default: Any, label: str, choices: Any = None, *, width: str = "10em"):
     import ipywidgets as w
 
-    style = {"description_width": "10em"}
-    layout = w.Layout(width="48em")
+    style = {"description_width": width}
+    # Stretched to the panel's width (``auto`` in its column; ``100%`` plus the widget's margins would
+    # overflow it), never wider: no horizontal scrollbar in a narrow notebook.
+    layout = w.Layout(width="auto", max_width="52em")
     if choices is not None:
         return w.Dropdown(options=choices, value=default, description=label, style=style, layout=layout)
-    if isinstance(default, bool):
-        return w.Checkbox(value=default, description=label, style=style, indent=False)
+    if isinstance(default, bool):  # the label sits right of the box: as wide as it needs
+        return w.Checkbox(
+            value=default, description=label, indent=False, layout=w.Layout(width="auto", max_width="100%")
+        )
     if isinstance(default, int):
         return w.IntText(value=default, description=label, style=style, layout=layout)
     if isinstance(default, float):
@@ -143,8 +167,10 @@ def blank_is_none(value: Any) -> Any:
 class Controls:
     """The panel's widgets: what a student sees and uses, and what tests drive the same way.
 
-    Act like the frontend does: set ``fields["size"].value``, call ``run.click()``; read
-    ``plan.value``, ``console.value``, ``status.value``, ``result.value``.
+    Act like the frontend does: set ``fields["size"].value``, call ``run.click()``,
+    ``stop.click()``, ``record.click()``; read ``plan.value``, ``console.value``, ``status.value``,
+    ``notice.value``. The check result itself is not in the panel: it is in the cell output below
+    (one result display), see :mod:`labkit.ui.evidence`.
     """
 
     box: Any
@@ -155,16 +181,21 @@ class Controls:
     progress: Any
     status: Any
     console: Any
-    result: Any
+    #: "评分仍用 … 的结果" when the newest attempt was not recorded; empty otherwise.
+    notice: Any
+    #: "记录这次结果（用于评分）": shown only while the newest attempt is not the recorded one.
+    record: Any
 
 
 class StepPanel:
-    """Fields + plan + Run/Stop + progress + live console + check result for one step.
+    """Fields + plan + Run/Stop + progress + live console for one step; results in the cell output.
 
     ``fields`` maps a field name to ``(default, label)`` or ``(default, label, choices)``.
     ``make_step(**values)`` builds the step (a :class:`StepFactory`). ``extra`` renders something
-    after a run (a plot). The widgets exist once :meth:`controls` (or :meth:`widget`) was called;
-    everything else works headless too.
+    for the recorded result (a plot). The widgets exist once :meth:`controls` (or :meth:`widget`)
+    was called; everything else works headless too.
+
+    ``result`` is the newest attempt, ``recorded`` the result the cell output holds for grading.
     """
 
     def __init__(
@@ -190,10 +221,12 @@ class StepPanel:
         self.console = console
         self.extra = extra
         self.result: CheckResult | None = None
+        self.recorded: CheckResult | None = None
         self.step: Step | None = None
         self.lines: list[str] = []
         self._cancel = threading.Event()
         self._handle: Any = None
+        self._note_handle: Any = None
         self._extra_handle: Any = None
         self._thread: threading.Thread | None = None
         self._controls: Controls | None = None
@@ -244,50 +277,74 @@ class StepPanel:
             return self._controls
         import ipywidgets as w
 
+        width = label_width([s[1] for s in self.field_specs.values() if not isinstance(s[0], bool)])
         fields = {
-            name: _widget_for(name, spec[0], spec[1], spec[2] if len(spec) > 2 else None)
+            name: _widget_for(spec[0], spec[1], spec[2] if len(spec) > 2 else None, width=width)
             for name, spec in self.field_specs.items()
         }
         run = w.Button(description=tr("运行", "Run"), button_style="primary", icon="play")
         stop = w.Button(description=tr("停止", "Stop"), icon="stop", disabled=True)
-        progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="20em"))
-        status = w.HTML()
-        plan = w.HTML()
-        console = w.Textarea(
-            value="", layout=w.Layout(width="100%", height="12em", display="" if self.console else "none")
+        record = w.Button(
+            description=tr("记录这次结果（用于评分）", "Record this attempt for grading"),
+            icon="save",
+            layout=w.Layout(width="auto", display="none"),
         )
-        console.disabled = True
-        result = w.HTML()
+        progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="16em"))
+        wrap = w.Layout(flex_flow="row wrap", align_items="center", overflow="hidden")
+        c = Controls(
+            box=None,
+            fields=fields,
+            plan=w.HTML(layout=w.Layout(overflow="hidden")),
+            run=run,
+            stop=stop,
+            progress=progress,
+            status=w.HTML(),
+            console=w.HTML(layout=w.Layout(display="none", overflow="hidden")),
+            notice=w.HTML(),
+            record=record,
+        )
         box = w.VBox(
             [
                 w.HTML(f"<style>{css()}</style><div class='labkit-title'>{html.escape(self.title)}</div>"),
                 *fields.values(),
-                plan,
-                w.HBox([run, stop, progress, status]),
-                console,
-                result,
+                c.plan,
+                w.HBox([run, stop, progress, c.status], layout=wrap),
+                c.console,
+                w.HBox([record, c.notice], layout=wrap),
             ],
-            layout=w.Layout(border="1px solid #d0d7de", padding="6px"),
+            layout=w.Layout(border="1px solid #d0d7de", padding="6px", overflow="hidden"),
         )
         box.add_class("labkit-panel")
-        self._controls = Controls(box, fields, plan, run, stop, progress, status, console, result)
+        self._controls = c = replace(c, box=box)
         run.on_click(lambda _b: self.start())
         stop.on_click(lambda _b: self.stop())
+        record.on_click(lambda _b: self.record_attempt())
         for wdg in fields.values():
             wdg.observe(lambda _c: self._refresh_plan(), names="value")
         self._refresh_plan()
-        return self._controls
+        return c
 
     def widget(self) -> Any:
         """The panel as one ipywidgets box (what :meth:`show` displays)."""
         return self.controls().box
 
     def _refresh_plan(self) -> None:
-        if self._controls is not None:
-            self._controls.plan.value = self.plan()._repr_html_()
+        """The plan for the fields as they are now (re-planned on every change, so its notes never
+        describe old values); a bad field is an input problem here, not a check result."""
+        if self._controls is None:
+            return
+        shown = self.plan()
+        if isinstance(shown, CheckResult):
+            self._controls.plan.value = (
+                "<div class='labkit-plan labkit-invalid' style='border-left:4px solid #9a6700;"
+                f"padding:4px 8px'><b>{html.escape(tr('输入有误', 'Check the fields'))}</b>: "
+                f"{html.escape(shown.message)}</div>"
+            )
+        else:
+            self._controls.plan.value = shown._repr_html_()
 
     def show(self, mode: str | None = None) -> None:
-        """Display the panel and a cell output (plan now, check result after a run).
+        """Display the panel and its cell outputs (the graded result, once there is one).
 
         With ``mode`` (the notebook's ``mode`` parameter) the step also runs now, synchronously, so
         executing the cell – interactively or headless under papermill – records its evidence.
@@ -295,9 +352,12 @@ class StepPanel:
         from IPython.display import display
 
         display(self.widget())
-        self._handle = display(self.plan(), display_id=True)
-        if self.extra is not None:  # a slot in the cell outputs, so plots are saved with the notebook
-            self._extra_handle = display({"text/plain": ""}, raw=True, display_id=True)
+        # Slots in the cell outputs, saved with the notebook: a note about an attempt that was not
+        # recorded, the graded result, and the recorded result's plot (if the panel makes one).
+        self._note_handle = display(_BLANK, raw=True, display_id=True)
+        self._handle = display(_not_run_yet(), raw=True, display_id=True)
+        if self.extra is not None:
+            self._extra_handle = display(_BLANK, raw=True, display_id=True)
         if mode is not None:
             self.run(mode)
 
@@ -306,32 +366,36 @@ class StepPanel:
         self.lines.append(line if stream != "stderr" else f"! {line}")
         del self.lines[:-_MAX_CONSOLE_LINES]
         if self._controls is not None:
-            # A Textarea does not follow new lines: show only what fits, so the newest lines are visible.
-            self._controls.console.value = "\n".join(self.lines[-_VISIBLE_LINES:])
+            console = self._controls.console
+            console.value = console_html(self.lines[-_VISIBLE_LINES:])
+            if self.console and console.layout.display == "none":
+                console.layout.display = ""
 
     def _on_progress(self, fraction: float) -> None:
         if self._controls is not None:
             self._controls.progress.value = fraction
 
     def run(self, mode: str = "auto") -> CheckResult:
-        """Build the step from the fields, execute it synchronously and record the result."""
+        """Build the step from the fields, execute it synchronously: one attempt (see :meth:`_settle`)."""
         check_mode(mode)
         self._cancel.clear()
         self.lines.clear()
         if (c := self._controls) is not None:
             c.run.disabled, c.stop.disabled = True, False
-            c.status.value = tr("运行中…", "running…")
+            c.status.value = html.escape(tr("运行中…", "running…"))
             c.progress.value = 0.0
+            c.console.value = ""
+        step: Step | None = None
         try:
-            self.step = self.build()
+            step = self.build()
         except LabkitError as exc:
             result = CheckResult.errored(self.check_id, str(exc))
         else:
             self._planned = None  # a step runs once: the next Run plans and builds afresh
-            result = self.step.execute(
+            result = step.execute(
                 mode, on_line=self._on_line, on_progress=self._on_progress, cancel=self._cancel
             )
-        self._record(result)
+        self._settle(result, step)
         self._refresh_plan()
         return result
 
@@ -353,33 +417,82 @@ class StepPanel:
             self._thread.join(timeout)
         return self.result
 
-    def _record(self, result: CheckResult) -> None:
+    # -- attempts and the recorded result ----------------------------------------------------
+    def _settle(self, result: CheckResult, step: Step | None) -> None:
+        """One attempt is over: record it, or keep the recorded pass and say so."""
         from labkit.ui import current_session
 
-        self.result = result
+        self.result, self.step = result, step
         if (sess := current_session()) is not None:
-            sess.record(result)
+            sess.attempted(result)
         if (c := self._controls) is not None:
             c.run.disabled, c.stop.disabled = False, True
-            c.status.value = ""
-            if result.status == "pass":
+            if result.ok:
                 c.progress.value = 1.0
-            c.result.value = result.summary_html()  # evidence: in the cell output below
-        if self._handle is not None:
-            self._handle.update(result)
+        if keeps_recorded(self.recorded, result):
+            self._keep_recorded(result)
         else:
-            from IPython.display import display
+            self._record(result, step)
 
-            display(result)
-        if self.extra is not None and self.step is not None:
-            self._show_extra(self.extra(self.step, result))
+    def record_attempt(self) -> CheckResult | None:
+        """Record the newest attempt for grading although it did not pass (the panel's button)."""
+        if self.result is None or self.result is self.recorded:
+            return self.recorded
+        self._record(self.result, self.step)
+        return self.recorded
 
-    def _show_extra(self, out: Any) -> None:
+    def _record(self, result: CheckResult, step: Step | None) -> None:
+        from labkit.ui import current_session
+
+        self.recorded = result
+        if (sess := current_session()) is not None:
+            sess.record(result)
+        self._publish(GradedResult(result), self._handle)
+        if self._note_handle is not None:
+            self._note_handle.update(_BLANK, raw=True)
+        if (c := self._controls) is not None:
+            done = tr("结果已记录在下方（评分用）", "result recorded below (used for grading)")
+            c.status.value = html.escape(done)
+            c.notice.value = ""
+            c.record.layout.display = "none"
+        if self.extra is not None and step is not None:
+            out = self.extra(step, result)  # None: nothing to draw for this result (clear the slot)
+            if out is not None:
+                self._publish(out, self._extra_handle)
+            elif self._extra_handle is not None:
+                self._extra_handle.update(_BLANK, raw=True)
+
+    def _keep_recorded(self, attempt: CheckResult) -> None:
+        if self.recorded is None:  # keeps_recorded() is only true with a recorded result
+            return
+        self._publish(AttemptNote(attempt, self.recorded), self._note_handle)
+        if (c := self._controls) is not None:
+            c.status.value = ""
+            c.notice.value = (
+                f"<span class='labkit-notice'>{html.escape(unrecorded_notice(self.recorded, attempt))}</span>"
+            )
+            c.record.layout.display = ""
+
+    @staticmethod
+    def _publish(out: Any, handle: Any) -> None:
+        """Show ``out`` in the cell output slot ``handle`` (or as a new output without one)."""
         if out is None:
             return
-        if self._extra_handle is not None:
-            self._extra_handle.update(out)
+        if handle is not None:
+            handle.update(out)
         else:
             from IPython.display import display
 
             display(out)
+
+
+#: An empty output slot (a display handle waiting for content).
+_BLANK = {"text/plain": ""}
+
+
+def _not_run_yet() -> dict[str, str]:
+    text = tr("评分用的结果：还没有运行（点「运行」）", "Result used for grading: not run yet (click Run)")
+    return {
+        "text/plain": text,
+        "text/html": f"<div class='labkit-graded' style='opacity:0.75'>{html.escape(text)}</div>",
+    }

@@ -316,6 +316,31 @@ def test_stop_after_a_recorded_pass_is_stopped_by_you_and_keeps_the_pass(tmp_pat
     assert "已由你停止" in c.notice.value
 
 
+def test_a_check_that_fails_after_stop_is_stopped_by_you():
+    """A tool that exits quietly when stopped leaves a state the check rejects: that is still the
+    student's stop (a rule of Step.execute), with the check's evidence kept."""
+    import threading
+
+    class Quiet(Step):
+        check_id = "test.quiet"
+
+        def plan(self):
+            return Plan(self.check_id, "nothing to run")
+
+        def run(self, ctx):
+            ctx.cancel.set()  # Stop pressed while it ran; the work ended without an error
+            return {"written": 0}
+
+        def check(self, ctx, evidence):
+            return CheckResult.failed(self.check_id, "the file is incomplete", **evidence)
+
+    with use_lang("zh"):
+        result = Quiet().execute("live", cancel=threading.Event())
+    assert (result.status, result.message) == ("skipped", "已由你停止")
+    assert result.evidence["skip_reason"] == "stopped"
+    assert result.evidence["written"] == 0
+
+
 def test_the_console_shows_the_newest_lines_readably():
     panel = _attempt_panel()
     c = panel.controls()

@@ -150,6 +150,9 @@ def test_chapter1_notebook_runs_and_renders_in_jupyterlab(
         assert "PASS" in disk.locator(CELL_RESULT).inner_text()
         # The chapter summary rendered its table.
         assert notebook.locator("table", has_text="ch1.disk.create.qcow2").count() == 1
+        # Every panel fits: no horizontal scrollbar, no label cut off.
+        layouts = {i: page.evaluate(_LAYOUT_JS, _cell(page, i).element_handle()) for i in panel_cells}
+        assert {i: (v["scrolls"], v["cut"]) for i, v in layouts.items() if v["scrolls"] or v["cut"]} == {}
 
         show_notebook(page)  # the top of the chapter: 1280 x 3000 px
         _screenshot(page, "ch1-lab.png", tmp_path)

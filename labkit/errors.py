@@ -22,6 +22,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
+from labkit.i18n import consent_hint, field_name, tr
+
 __all__ = [
     "Cancelled",
     "CommandFailed",
@@ -46,28 +48,41 @@ class LabkitError(Exception):
 class InvalidField(LabkitError, ValueError):
     """A user-supplied value is unusable.
 
-    ``field`` is the name the user sees (widget label or keyword argument), ``fix`` tells how to
-    correct it, e.g. ``InvalidField("memory", "8X", "not a size", "use a number with K/M/G/T, e.g. 8G")``.
+    ``field`` is the keyword argument the value came in (structured evidence names it), ``fix``
+    tells how to correct it, e.g. ``InvalidField("memory", "8X", tr("不是大小", "is not a size"),
+    tr("例如 8G", "e.g. 8G"))``. The message names the field as the reader sees it
+    (:func:`labkit.i18n.field_name`): the panel's label in a panel, the keyword elsewhere.
     """
 
     def __init__(self, field: str, value: object, problem: str, fix: str = "") -> None:
         self.field = field
+        self.label = field_name(field)
         self.value = value
         self.problem = problem
         self.fix = fix
-        msg = f"{field}: {value!r} {problem}"
+        msg = tr("{f}：{v!r} {p}", "{f}: {v!r} {p}", f=self.label, v=value, p=problem)
         if fix:
-            msg += f"; {fix}"
+            msg += tr("；{x}", "; {x}", x=fix)
         super().__init__(msg)
 
 
 class ConsentRequired(LabkitError):
-    """A destructive step (overwrite, delete, config edit) needs an explicit yes."""
+    """A destructive step (overwrite, delete, config edit) needs an explicit yes.
 
-    def __init__(self, action: str, how: str) -> None:
+    ``keyword`` is the step's keyword that grants it (``overwrite``, ``consent``, ``confirm``); the
+    panel shows it as a checkbox or a text field. Without ``how`` the message says how to give
+    that yes (:func:`labkit.i18n.consent_hint`: the checkbox's label in a panel).
+    """
+
+    def __init__(self, action: str, how: str = "", *, keyword: str | None = None) -> None:
         self.action = action
+        self.keyword = keyword
+        if not how and keyword:
+            how = tr("如果同意，请{c}，再运行一次", "to go ahead, {c} and run again", c=consent_hint(keyword))
         self.how = how
-        super().__init__(f"refusing to {action} without consent; {how}")
+        super().__init__(
+            tr("未经你同意，不会{a}；{h}", "refusing to {a} without consent; {h}", a=action, h=self.how)
+        )
 
 
 class NotSupportedHere(LabkitError):
@@ -76,7 +91,7 @@ class NotSupportedHere(LabkitError):
     def __init__(self, reason: str, fix: str = "") -> None:
         self.reason = reason
         self.fix = fix
-        super().__init__(reason + (f"; {fix}" if fix else ""))
+        super().__init__(reason + (tr("；{x}", "; {x}", x=fix) if fix else ""))
 
 
 class ToolMissing(LabkitError):
@@ -86,9 +101,15 @@ class ToolMissing(LabkitError):
         self.tool = tool
         self.package = package
         self.install = f"sudo apt-get install -y --no-install-recommends {package}" if package else ""
-        msg = f"{tool} is not installed"
         if package:
-            msg += f"; install it with: {self.install}"
+            msg = tr(
+                "{t} 未安装；安装命令：{i}",
+                "{t} is not installed; install it with: {i}",
+                t=tool,
+                i=self.install,
+            )
+        else:
+            msg = tr("{t} 未安装", "{t} is not installed", t=tool)
         super().__init__(msg)
 
 
@@ -115,7 +136,7 @@ class CommandFailed(LabkitError):
         return shlex.join(self.argv)
 
     def _what(self) -> str:
-        return f"exited with status {self.returncode}"
+        return tr("以状态 {n} 退出", "exited with status {n}", n=self.returncode)
 
     def _describe(self) -> str:
         msg = f"`{self.command}` {self._what()}"
@@ -123,7 +144,7 @@ class CommandFailed(LabkitError):
         if tail:
             msg += f":\n{tail}"
         if self.hint:
-            msg += f"\nhint: {self.hint}"
+            msg += tr("\n提示：{h}", "\nhint: {h}", h=self.hint)
         return msg
 
 
@@ -135,11 +156,11 @@ class CommandTimeout(CommandFailed):
         super().__init__(argv, None, stdout, stderr)
 
     def _what(self) -> str:
-        return f"timed out after {self.timeout:g} s and was stopped"
+        return tr("运行超过 {t:g} 秒，已被停止", "timed out after {t:g} s and was stopped", t=self.timeout)
 
 
 class Cancelled(CommandFailed):
     """The user pressed stop (or the cancel event was set) while the command ran."""
 
     def _what(self) -> str:
-        return "was stopped on request"
+        return tr("已按你的要求停止", "was stopped on request")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from labkit.errors import ConsentRequired, InvalidField, NotSupportedHere
+from labkit.i18n import consent_hint, field_name, in_panel, tr
 
 __all__ = [
     "TMP_MARK",
@@ -37,11 +38,20 @@ def refuse_overwrite(path: str | os.PathLike[str], overwrite: bool, field: str =
     p = Path(path)
     if p.exists() and not overwrite:
         raise ConsentRequired(
-            f"overwrite existing file {p}",
-            f"choose another {field} name, or pass overwrite=True (a backup is kept)",
+            tr("覆盖已有的文件 {p}", "overwrite the existing file {p}", p=p),
+            tr(
+                "换一个「{f}」，或{c}",
+                "choose another {f}, or {c}",
+                f=field_name(field),
+                c=consent_hint("overwrite"),
+            )
+            + ("" if in_panel() else tr("（会保留备份）", " (a backup is kept)")),
+            keyword="overwrite",
         )
     if p.is_dir():
-        raise InvalidField(field, str(p), "is a directory", "give a file name")
+        raise InvalidField(
+            field, str(p), tr("是一个目录", "is a directory"), tr("给出文件名", "give a file name")
+        )
 
 
 def tmp_sibling(path: str | os.PathLike[str]) -> Path:
@@ -60,16 +70,18 @@ def atomic_target(
     *,
     overwrite: bool = False,
     backup: bool = True,
+    field: str = "target",
     tmp: str | os.PathLike[str] | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success it replaces ``path``, on error it is removed.
 
     The temporary file lives in the same directory so the final ``os.replace`` is atomic (same file
     system). If ``path`` exists it must be allowed by ``overwrite``; the old file is kept as a backup.
-    ``tmp`` chooses the temporary name (e.g. :func:`tmp_sibling`, shown in a plan beforehand).
+    ``tmp`` chooses the temporary name (e.g. :func:`tmp_sibling`, shown in a plan beforehand);
+    ``field`` is the keyword the path came in, for the refusal's message.
     """
     final = Path(path)
-    refuse_overwrite(final, overwrite)
+    refuse_overwrite(final, overwrite, field)
     final.parent.mkdir(parents=True, exist_ok=True)
     if tmp is None:
         tmp = final.with_name(f".{final.name}{TMP_MARK}-{os.getpid()}-{time.monotonic_ns()}")
@@ -77,7 +89,7 @@ def atomic_target(
     try:
         yield tmp
         if not tmp.exists():
-            raise FileNotFoundError(f"{tmp} was not written")
+            raise FileNotFoundError(tr("{t} 没有写出来", "{t} was not written", t=tmp))
         if final.exists() and backup:
             backup_file(final, replacing=True)
         os.replace(tmp, final)
@@ -156,16 +168,26 @@ def _sparse_copy(src: Path, dst: Path, chunk: int = 1 << 20) -> None:
         fout.truncate(size)
 
 
-def ensure_free_space(directory: str | os.PathLike[str], needed: int, *, what: str = "write") -> int:
-    """Raise :class:`NotSupportedHere` if ``directory`` has less than ``needed`` bytes free."""
+def ensure_free_space(directory: str | os.PathLike[str], needed: int, *, what: str = "") -> int:
+    """Raise :class:`NotSupportedHere` if ``directory`` has less than ``needed`` bytes free.
+
+    ``what`` completes the message in the course language, e.g. ``tr("下载客户机", "download the
+    guest")``."""
     d = Path(directory)
     while not d.exists() and d != d.parent:
         d = d.parent
     free = shutil.disk_usage(d).free
+    what = what or tr("写入", "write")
     if free < needed:
         raise NotSupportedHere(
-            f"not enough free disk space to {what} in {directory}: need {needed / 2**30:.2f} GiB, "
-            f"have {free / 2**30:.2f} GiB",
-            "free some space or choose another directory",
+            tr(
+                "{d} 所在磁盘的空闲空间不够{w}：需要 {n:.2f} GiB，只有 {h:.2f} GiB",
+                "not enough free disk space to {w} in {d}: need {n:.2f} GiB, have {h:.2f} GiB",
+                w=what,
+                d=directory,
+                n=needed / 2**30,
+                h=free / 2**30,
+            ),
+            tr("腾出空间，或换一个目录", "free some space or choose another directory"),
         )
     return free

@@ -7,7 +7,8 @@ graders and evidence; the texts are already translated (``tr()``) when the findi
 
 Validators are written as small named rules, each returning a list of findings, and a public
 function that concatenates them (see ``ARCHITECTURE.md``). Shared data type: imported by every
-layer, imports nothing but the standard library.
+layer, imports nothing but the standard library and :mod:`labkit.i18n` (its text is shown in the
+course language, its field as the label the reader sees: :func:`labkit.i18n.field_name`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from labkit.i18n import field_name, tr
 
 __all__ = ["SEVERITIES", "Finding", "Severity", "errors", "first_error", "worst"]
 
@@ -41,10 +44,25 @@ class Finding:
     def is_error(self) -> bool:
         return self.severity == "error"
 
+    @property
+    def level(self) -> str:
+        """The severity in the reader's language (错误 / 警告 / 提示)."""
+        return {"error": tr("错误", "error"), "warning": tr("警告", "warning"), "info": tr("提示", "info")}[
+            self.severity
+        ]
+
+    @property
+    def where(self) -> str:
+        """Line number in the reader's language, or ``""``."""
+        return tr("（第 {n} 行）", " (line {n})", n=self.line) if self.line else ""
+
     def __str__(self) -> str:
-        where = self.field + (f" (line {self.line})" if self.line else "")
-        text = f"[{self.severity}] {where}: {self.message}" if where else f"[{self.severity}] {self.message}"
-        return text + (f"; {self.fix}" if self.fix else "")
+        level = self.level
+        where = (field_name(self.field) if self.field else "") + self.where
+        text = f"[{level}] " + (
+            tr("{w}：{m}", "{w}: {m}", w=where, m=self.message) if where else self.message
+        )
+        return text + (tr("；{x}", "; {x}", x=self.fix) if self.fix else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON for check evidence; keys always present except an absent ``line``."""

@@ -3,7 +3,8 @@
 A kernel cannot write notebook metadata, so the identity travels the same way check results do:
 as a cell *output* with its own MIME type, :data:`STUDENT_MIME` (the payload:
 :meth:`StudentIdentity.to_payload`). An empty id is allowed and displays a clear "not set" result
-instead of raising (why: :func:`check_student_id`).
+instead of raising (why: :func:`check_student_id`); a malformed one displays what is wrong and how
+to fix it (:class:`IdentityProblem`), never a traceback, and records no identity.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from labkit.checks import now_iso, payload_digest, session_id
 from labkit.errors import InvalidField
 from labkit.i18n import tr
 
-__all__ = ["STUDENT_ID_RE", "STUDENT_MIME", "StudentIdentity", "check_student_id", "whoami"]
+__all__ = [
+    "STUDENT_ID_RE",
+    "STUDENT_MIME",
+    "IdentityProblem",
+    "StudentIdentity",
+    "check_student_id",
+    "identify",
+    "whoami",
+]
 
 STUDENT_MIME = "application/vnd.labkit.student+json"
 #: What a student id may look like: it names feedback files, so no path separators or spaces.
@@ -35,7 +44,12 @@ def check_student_id(student_id: object) -> str:
     names in the grader's output).
     """
     if not isinstance(student_id, str):
-        raise InvalidField("student_id", student_id, "is not text", 'write it in quotes, e.g. "2023123456"')
+        raise InvalidField(
+            "student_id",
+            student_id,
+            tr("不是文字", "is not text"),
+            tr('用引号括起来，例如 "2023123456"', 'write it in quotes, e.g. "2023123456"'),
+        )
     value = student_id.strip()
     if value and not STUDENT_ID_RE.match(value):
         raise InvalidField(
@@ -104,16 +118,54 @@ class StudentIdentity:
         return {STUDENT_MIME: self.to_payload(), "text/html": self._repr_html_(), "text/plain": str(self)}
 
 
+@dataclass(frozen=True)
+class IdentityProblem:
+    """What :func:`whoami` shows for a malformed id or name: the problem and the fix, no identity.
+
+    It carries no :data:`STUDENT_MIME` payload, so the grader falls back to the file name exactly as
+    for an empty id, and the student sees a result instead of a traceback."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return tr(
+            "[填写有误] {m}。改正后重新运行本单元格",
+            "[INVALID] {m}. Fix it and run this cell again",
+            m=self.message,
+        )
+
+    def _repr_html_(self) -> str:
+        return (
+            "<div class='labkit-student' style='border-left:4px solid #cf222e;padding:4px 8px'>"
+            f"{html.escape(str(self))}</div>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/html": self._repr_html_(), "text/plain": str(self)}
+
+
+def identify(student_id: object, name: object = "") -> StudentIdentity | IdentityProblem:
+    """The identity :func:`whoami` displays, or the problem with what was typed (never raises)."""
+    try:
+        sid = check_student_id(student_id)
+        if not isinstance(name, str):
+            raise InvalidField(
+                "name",
+                name,
+                tr("不是文字", "is not text"),
+                tr('用引号括起来，例如 "张三"', 'write it in quotes, e.g. "张三"'),
+            )
+    except InvalidField as exc:
+        return IdentityProblem(str(exc))
+    return StudentIdentity(sid, " ".join(name.split())[:_NAME_MAX])
+
+
 def whoami(student_id: str, name: str = "") -> None:
     """Display the student's identity as a notebook output the grader reads back.
 
-    Raises :class:`InvalidField` for an id that is not empty and not id-like; an empty id shows
-    "not set" (the grader then uses the file name).
+    An empty id shows "not set" (the grader then uses the file name); an id that is not id-like
+    (``"2023 310101"``) shows what is wrong and how to fix it, as a result rather than a traceback.
     """
-    sid = check_student_id(student_id)
-    if not isinstance(name, str):
-        raise InvalidField("name", name, "is not text", 'write it in quotes, e.g. "张三"')
-    ident = StudentIdentity(sid, " ".join(name.split())[:_NAME_MAX])
     from IPython.display import display
 
-    display(ident)
+    display(identify(student_id, name))

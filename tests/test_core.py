@@ -23,7 +23,7 @@ from labkit.errors import (
     ToolMissing,
 )
 from labkit.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
-from labkit.i18n import tr, use_lang
+from labkit.i18n import tr, use_labels, use_lang
 from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
 
@@ -232,6 +232,60 @@ def test_step_errors_become_results_not_tracebacks():
         Echo("x").execute("sometimes")
 
 
+def test_errors_speak_the_course_language_and_name_what_the_reader_sees(tmp_path):
+    from labkit.errors import CommandFailed, CommandTimeout
+    from labkit.files import refuse_overwrite
+    from labkit.i18n import consent_hint, field_name, fill_hint, has_field, in_panel
+
+    labels = {"path": "文件名", "overwrite": "允许覆盖（保留备份）", "confirm": "输入 ID 以确认"}
+    with use_lang("zh"):
+        bad = InvalidField("path", "../x", "指向工作目录之外", "用不带 .. 的文件名")
+        assert str(bad) == "path：'../x' 指向工作目录之外；用不带 .. 的文件名"
+        assert not in_panel() and field_name("path") == "path" and has_field("anything")
+        with use_labels(labels):
+            assert in_panel() and not has_field("force_share")
+            bad = InvalidField("path", "../x", "指向工作目录之外")
+            assert str(bad) == "文件名：'../x' 指向工作目录之外"
+            assert (bad.field, bad.label) == ("path", "文件名")  # evidence keeps the keyword
+            refused = ConsentRequired("覆盖 x", keyword="overwrite")
+            assert (
+                str(refused) == "未经你同意，不会覆盖 x；如果同意，请勾选「允许覆盖（保留备份）」，再运行一次"
+            )
+            assert fill_hint("confirm", "100") == "在「输入 ID 以确认」中填 100"
+            target = tmp_path / "old.img"
+            target.write_bytes(b"x")
+            with pytest.raises(ConsentRequired) as panel_refusal:
+                refuse_overwrite(target, False, "path")
+            assert "换一个「文件名」，或勾选「允许覆盖（保留备份）」" in str(panel_refusal.value)
+            assert "overwrite=True" not in str(panel_refusal.value)
+        assert consent_hint("overwrite") == "传入 overwrite=True"
+        assert str(ConsentRequired("覆盖 x", keyword="overwrite")).endswith(
+            "请传入 overwrite=True，再运行一次"
+        )
+        assert str(CommandFailed(["qemu-img", "info", "x"], 1, stderr="boom")) == (
+            "`qemu-img info x` 以状态 1 退出:\nboom"
+        )
+        assert "运行超过 5 秒，已被停止" in str(CommandTimeout(["sleep", "9"], 5))
+        assert "提示：换一个" in str(CommandFailed(["false"], 1, hint="换一个"))
+        assert str(ToolMissing("qemu-img", "qemu-utils")).startswith(
+            "qemu-img 未安装；安装命令：sudo apt-get"
+        )
+        assert str(NotSupportedHere("没有 GPU", "换一台")) == "没有 GPU；换一台"
+    with use_lang("en"):
+        assert str(InvalidField("path", "../x", "points outside", "use a plain name")) == (
+            "path: '../x' points outside; use a plain name"
+        )
+        with use_labels({"overwrite": "overwrite (keeps a backup)"}):
+            assert str(ConsentRequired("overwrite x", keyword="overwrite")) == (
+                "refusing to overwrite x without consent; to go ahead, tick “overwrite (keeps a backup)” "
+                "and run again"
+            )
+        assert "exited with status 1" in str(CommandFailed(["false"], 1))
+        assert str(ToolMissing("qemu-img")) == "qemu-img is not installed"
+    r = Echo("x", boom=ConsentRequired("delete x", keyword="consent")).execute()
+    assert (r.evidence["skip_reason"], r.evidence["keyword"]) == ("consent", "consent")
+
+
 def test_plan_renders_shell_and_mime():
     p = Plan("s", "why", [["qemu-img", "create", "my disk.img", "1G"]], notes=["careful"])
     assert p.shell() == "qemu-img create 'my disk.img' 1G"
@@ -356,7 +410,12 @@ def test_finding_names_field_and_fix_and_rejects_unknown_severity():
     from labkit.findings import Finding, errors, worst
 
     f = Finding("memory", "error", "不是大小", "写成 8G", code="vm.memory.size")
-    assert str(f) == "[error] memory: 不是大小; 写成 8G"
+    with use_lang("zh"):
+        assert str(f) == "[错误] memory：不是大小；写成 8G"
+        with use_labels({"memory": "内存 -m"}):  # in a panel: the label on screen
+            assert str(f) == "[错误] 内存 -m：不是大小；写成 8G"
+    with use_lang("en"):
+        assert str(f) == "[error] memory: 不是大小; 写成 8G"
     assert f.to_dict() == {
         "field": "memory",
         "severity": "error",
@@ -365,7 +424,10 @@ def test_finding_names_field_and_fix_and_rejects_unknown_severity():
         "fix": "写成 8G",
     }
     w = Finding("Dockerfile", "warning", "no tag", line=3)
-    assert str(w) == "[warning] Dockerfile (line 3): no tag"
+    with use_lang("en"):
+        assert str(w) == "[warning] Dockerfile (line 3): no tag"
+    with use_lang("zh"):
+        assert str(w) == "[警告] Dockerfile（第 3 行）：no tag"
     assert errors([f, w]) == [f]
     assert worst([w]) == "warning"
     assert worst([]) is None

@@ -38,7 +38,8 @@ from labkit.grading.manifest import (
     source_sha256,
 )
 from labkit.grading.render import feedback_html, gradebook_csv, lms_csv
-from labkit.identity import STUDENT_MIME, StudentIdentity, check_student_id, whoami
+from labkit.i18n import use_lang
+from labkit.identity import STUDENT_MIME, StudentIdentity, check_student_id, identify, whoami
 from labkit.steps.base import Plan, Step, refuse_replacing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,9 +392,23 @@ def test_whoami_shows_not_set_for_an_empty_id_and_refuses_a_bad_one(capsys):
     whoami(" 2023123456 ", "张三")
     assert "2023123456 张三" in capsys.readouterr().out
     with pytest.raises(InvalidField, match="student_id"):
-        whoami("../etc/passwd")
+        check_student_id("../etc/passwd")
     with pytest.raises(InvalidField):
         check_student_id(2023123456)
+    # whoami itself never raises: a typo shows what is wrong as a result, and records no identity
+    for typo in ("2023 310101", "../etc/passwd"):
+        whoami(student_id=typo)
+        out = capsys.readouterr().out
+        assert out.startswith("[INVALID] student_id: ") and repr(typo) in out, out
+        assert "does not look like a student id" in out and "run this cell again" in out
+        assert "Traceback" not in out
+        assert STUDENT_MIME not in identify(typo)._repr_mimebundle_()
+    with use_lang("zh"):
+        whoami(student_id="2023 310101")
+    out = capsys.readouterr().out
+    assert out.startswith("[填写有误] student_id：'2023 310101' 不像学号"), out
+    whoami("2023123456", name=3)
+    assert "[INVALID] name: 3 is not text" in capsys.readouterr().out
     bundle = StudentIdentity("2023123456", "张三")._repr_mimebundle_()
     payload = bundle[STUDENT_MIME]
     assert verify_payload(payload)

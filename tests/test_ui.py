@@ -564,11 +564,30 @@ def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):
     bad = panel.plan()
     assert isinstance(bad, CheckResult)
     assert bad.status == "error"
-    assert "workloads" in bad.message
+    # the field is named as the panel shows it, in the panel's language
+    assert bad.message.startswith("工作负载：'web' ")
     panel.set(workloads="mail=30%", hosts=0)
     hosts = panel.plan()
     assert isinstance(hosts, CheckResult)
-    assert "hosts" in hosts.message
+    assert hosts.message.startswith("物理服务器数：0 ")
+    with use_lang("en"):  # a kernel in English: English labels
+        english = ch1.consolidation().set(workloads="mail=30%", hosts=0)
+        assert english.plan().message.startswith("servers: 0 is out of range")
+
+
+def test_the_run_thread_names_the_panels_labels(tmp_path):
+    """The Run button's thread (a copied context) names the labels too, and the labels do not leak
+    out of the panel: the same step called from Python names its keyword."""
+    set_lang("zh")
+    panel = StepPanel("Sleep", step_factory(Sleep, rename={"wait": "seconds"}), {"wait": (-1.0, "等待秒数")})
+    panel.controls()
+    panel.start("auto")
+    result = panel.wait(10)
+    assert result is not None and result.status == "error"
+    assert result.message.startswith("等待秒数：-1.0 ")
+    assert result.evidence["field"] == "seconds" and result.evidence["label"] == "等待秒数"
+    with pytest.raises(InvalidField, match=r"^seconds：-1\.0 "):
+        Sleep(-1.0)
 
 
 CH2_CALLS = [

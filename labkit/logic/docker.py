@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import api_note, tr
 from labkit.logic.docker_names import LABKIT_FILTER, labkit_labels, parse_reference
 
 __all__ = [
@@ -438,7 +438,11 @@ def load_refusal(path: str, kind: str) -> InvalidField | None:
         ),
         "unknown": (
             tr("不是 docker save 生成的 tar 文件", "is not a tar file made by docker save"),
-            tr("用 docker save 或 SaveImage 生成", "create it with docker save or SaveImage"),
+            tr(
+                "用 docker save 或「保存并压缩镜像」生成",
+                "create it with docker save or “Save and compress an image”",
+            )
+            + api_note("SaveImage"),
         ),
     }
     if kind not in refusals:

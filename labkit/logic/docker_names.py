@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import api_note, tr
 
 __all__ = [
     "ARCHIVE_KINDS",
@@ -103,9 +103,19 @@ def labkit_labels(step: str, *, kind: str = "image", ref: str = "", **extra: str
     added). Extra keys go under ``org.labkit.`` with ``_`` turned into ``-``.
     """
     if not step:
-        raise InvalidField("step", step, "is empty", "pass the check id, e.g. ch2.docker.commit")
+        raise InvalidField(
+            "step",
+            step,
+            tr("为空", "is empty"),
+            tr("给出检查 id，例如 ch2.docker.commit", "pass the check id, e.g. ch2.docker.commit"),
+        )
     if kind not in ("image", "container"):
-        raise InvalidField("kind", kind, "is not an object kind", "use image or container")
+        raise InvalidField(
+            "kind",
+            kind,
+            tr("不是对象种类", "is not an object kind"),
+            tr("用 image 或 container", "use image or container"),
+        )
     labels = {LABEL_CREATED: "true", LABEL_STEP: step, LABEL_OBJECT: f"{kind}:{uuid.uuid4().hex}"}
     if ref:
         labels[LABEL_REF] = ref
@@ -141,7 +151,8 @@ class DockerObject:
     def describe(self) -> str:
         name = ", ".join(self.names) if self.names else "<none>"
         extra = f" ({self.state})" if self.state else ""
-        return f"{self.kind} {short_id(self.id)} {name}{extra}"
+        kind = tr("镜像", "image") if self.kind == "image" else tr("容器", "container")
+        return f"{kind} {short_id(self.id)} {name}{extra}"
 
 
 def select_labkit(objects: Iterable[DockerObject]) -> tuple[list[DockerObject], list[DockerObject]]:
@@ -574,6 +585,7 @@ def parse_sidecar(text: str, field: str = "sidecar") -> dict[str, Any]:
             field,
             text[:80],
             tr("不是 labkit 写的镜像说明文件", "is not an image sidecar written by labkit"),
-            tr("用 SaveImage 重新保存镜像", "save the image again with SaveImage"),
+            tr("用「保存并压缩镜像」重新保存镜像", "save the image again with “Save and compress an image”")
+            + api_note("SaveImage"),
         )
     return data

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from labkit.errors import InvalidField
+from labkit.i18n import tr
 
 __all__ = [
     "AAVMF_CODE",
@@ -81,13 +82,25 @@ def padding_plan(firmware_size: int, *, field: str = "firmware") -> PaddingPlan:
     reject it, and truncating firmware would silently corrupt it.
     """
     if firmware_size <= 0:
-        raise InvalidField(field, firmware_size, "is empty", f"reinstall {FIRMWARE_PACKAGE}")
+        raise InvalidField(
+            field,
+            firmware_size,
+            tr("是空文件", "is empty"),
+            tr("重新安装 {p}", "reinstall {p}", p=FIRMWARE_PACKAGE),
+        )
     if firmware_size > PFLASH_SIZE:
         raise InvalidField(
             field,
             firmware_size,
-            f"bytes is larger than the {PFLASH_SIZE // 2**20} MiB pflash bank of the virt board",
-            "use the aarch64 QEMU_EFI.fd firmware (about 2 MiB), not a disk image",
+            tr(
+                "字节，超过了 virt 机器 {n} MiB 的 pflash 闪存",
+                "bytes is larger than the {n} MiB pflash bank of the virt board",
+                n=PFLASH_SIZE // 2**20,
+            ),
+            tr(
+                "用 aarch64 的 QEMU_EFI.fd 固件（约 2 MiB），不要用磁盘镜像",
+                "use the aarch64 QEMU_EFI.fd firmware (about 2 MiB), not a disk image",
+            ),
         )
     return PaddingPlan(copy_bytes=firmware_size, pad_bytes=PFLASH_SIZE - firmware_size)
 

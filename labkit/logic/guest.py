@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from labkit.errors import InvalidField
+from labkit.i18n import tr
 from labkit.logic.guest_formats import (
     AARCH64_EM,
     ARM64_IMAGE_MAGIC,
@@ -219,14 +220,34 @@ def _ubuntu_ports(uri: str) -> tuple[str, str]:
     parts = urlsplit(uri.rstrip("/"))
     host = parts.hostname or ""
     if host in _UBUNTU_X86_HOSTS or host.endswith(".archive.ubuntu.com"):
-        return UBUNTU_PORTS_MIRROR, "Ubuntu's x86 archive has no arm64 packages: using ports.ubuntu.com"
+        return UBUNTU_PORTS_MIRROR, tr(
+            "Ubuntu 的 x86 软件源没有 arm64 软件包：改用 ports.ubuntu.com",
+            "Ubuntu's x86 archive has no arm64 packages: using ports.ubuntu.com",
+        )
     if parts.path.endswith("/ubuntu-ports"):
-        return uri.rstrip("/"), "host mirror already serves ubuntu-ports"
+        return uri.rstrip("/"), tr(
+            "本机的镜像站已经提供 ubuntu-ports", "host mirror already serves ubuntu-ports"
+        )
     if parts.path.endswith("/ubuntu"):
         # Mirrors (e.g. mirrors.tuna.tsinghua.edu.cn, mirrors.aliyun.com) publish ports next to ubuntu/.
         ported = urlunsplit((parts.scheme, parts.netloc, parts.path + "-ports", "", ""))
-        return ported, f"mirror convention: {uri} -> {ported}"
-    return UBUNTU_PORTS_MIRROR, "unrecognised Ubuntu mirror layout: using ports.ubuntu.com"
+        return ported, tr("按镜像站的惯例：{u} -> {p}", "mirror convention: {u} -> {p}", u=uri, p=ported)
+    return UBUNTU_PORTS_MIRROR, tr(
+        "认不出这个 Ubuntu 镜像站的目录结构：改用 ports.ubuntu.com",
+        "unrecognised Ubuntu mirror layout: using ports.ubuntu.com",
+    )
+
+
+def _explicit_note() -> str:
+    return tr("明确给出的镜像站", "mirror given explicitly")
+
+
+def _no_http_mirror_note(site: str) -> str:
+    return tr(
+        "本机的 apt 源里没有 http 镜像站：改用 {s}",
+        "no http mirror in the host's apt sources: using {s}",
+        s=site,
+    )
 
 
 def choose_repo(
@@ -247,15 +268,26 @@ def choose_repo(
         raise InvalidField(
             "host",
             os_release.get("PRETTY_NAME") or os_release.get("ID", "unknown"),
-            "is not Debian or Ubuntu",
-            "the tiny guest is fetched with apt; use a Debian 12 or Ubuntu 22.04/24.04 host",
+            tr("不是 Debian 或 Ubuntu", "is not Debian or Ubuntu"),
+            tr(
+                "最小客户机用 apt 下载；请用 Debian 12 或 Ubuntu 22.04/24.04 主机",
+                "the tiny guest is fetched with apt; use a Debian 12 or Ubuntu 22.04/24.04 host",
+            ),
         )
     if not codename:
         raise InvalidField(
-            "os-release", "VERSION_CODENAME", "is missing", "cannot tell which release to fetch"
+            "os-release",
+            "VERSION_CODENAME",
+            tr("缺失", "is missing"),
+            tr("无法判断要下载哪个发行版本", "cannot tell which release to fetch"),
         )
     if mirror is not None and not _is_http(mirror):
-        raise InvalidField("mirror", mirror, "is not an http(s) URL", "e.g. http://deb.debian.org/debian")
+        raise InvalidField(
+            "mirror",
+            mirror,
+            tr("不是 http(s) 地址", "is not an http(s) URL"),
+            tr("例如 http://deb.debian.org/debian", "e.g. http://deb.debian.org/debian"),
+        )
     # The host entry for the release suite itself (not -updates / -security).
     entry = next(
         (
@@ -269,21 +301,24 @@ def choose_repo(
     signed_by = entry.signed_by if entry else ""
     if family == "debian":
         if mirror:
-            url, note = mirror.rstrip("/"), "mirror given explicitly"
+            url, note = mirror.rstrip("/"), _explicit_note()
         elif host_uri:
-            url, note = host_uri.rstrip("/"), "the host's own Debian mirror (Debian serves arm64 there too)"
-        else:
             url, note = (
-                DEBIAN_FALLBACK_MIRROR,
-                "no http mirror in the host's apt sources: using deb.debian.org",
+                host_uri.rstrip("/"),
+                tr(
+                    "本机自己的 Debian 镜像站（Debian 在同一个站点也提供 arm64）",
+                    "the host's own Debian mirror (Debian serves arm64 there too)",
+                ),
             )
+        else:
+            url, note = DEBIAN_FALLBACK_MIRROR, _no_http_mirror_note("deb.debian.org")
         return GuestRepo("debian", url, codename, "linux-image-cloud-arm64", signed_by=signed_by, note=note)
     if mirror:
-        url, note = mirror.rstrip("/"), "mirror given explicitly"
+        url, note = mirror.rstrip("/"), _explicit_note()
     elif host_uri:
         url, note = _ubuntu_ports(host_uri)
     else:
-        url, note = UBUNTU_PORTS_MIRROR, "no http mirror in the host's apt sources: using ports.ubuntu.com"
+        url, note = UBUNTU_PORTS_MIRROR, _no_http_mirror_note("ports.ubuntu.com")
     return GuestRepo("ubuntu", url, codename, "linux-image-virtual", signed_by=signed_by, note=note)
 
 
@@ -446,20 +481,48 @@ class BootSpec:
 
     def __post_init__(self) -> None:
         if not _CPU.match(self.cpu):
-            raise InvalidField("cpu", self.cpu, "is not a CPU model name", "e.g. max, cortex-a57, cortex-a72")
+            raise InvalidField(
+                "cpu",
+                self.cpu,
+                tr("不是 CPU 型号名", "is not a CPU model name"),
+                tr("例如 max、cortex-a57、cortex-a72", "e.g. max, cortex-a57, cortex-a72"),
+            )
         if self.cpu == "host":
             raise InvalidField(
-                "cpu", self.cpu, "needs KVM on an arm64 host", "use max or cortex-a57 with TCG"
+                "cpu",
+                self.cpu,
+                tr("需要 arm64 主机上的 KVM", "needs KVM on an arm64 host"),
+                tr("TCG 下用 max 或 cortex-a57", "use max or cortex-a57 with TCG"),
             )
         if memory_bytes(self.memory) < 128 * 2**20:  # QEMU's -m rule; raises for a non-size
-            raise InvalidField("memory", self.memory, "is too small for the kernel", "use at least 128M")
+            raise InvalidField(
+                "memory",
+                self.memory,
+                tr("对内核来说太小", "is too small for the kernel"),
+                tr("至少 128M", "use at least 128M"),
+            )
         if isinstance(self.smp, bool) or not isinstance(self.smp, int) or not 1 <= self.smp <= 64:
-            raise InvalidField("smp", self.smp, "is not a CPU count from 1 to 64", "e.g. 1 or 2")
+            raise InvalidField(
+                "smp",
+                self.smp,
+                tr("不是 1 到 64 之间的 CPU 数", "is not a CPU count from 1 to 64"),
+                tr("例如 1 或 2", "e.g. 1 or 2"),
+            )
         if any(c in self.extra_append for c in "\n\r\0"):
-            raise InvalidField("extra_append", self.extra_append, "contains a line break", "use one line")
+            raise InvalidField(
+                "extra_append",
+                self.extra_append,
+                tr("含有换行", "contains a line break"),
+                tr("写成一行", "use one line"),
+            )
         for name in ("kernel", "initrd"):
             if not getattr(self, name):
-                raise InvalidField(name, getattr(self, name), "is empty", "run `labkit guest prepare` first")
+                raise InvalidField(
+                    name,
+                    getattr(self, name),
+                    tr("为空", "is empty"),
+                    tr("先准备客户机（`labkit guest prepare`）", "run `labkit guest prepare` first"),
+                )
 
     @property
     def cpu_arg(self) -> str:

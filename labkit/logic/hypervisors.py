@@ -546,7 +546,7 @@ def libvirt_notes() -> list[str]:
         tr(
             "qemu-kvm 只是虚拟包（由 qemu-system-x86 提供）；"
             "Ubuntu 24.04 起若有多个提供者（如 qemu-system-x86-hwe），"
-            "apt 会报 has no installation candidate，所以直接安装 qemu-system-x86。",
+            "apt 会报 “has no installation candidate”，所以直接安装 qemu-system-x86。",
             "qemu-kvm is only a virtual package (provided by qemu-system-x86); on Ubuntu ≥ 24.04 with more "
             "than one provider (e.g. qemu-system-x86-hwe) apt stops with 'has no installation candidate', "
             "so labkit installs qemu-system-x86 by name.",

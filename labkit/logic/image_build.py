@@ -234,7 +234,12 @@ def check_context_size(
     ``size`` is ``{"bytes", "files", "largest": [(path, bytes)…]}`` as measured before sending."""
     if size["bytes"] > max_bytes and not allow_large:
         raise ConsentRequired(
-            f"send a {human_size(size['bytes'])} build context ({context}) to the engine",
+            tr(
+                "把 {s} 的构建上下文（{c}）发送给 Docker 引擎",
+                "send a {s} build context ({c}) to the engine",
+                s=human_size(size["bytes"]),
+                c=context,
+            ),
             tr(
                 "多半是在错误的目录里构建（比如家目录）：换一个只含所需文件的目录，"
                 "或在 .dockerignore 里排除大文件（最大的：{l}）；确实需要就传 allow_large=True",
@@ -243,6 +248,7 @@ def check_context_size(
                 "pass allow_large=True if you really mean it",
                 l=", ".join(f"{p} {human_size(b)}" for p, b in size["largest"][:3]) or "-",
             ),
+            keyword="allow_large",
         )
     if size["bytes"] <= warn_bytes:
         return None

@@ -16,7 +16,7 @@ import os
 import re
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import field_name, tr
 from labkit.logic.sizes import MAX_SIZE, format_size, human_size, parse_size, round_up
 
 __all__ = [
@@ -294,7 +294,12 @@ def build_convert(
                 "only works for qcow2 (qemu-img cannot compress {f})",
                 f=out,
             ),
-            tr("把目标格式设为 qcow2，或关闭压缩", "set dst_format='qcow2', or compress=False"),
+            tr(
+                "把「{d}」设为 qcow2，或取消「{c}」",
+                "set {d} to qcow2, or turn off {c}",
+                d=field_name("dst_format"),
+                c=field_name("compress"),
+            ),
         )
     argv = [QEMU_IMG, "convert"]
     if progress:

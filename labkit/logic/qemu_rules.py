@@ -62,7 +62,7 @@ def machine_cpu_findings(
         return []
     msg = tr(
         "virt 机器默认的 GICv2 最多支持 {m} 个 vCPU（这里 {n} 个），"
-        "QEMU 会报 exceeds max CPUs supported by machine",
+        "QEMU 会报 “exceeds max CPUs supported by machine”",
         "the virt board's default GICv2 supports at most {m} vCPUs (here {n}); QEMU reports "
         "'exceeds max CPUs supported by machine'",
         m=GICV2_MAX_CPUS,
@@ -237,7 +237,7 @@ def _network(spec: VMSpec) -> list[Finding]:
     if spec.nic == "user" and spec.nic_rom and spec.nic_model.startswith("virtio-net"):
         msg = tr(
             "-nic user,model=virtio-net-pci 需要 ipxe-qemu 包里的 efi-virtio.rom；"
-            "用 --no-install-recommends 装的 QEMU 会报 failed to find romfile",
+            "用 --no-install-recommends 装的 QEMU 会报 “failed to find romfile”",
             "-nic user,model=virtio-net-pci needs efi-virtio.rom from the ipxe-qemu package; a QEMU "
             "installed with --no-install-recommends stops with 'failed to find romfile'",
         )

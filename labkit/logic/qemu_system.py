@@ -279,7 +279,12 @@ def dry_start_argv(
     if disk_paths is not None:
         paths = list(disk_paths)
         if len(paths) != len(spec.disks):
-            raise InvalidField("disk_paths", paths, "must match spec.disks", f"give {len(spec.disks)} paths")
+            raise InvalidField(
+                "disk_paths",
+                paths,
+                tr("必须与 spec.disks 一一对应", "must match spec.disks"),
+                tr("给出 {n} 个路径", "give {n} paths", n=len(spec.disks)),
+            )
         changes["disks"] = tuple(replace(d, path=p) for d, p in zip(spec.disks, paths, strict=True))
     if iso_path is not None and spec.iso is not None:
         changes["iso"] = iso_path

@@ -261,9 +261,19 @@ def vm_defaults(
 
 def _check_request(vm_cores: object, vm_memory_bytes: object) -> tuple[int, int]:
     if isinstance(vm_cores, bool) or not isinstance(vm_cores, int) or vm_cores < 1:
-        raise InvalidField("vm_cores", vm_cores, "is not a core count", "use a whole number ≥ 1, e.g. 4")
+        raise InvalidField(
+            "vm_cores",
+            vm_cores,
+            tr("不是核数", "is not a core count"),
+            tr("填 1 以上的整数，例如 4", "use a whole number ≥ 1, e.g. 4"),
+        )
     if isinstance(vm_memory_bytes, bool) or not isinstance(vm_memory_bytes, int) or vm_memory_bytes < 1:
-        raise InvalidField("vm_memory", vm_memory_bytes, "is not a memory size", "use a size such as 8G")
+        raise InvalidField(
+            "vm_memory",
+            vm_memory_bytes,
+            tr("不是内存大小", "is not a memory size"),
+            tr("填一个大小，例如 8G", "use a size such as 8G"),
+        )
     return vm_cores, vm_memory_bytes
 
 

@@ -39,7 +39,7 @@ from labkit.errors import (
     NotSupportedHere,
     ToolMissing,
 )
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, tr
 from labkit.steps.runner import Completed, LineCallback, Process, Runner, default_runner
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "RunContext",
     "Step",
     "check_mode",
+    "error_evidence",
     "mark_already_present",
     "overwrite_label",
     "refuse_replacing",
@@ -67,7 +68,12 @@ SKIP_REASONS = ("plan_only", "host", "consent", "stopped")
 
 def check_mode(mode: str) -> str:
     if mode not in MODES:
-        raise InvalidField("mode", mode, "is not a run mode", f"use one of {', '.join(MODES)}")
+        raise InvalidField(
+            "mode",
+            mode,
+            tr("不是运行方式", "is not a run mode"),
+            tr("可选：{m}", "use one of {m}", m=", ".join(MODES)),
+        )
     return mode
 
 
@@ -82,8 +88,9 @@ def refuse_replacing(
     """The refusal for a target that exists but is not what the step would make (``raise`` it).
 
     It says *what* differs (e.g. "virtual size 130 GiB, this step makes 120 GiB") and how to
-    allow the replacement: the panel's checkbox (:func:`overwrite_label`), ``keyword=True`` in
-    Python; a backup of the old target is kept.
+    allow the replacement (:func:`labkit.i18n.consent_hint`): the panel's checkbox
+    (:func:`overwrite_label`) in a panel, ``keyword=True`` in Python; a backup of the old target
+    is kept.
     """
     return ConsentRequired(
         tr(
@@ -93,12 +100,11 @@ def refuse_replacing(
             d=tr("；", "; ").join(differences),
         ),
         tr(
-            "要替换它，请勾选“{l}”（Python 中传 {k}=True），旧文件会保留备份；或者换一个文件名",
-            "to replace it, tick “{l}” (in Python pass {k}=True) and the old one is kept as a backup; "
-            "or choose another name",
-            l=overwrite_label(),
-            k=keyword,
+            "要替换它，请{c}，旧文件会保留备份；或者换一个文件名",
+            "to replace it, {c} and the old one is kept as a backup; or choose another name",
+            c=consent_hint(keyword),
         ),
+        keyword=keyword,
     )
 
 
@@ -426,15 +432,26 @@ class Step:
             )
 
 
+def error_evidence(exc: LabkitError) -> Mapping[str, Any]:
+    """Structured evidence for an error (the field and its label, the consent keyword, the tool,
+    the command), for a result made outside :meth:`Step.execute` too (a panel that cannot build
+    its step)."""
+    return _error_fields(exc)
+
+
 def _error_fields(exc: LabkitError) -> Mapping[str, Any]:
     """Structured evidence for an error, so the notebook shows fields instead of a traceback."""
     out: dict[str, Any] = {"error": type(exc).__name__}
     if isinstance(exc, InvalidField):
         out.update(field=exc.field, value=str(exc.value), fix=exc.fix)
+        if exc.label != exc.field:
+            out["label"] = exc.label
     elif isinstance(exc, ToolMissing):
         out.update(tool=exc.tool, install=exc.install)
     elif isinstance(exc, CommandFailed):
         out.update(argv=exc.argv, returncode=exc.returncode, stderr_tail=exc.stderr[-2000:])
     elif isinstance(exc, ConsentRequired):
         out.update(action=exc.action, how=exc.how)
+        if exc.keyword:
+            out["keyword"] = exc.keyword
     return out

@@ -18,7 +18,7 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, tr
 from labkit.logic.firmware import (
     AAVMF_CODE,
     FIRMWARE_CANDIDATES,
@@ -97,7 +97,12 @@ class BuildEfiImage(Step):
         self, dest: str | os.PathLike[str] = "efi.img", firmware: str | None = None, overwrite: bool = False
     ) -> None:
         if not str(dest).strip():
-            raise InvalidField("dest", dest, "is empty", "give a file name such as efi.img")
+            raise InvalidField(
+                "dest",
+                dest,
+                tr("为空", "is empty"),
+                tr("给出文件名，例如 efi.img", "give a file name such as efi.img"),
+            )
         self.dest = Path(dest)
         self.firmware = firmware
         self.overwrite = overwrite
@@ -115,7 +120,12 @@ class BuildEfiImage(Step):
     # -- hooks -----------------------------------------------------------------------------
     def plan(self) -> Plan:
         if self.dest.is_dir():
-            raise InvalidField("dest", str(self.dest), "is a directory", "give a file name such as efi.img")
+            raise InvalidField(
+                "dest",
+                str(self.dest),
+                tr("是一个目录", "is a directory"),
+                tr("给出文件名，例如 efi.img", "give a file name such as efi.img"),
+            )
         fw = self._firmware()
         notes = [
             tr(
@@ -124,20 +134,27 @@ class BuildEfiImage(Step):
                 "so it is padded with zeros.",
             ),
             tr(
-                "命令写的是临时文件 {t}，完成后原子改名为 {d}；目标已存在时需要 overwrite=True（保留备份），"
+                "命令写的是临时文件 {t}，完成后原子改名为 {d}；目标已存在且内容不同时要{c}（保留备份），"
                 "已经正确的 efi.img 不会重写。",
-                "the commands write the temporary file {t}, renamed atomically to {d} when complete; an "
-                "existing target needs overwrite=True (a backup is kept), a correct efi.img is left alone.",
+                "the commands write the temporary file {t}, renamed atomically to {d} when complete; for "
+                "an existing target that differs you must {c} (a backup is kept), a correct efi.img is "
+                "left alone.",
                 t=files.tmp_sibling(self.dest).name,
                 d=self.dest,
+                c=consent_hint("overwrite"),
             ),
         ]
         if self.firmware is not None and not os.path.isfile(self.firmware):
             raise InvalidField(
                 "firmware",
                 self.firmware,
-                "does not exist",
-                f"leave it empty to use {QEMU_EFI} (package {FIRMWARE_PACKAGE})",
+                tr("不存在", "does not exist"),
+                tr(
+                    "留空则使用 {f}（软件包 {p}）",
+                    "leave it empty to use {f} (package {p})",
+                    f=QEMU_EFI,
+                    p=FIRMWARE_PACKAGE,
+                ),
             )
         if fw is not None:
             pp = padding_plan(os.path.getsize(fw))
@@ -198,10 +215,12 @@ class BuildEfiImage(Step):
         fw = self._firmware()
         assert fw is not None  # unavailable() said so
         pp = padding_plan(os.path.getsize(fw))
-        files.ensure_free_space(self.dest.resolve().parent, PFLASH_SIZE, what="write efi.img")
+        files.ensure_free_space(
+            self.dest.resolve().parent, PFLASH_SIZE, what=tr("写入 efi.img", "write efi.img")
+        )
         ctx.check_cancelled()
         tmp = files.tmp_sibling(self.dest)
-        with files.atomic_target(self.dest, overwrite=self.overwrite, tmp=tmp):
+        with files.atomic_target(self.dest, overwrite=self.overwrite, tmp=tmp, field="dest"):
             for argv in self._argv(fw):
                 ctx.run(argv, timeout=self.timeout)
             ctx.progress(1.0)

@@ -23,7 +23,7 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField
-from labkit.i18n import tr
+from labkit.i18n import api_note, consent_hint, tr
 from labkit.logic import guest as g
 from labkit.steps.base import Plan, RunContext, Step
 from labkit.steps.guest_assets import (
@@ -256,13 +256,24 @@ class PrepareTinyGuest(Step):
         if present and self._manifest() is None:  # files labkit did not record: not ours to drop
             if not self.overwrite:
                 raise ConsentRequired(
-                    f"replace {', '.join(present)} in {self.cache_dir} (not recorded by labkit)",
-                    "pass overwrite=True (labkit guest prepare --overwrite) or choose another cache_dir",
+                    tr(
+                        "替换 {d} 中的 {f}（不是 labkit 记录下载的）",
+                        "replace {f} in {d} (not recorded by labkit)",
+                        f=", ".join(present),
+                        d=self.cache_dir,
+                    ),
+                    tr(
+                        "如果同意，请{c}，再运行一次",
+                        "to go ahead, {c} and run again",
+                        c=consent_hint("overwrite"),
+                    )
+                    + api_note("labkit guest prepare --overwrite"),
+                    keyword="overwrite",
                 )
             for name in present:
                 ctx.say(tr("已备份 {b}", "backed up {b}", b=files.backup_file(self.cache_dir / name)))
         repo = host_repo(self.mirror)
-        files.ensure_free_space(self.cache_dir, _SPACE_NEEDED, what="download the guest")
+        files.ensure_free_space(self.cache_dir, _SPACE_NEEDED, what=tr("下载客户机", "download the guest"))
         fetched = self._download(ctx, repo)
         self._ensure_initrd(ctx, force=True)
         manifest = {
@@ -297,8 +308,16 @@ class PrepareTinyGuest(Step):
             raise InvalidField(
                 "kernel_meta",
                 repo.kernel_meta,
-                f"has no kernel dependency in {repo.mirror} {repo.suite}",
-                "check the mirror (LABKIT_GUEST_MIRROR) serves arm64",
+                tr(
+                    "在 {m} {s} 中没有内核依赖",
+                    "has no kernel dependency in {m} {s}",
+                    m=repo.mirror,
+                    s=repo.suite,
+                ),
+                tr(
+                    "检查镜像站（LABKIT_GUEST_MIRROR）是否提供 arm64",
+                    "check the mirror (LABKIT_GUEST_MIRROR) serves arm64",
+                ),
             ) from exc
         download = g.prepare_commands(str(state), repo, kernel_pkg)[2]
         ctx.run(download, timeout=600, cwd=state / "debs")
@@ -315,8 +334,11 @@ class PrepareTinyGuest(Step):
                 raise InvalidField(
                     "packages",
                     sorted(out["packages"]),
-                    f"contain no {what}",
-                    "the archive layout changed; report this to the course staff",
+                    tr("里没有 {w}", "contain no {w}", w=what),
+                    tr(
+                        "软件源的包结构变了；请告诉课程老师",
+                        "the archive layout changed; report this to the course staff",
+                    ),
                 )
             write_cache(self.cache_dir / ASSET_NAMES[what], found[what])
         os.chmod(self.cache_dir / ASSET_NAMES["busybox"], 0o755)
@@ -331,7 +353,12 @@ class PrepareTinyGuest(Step):
         members = {m.name: m for m in g.parse_ar(data)}
         name = next((n for n in members if n.startswith("data.tar")), None)
         if name is None:
-            raise InvalidField("deb", deb.name, "has no data.tar member", "the download is damaged")
+            raise InvalidField(
+                "deb",
+                deb.name,
+                tr("没有 data.tar 成员", "has no data.tar member"),
+                tr("下载的文件已损坏", "the download is damaged"),
+            )
         found: dict[str, bytes] = {}
         if name in ("data.tar", "data.tar.xz", "data.tar.gz", "data.tar.bz2"):
             m = members[name]

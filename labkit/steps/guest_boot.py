@@ -19,7 +19,7 @@ from typing import Any
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, InvalidField, LabkitError
 from labkit.findings import Finding
-from labkit.i18n import tr
+from labkit.i18n import api_note, tr
 from labkit.logic import guest as g
 from labkit.logic.firmware import pflash_size_error
 from labkit.logic.host import HostFacts
@@ -84,7 +84,12 @@ class BootGuest(Step):
 
     def spec(self) -> g.BootSpec:
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0:
-            raise InvalidField("timeout", self.timeout, "is not a positive number of seconds", "e.g. 60")
+            raise InvalidField(
+                "timeout",
+                self.timeout,
+                tr("不是正的秒数", "is not a positive number of seconds"),
+                tr("例如 60", "e.g. 60"),
+            )
         return g.BootSpec(
             kernel=self.kernel,
             initrd=self.initrd,
@@ -168,16 +173,16 @@ class BootGuest(Step):
         missing = [p for p in (self.kernel, self.initrd) if not os.path.isfile(p)]
         if missing:
             return tr(
-                "客户机文件不存在：{m}；先运行 PrepareTinyGuest（或 `labkit guest prepare`）",
-                "guest assets missing: {m}; run PrepareTinyGuest (or `labkit guest prepare`) first",
+                "客户机文件不存在：{m}；先运行上面的「准备最小 aarch64 客户机」",
+                "guest assets missing: {m}; run “Prepare the tiny aarch64 guest” above first",
                 m=", ".join(missing),
-            )
+            ) + api_note("PrepareTinyGuest, labkit guest prepare")
         if self.efi and not os.path.isfile(self.efi):
             return tr(
-                "efi.img 不存在：{e}；先运行 BuildEfiImage（或 labkit guest efi）",
-                "{e} does not exist; build it with BuildEfiImage (or `labkit guest efi`) first",
+                "efi.img 不存在：{e}；先运行上面的「制作 efi.img」",
+                "{e} does not exist; run “Build efi.img” above first",
                 e=self.efi,
-            )
+            ) + api_note("BuildEfiImage, labkit guest efi")
         return None
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
@@ -288,11 +293,11 @@ class BootGuest(Step):
             size = pflash_size_error("\n".join(evidence.get("stderr_tail") or []))
             if size:
                 why += tr(
-                    "；pflash 需要 {r} 字节的文件，实际 {p} 字节：用 BuildEfiImage 补齐到 64 MiB",
-                    "; pflash needs a {r}-byte file, got {p} bytes: pad it to 64 MiB with BuildEfiImage",
+                    "；pflash 需要 {r} 字节的文件，实际 {p} 字节：用「制作 efi.img」补齐到 64 MiB",
+                    "; pflash needs a {r}-byte file, got {p} bytes: pad it to 64 MiB with “Build efi.img”",
                     r=size[0],
                     p=size[1],
-                )
+                ) + api_note("BuildEfiImage")
         return CheckResult.failed(self.check_id, why, **ev)
 
     def cleanup(self) -> None:

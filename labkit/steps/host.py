@@ -136,9 +136,14 @@ def probe_tool(runner: Runner, name: str, timeout: float) -> tuple[ToolInfo, Com
     version = parse(out)
     detail = ""
     if done.returncode != 0:
-        detail = f"exit {done.returncode}: {_first_line(done.stderr) or _first_line(done.stdout)}"
+        detail = tr(
+            "退出状态 {n}：{l}",
+            "exit {n}: {l}",
+            n=done.returncode,
+            l=_first_line(done.stderr) or _first_line(done.stdout),
+        )
     elif version is None and name != "nvidia-smi":
-        detail = f"could not read a version from: {_first_line(out)[:200]!r}"
+        detail = tr("读不出版本号：{o!r}", "could not read a version from: {o!r}", o=_first_line(out)[:200])
     return ToolInfo(name, path, version, package, detail), done
 
 
@@ -522,11 +527,19 @@ class HostCheck(Step):
             cores = int(cores.strip())
         if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
             raise InvalidField(
-                "vm_cores", self.vm_cores, "is not a core count", "use a whole number ≥ 1, e.g. 4"
+                "vm_cores",
+                self.vm_cores,
+                tr("不是核数", "is not a core count"),
+                tr("填 1 以上的整数，例如 4", "use a whole number ≥ 1, e.g. 4"),
             )
         memory = parse_size(self.vm_memory, "vm_memory")
         if memory < 1:
-            raise InvalidField("vm_memory", self.vm_memory, "is zero", "use a size such as 8G")
+            raise InvalidField(
+                "vm_memory",
+                self.vm_memory,
+                tr("为 0", "is zero"),
+                tr("填一个大小，例如 8G", "use a size such as 8G"),
+            )
         return cores, memory
 
     def plan(self) -> Plan:

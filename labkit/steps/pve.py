@@ -21,7 +21,7 @@ from typing import Any
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired
 from labkit.files import atomic_target, backup_file, write_atomic
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, field_name, fill_hint, tr
 from labkit.logic import pve
 from labkit.steps.base import Plan, RunContext, Step
 
@@ -116,9 +116,10 @@ class SetPveOption(Step):
         if not self.path.is_file():
             if self.conf_path is None:
                 return tr(
-                    "不是 PVE 主机（没有 {p}）；可传 conf_path 在副本上练习",
-                    "not a PVE host (no {p}); pass conf_path to practise on a copy",
+                    "不是 PVE 主机（没有 {p}）；可在「{f}」中给出一个副本来练习",
+                    "not a PVE host (no {p}); give a copy in {f} to practise on",
                     p=self.path,
+                    f=field_name("conf_path"),
                 )
             return tr("配置文件 {p} 不存在", "config file {p} does not exist", p=self.path)
         return None
@@ -156,7 +157,13 @@ class SetPveOption(Step):
         path = self.path
         if not self.consent:
             raise ConsentRequired(
-                f"edit {path}", tr("传 consent=True（会先备份）", "pass consent=True (a backup is kept)")
+                tr("修改 {p}", "edit {p}", p=path),
+                tr(
+                    "如果同意，请{c}（会先备份），再运行一次",
+                    "to go ahead, {c} (a backup is kept) and run again",
+                    c=consent_hint("consent"),
+                ),
+                keyword="consent",
             )
         sample_written = self._writes_sample()
         if sample_written:
@@ -270,12 +277,9 @@ class QmDestroy(Step):
         vmid = stop[2]
         if str(self.confirm).strip() != vmid:
             raise ConsentRequired(
-                f"destroy guest {vmid}",
-                tr(
-                    '把 confirm 设为 "{id}"（再输入一次编号）',
-                    'set confirm="{id}" (type the id again)',
-                    id=vmid,
-                ),
+                tr("删除虚拟机 {id}", "destroy guest {id}", id=vmid),
+                fill_hint("confirm", vmid) + tr("（再输入一次编号）", " (type the id again)"),
+                keyword="confirm",
             )
         before = ctx.run(pve.qm_status_argv(vmid), timeout=30, check=False)
         ctx.run(stop, timeout=120)

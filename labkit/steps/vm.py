@@ -26,7 +26,7 @@ from typing import Any
 from labkit.checks import CheckResult
 from labkit.errors import CommandTimeout, ConsentRequired
 from labkit.findings import Finding
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, tr
 from labkit.logic import hypervisors as hv
 from labkit.logic.host import HostFacts
 from labkit.logic.qemu_output import qemu_error_line
@@ -318,8 +318,15 @@ class HyperVCommands(Step):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         if not self.consent:
             raise ConsentRequired(
-                f"{self.action} Hyper-V",
-                tr("传 consent=True（之后需要重启）", "pass consent=True (a reboot follows)"),
+                tr("停用 Hyper-V", "disable Hyper-V")
+                if self.action == "disable"
+                else tr("启用 Hyper-V", "enable Hyper-V"),
+                tr(
+                    "如果同意，请{c}（之后需要重启），再运行一次",
+                    "to go ahead, {c} (a reboot follows) and run again",
+                    c=consent_hint("consent"),
+                ),
+                keyword="consent",
             )
         for cmd in hv.hyperv_commands(self.action):
             ctx.run(cmd, timeout=600)
@@ -389,14 +396,17 @@ class LibvirtInstall(Step):
             return tr("需要 root 权限，只给出命令", "needs root; planned only")
         if not self.consent:
             return tr(
-                "会安装软件包并修改用户组：传 consent=True 才执行，否则只给出命令",
-                "installs packages and changes groups: runs only with consent=True; planned only",
+                "会安装软件包并修改用户组：{c}才执行，否则只给出命令",
+                "installs packages and changes groups: runs only if you {c}; planned only",
+                c=consent_hint("consent"),
             )
         return None
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         if not self.consent:
-            raise ConsentRequired("install libvirt and cockpit", tr("传 consent=True", "pass consent=True"))
+            raise ConsentRequired(
+                tr("安装 libvirt 和 Cockpit", "install libvirt and Cockpit"), keyword="consent"
+            )
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         cmds = hv.libvirt_install_commands(self.user, sudo=self.sudo)
         for i, cmd in enumerate(cmds):
@@ -513,10 +523,21 @@ class VirtualBoxNetwork(Step):
         got = info.get(f"nic{n}")
         problems = []
         if got != want:
-            problems.append(f"nic{n}={got!r}, expected {want!r}")
+            problems.append(
+                tr("nic{n}={g!r}，应为 {w!r}", "nic{n}={g!r}, expected {w!r}", n=n, g=got, w=want)
+            )
         key = _SHOWVMINFO_TARGET.get(want)
         if key and self.target is not None and info.get(f"{key}{n}") != self.target:
-            problems.append(f"{key}{n}={info.get(f'{key}{n}')!r}, expected {self.target!r}")
+            problems.append(
+                tr(
+                    "{k}{n}={g!r}，应为 {w!r}",
+                    "{k}{n}={g!r}, expected {w!r}",
+                    k=key,
+                    n=n,
+                    g=info.get(f"{key}{n}"),
+                    w=self.target,
+                )
+            )
         shown = {
             k: v
             for k, v in info.items()

@@ -178,9 +178,12 @@ def build_image(work: Session, tag: str = "labkit/ailab-cuda:latest") -> StepPan
     from labkit.logic import dockerfile as dfl
     from labkit.steps.docker.build import BuildImage
 
-    def build(tag: str, pull: bool, **spec: Any) -> BuildImage:
-        """The fields are the tag, the pull choice and the generated Dockerfile's ImageSpec."""
-        return BuildImage(work.file("cuda-image"), tag, spec=dfl.ImageSpec(**spec), pull=pull)
+    def build(tag: str, pull: bool, overwrite: bool, **spec: Any) -> BuildImage:
+        """The fields are the tag, the pull and overwrite choices and the generated Dockerfile's
+        ImageSpec (a changed spec rewrites the Dockerfile: only with the checkbox, a backup is kept)."""
+        return BuildImage(
+            work.file("cuda-image"), tag, spec=dfl.ImageSpec(**spec), pull=pull, overwrite=overwrite
+        )
 
     default = dfl.ImageSpec()
     work.file("cuda-image").mkdir(exist_ok=True)
@@ -193,6 +196,10 @@ def build_image(work: Session, tag: str = "labkit/ailab-cuda:latest") -> StepPan
             "torch_packages": (default.torch_packages, tr("要安装的包", "packages")),
             "user": (default.user or "", tr("非 root 用户（空=root）", "non-root user (empty = root)")),
             "pull": (False, tr("拉取基础镜像（可能几个 GB）", "pull the base image (can be GBs)")),
+            "overwrite": (
+                False,
+                tr("允许覆盖 Dockerfile（保留备份）", "overwrite the Dockerfile (keeps a backup)"),
+            ),
         },
     )
 

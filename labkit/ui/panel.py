@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.checks import CheckResult
 from labkit.errors import LabkitError
-from labkit.i18n import tr
-from labkit.steps.base import Plan, Step, check_mode
+from labkit.i18n import tr, use_labels
+from labkit.steps.base import Plan, Step, check_mode, error_evidence
 from labkit.ui import OUTSIDE_FIELD, outside_label
 from labkit.ui.evidence import AttemptNote, GradedResult, console_html, keeps_recorded, unrecorded_notice
 
@@ -253,22 +253,35 @@ class StepPanel:
                 self.field_specs[k] = (v, *spec[1:])
         return self
 
+    def labels(self) -> dict[str, str]:
+        """Step keyword → the label the student sees, for messages (:func:`labkit.i18n.use_labels`).
+
+        Each field's label under its own name and under the step keyword it is renamed to, so a
+        message about ``overwrite`` or ``path`` names the checkbox or text field on screen."""
+        out: dict[str, str] = {}
+        for name, spec in self.field_specs.items():
+            out[name] = str(spec[1])
+            out.setdefault(getattr(self.make_step, "rename", {}).get(name, name), str(spec[1]))
+        return out
+
     def build(self) -> Step:
         """The step for the current field values: the planned one while the values are unchanged."""
         values = self.values()
         if self._planned is not None and self._planned[0] == values:
             return self._planned[1]
-        step = self.make_step(**values)
+        with use_labels(self.labels()):
+            step = self.make_step(**values)
         step.check_id = self.check_id
         self._planned = (values, step)
         return step
 
     def plan(self) -> Plan | CheckResult:
         """The step's plan, or an *error* result naming the bad field."""
-        try:
-            return self.build().plan()
-        except LabkitError as exc:
-            return CheckResult.errored(self.check_id, str(exc))
+        with use_labels(self.labels()):
+            try:
+                return self.build().plan()
+            except LabkitError as exc:
+                return CheckResult.errored(self.check_id, str(exc), **error_evidence(exc))
 
     # -- widgets -----------------------------------------------------------------------------
     def controls(self) -> Controls:
@@ -376,7 +389,14 @@ class StepPanel:
             self._controls.progress.value = fraction
 
     def run(self, mode: str = "auto") -> CheckResult:
-        """Build the step from the fields, execute it synchronously: one attempt (see :meth:`_settle`)."""
+        """Build the step from the fields, execute it synchronously: one attempt (see :meth:`_settle`).
+
+        Messages made meanwhile name this panel's labels (:meth:`labels`), in this thread too: the
+        Run button's thread enters here as well."""
+        with use_labels(self.labels()):
+            return self._run(mode)
+
+    def _run(self, mode: str) -> CheckResult:
         check_mode(mode)
         self._cancel.clear()
         self.lines.clear()
@@ -389,7 +409,7 @@ class StepPanel:
         try:
             step = self.build()
         except LabkitError as exc:
-            result = CheckResult.errored(self.check_id, str(exc))
+            result = CheckResult.errored(self.check_id, str(exc), **error_evidence(exc))
         else:
             self._planned = None  # a step runs once: the next Run plans and builds afresh
             result = step.execute(

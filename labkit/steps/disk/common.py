@@ -9,7 +9,7 @@ from pathlib import Path
 
 from labkit import files
 from labkit.errors import CommandFailed, InvalidField, ToolMissing
-from labkit.i18n import tr
+from labkit.i18n import api_note, field_name, fill_hint, has_field, tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import human_size
@@ -81,7 +81,11 @@ def require_file(path: Path, field: str) -> None:
             field,
             str(path),
             tr("不存在", "does not exist"),
-            tr("检查路径，或先用 CreateImage 创建镜像", "check the path, or create the image first"),
+            tr(
+                "检查路径，或先创建镜像（「创建虚拟磁盘」）",
+                "check the path, or create the image first (“Create a disk image”)",
+            )
+            + api_note("CreateImage"),
         )
     if not path.is_file():
         raise InvalidField(
@@ -112,7 +116,7 @@ def refuse_probed_fixed_vhd(path: Path, field: str, fmt: str | None, info: qf.Im
                 "(not given): {p} ends in a fixed-VHD footer, yet qemu-img probes it as raw",
                 p=path,
             ),
-            tr("传入 {f}='vhd'（即 -f vpc）", "pass {f}='vhd' (that is -f vpc)", f=field),
+            fill_hint(field, "vhd") + tr("（即 -f vpc）", " (that is -f vpc)"),
         )
 
 
@@ -126,14 +130,19 @@ def format_note(fmt: str | None, field: str, path: str | os.PathLike[str]) -> tu
         return name, notes
     guessed = qi.format_from_name(path)
     if guessed:
+        override = (
+            tr("（可在「{f}」中改）", " (set {f} to override)", f=field_name(field))
+            if has_field(field)
+            else ""
+        )
         notes.append(
             tr(
-                "{p} 的格式按扩展名取为 {f}（用 {field}=… 可改）；总是显式传 -f，避免 qemu-img 猜错。",
-                "{p}: format {f} taken from the extension (set {field}=… to override); labkit always "
-                "passes -f so qemu-img does not have to guess.",
+                "{p} 的格式按扩展名取为 {f}{o}；总是显式传 -f，避免 qemu-img 猜错。",
+                "{p}: format {f} taken from the extension{o}; labkit always passes -f so qemu-img does "
+                "not have to guess.",
                 p=os.fspath(path),
                 f=guessed,
-                field=field,
+                o=override,
             )
         )
     else:

@@ -10,12 +10,12 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import CommandFailed, InvalidField
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.disk_content import compression_summary
 from labkit.logic.sizes import human_size
-from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
+from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.disk.common import (
     existing_image,
     format_note,
@@ -125,11 +125,11 @@ class ConvertImage(Step):
         notes.append(
             tr(
                 "目标已存在时先核对：格式、虚拟大小与内容（qemu-img compare）都和源一致就直接通过、不重做；"
-                "不同则拒绝，除非勾选“{l}”（overwrite=True，旧文件保留为备份）。",
+                "不同则拒绝，除非{c}（旧文件保留为备份）。",
                 "an existing target is verified first: the same format, virtual size and content "
                 "(qemu-img compare) as the source passes without converting again; a different one is "
-                "refused unless “{l}” is ticked (overwrite=True; the old file is kept as a backup).",
-                l=overwrite_label(),
+                "refused unless you {c} (the old file is kept as a backup).",
+                c=consent_hint("overwrite"),
             )
         )
         notes.append(tmp_note(self.dst))
@@ -229,7 +229,9 @@ class ConvertImage(Step):
         src_info = read_info(ctx, argv["src_info"])
         refuse_probed_fixed_vhd(src, "src_format", src_fmt, src_info)
         measure = qf.parse_measure(ctx.run(argv["measure"], timeout=600).stdout)
-        free = files.ensure_free_space(dst.resolve().parent, measure.required, what=f"convert to {dst}")
+        free = files.ensure_free_space(
+            dst.resolve().parent, measure.required, what=tr("转换到 {d}", "convert to {d}", d=dst)
+        )
         ctx.check_cancelled()
 
         backup: Path | None = None

@@ -9,11 +9,11 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import api_note, consent_hint, tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import format_size, human_size
-from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
+from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.disk.common import (
     existing_image,
     fixed_vhd_tail,
@@ -91,13 +91,11 @@ class CreateImage(Step):
         notes.append(
             tr(
                 "qemu-img create 会悄悄覆盖已有文件；labkit 先用 qemu-img info 读取已有文件："
-                "格式和虚拟大小都相同就直接核实通过、不重做；不同则拒绝，除非勾选“{l}”（overwrite=True，"
-                "旧文件保留为备份）。",
+                "格式和虚拟大小都相同就直接核实通过、不重做；不同则拒绝，除非{c}（旧文件保留为备份）。",
                 "qemu-img create silently overwrites an existing file; labkit reads an existing one "
                 "with qemu-img info first: the same format and virtual size is verified and left "
-                "alone; a different one is refused unless “{l}” is ticked (overwrite=True; the old "
-                "file is kept as a backup).",
-                l=overwrite_label(),
+                "alone; a different one is refused unless you {c} (the old file is kept as a backup).",
+                c=consent_hint("overwrite"),
             )
         )
         if path.exists():
@@ -233,9 +231,11 @@ class ImageInfo(Step):
         if not self.force_share:
             notes.append(
                 tr(
-                    "镜像正被运行中的虚拟机使用时，需要 force_share=True（即 -U）。",
-                    "for an image a running VM holds open, use force_share=True (-U).",
+                    "镜像正被运行中的虚拟机使用时，qemu-img info 需要 -U（共享打开）",
+                    "for an image a running VM holds open, qemu-img info needs -U (shared open)",
                 )
+                + api_note("force_share=True")
+                + tr("。", ".")
             )
         return Plan(
             step=self.check_id,

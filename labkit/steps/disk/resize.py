@@ -9,7 +9,7 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField
-from labkit.i18n import tr
+from labkit.i18n import api_note, consent_hint, tr
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
 from labkit.logic.sizes import format_size, human_size
@@ -96,9 +96,9 @@ class ResizeImage(Step):
         else:
             notes.append(
                 tr(
-                    "如果新大小比现在小，labkit 会拒绝（需要 allow_shrink=True）。",
-                    "if the new size is smaller than the current one labkit refuses "
-                    "(needs allow_shrink=True).",
+                    "如果新大小比现在小，labkit 会拒绝，除非{c}。",
+                    "if the new size is smaller than the current one labkit refuses unless you {c}.",
+                    c=consent_hint("allow_shrink"),
                 )
             )
         notes.append(
@@ -157,7 +157,8 @@ class ResizeImage(Step):
                     "is a {f} image, which qemu-img cannot resize",
                     f=real_fmt,
                 ),
-                tr("先用 ConvertImage 转成 qcow2", "convert it to qcow2 first (ConvertImage)"),
+                tr("先转成 qcow2（「转换镜像格式」）", "convert it to qcow2 first (“Convert an image”)")
+                + api_note("ConvertImage"),
             )
         return {
             "path": str(path.resolve()),
@@ -206,9 +207,11 @@ class ResizeImage(Step):
                         b=format_size(size),
                     ),
                     tr(
-                        "确认后传入 allow_shrink=True（会先保留备份）",
-                        "pass allow_shrink=True (a backup copy is kept)",
+                        "确认后{c}（会先保留备份）",
+                        "{c} after checking (a backup copy is kept)",
+                        c=consent_hint("allow_shrink"),
                     ),
+                    keyword="allow_shrink",
                 )
             if ev["format"] not in qi.SHRINKABLE:
                 raise InvalidField(
@@ -217,7 +220,9 @@ class ResizeImage(Step):
                     tr("的格式不支持缩小", "has a format that cannot shrink"),
                     tr("先转成 qcow2", "convert it to qcow2 first"),
                 )
-            files.ensure_free_space(path.resolve().parent, ev["actual_size"] or 0, what="back up the image")
+            files.ensure_free_space(
+                path.resolve().parent, ev["actual_size"] or 0, what=tr("备份镜像", "back up the image")
+            )
             ev["backup"] = str(files.backup_file(path).resolve())
         ctx.check_cancelled()
         ctx.run(self._argv(fmt, size)["resize"], timeout=self.timeout)

@@ -23,7 +23,7 @@ from typing import Any
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField, LabkitError
 from labkit.findings import Finding
-from labkit.i18n import tr
+from labkit.i18n import consent_hint, in_panel, tr
 from labkit.logic import docker as dk
 from labkit.logic import dockerfile as dfl
 from labkit.logic import image_build as ib
@@ -44,8 +44,7 @@ BUILDERS = ib.BUILDERS
 
 
 def _lint_note(f: Finding) -> str:
-    where = f" (line {f.line})" if f.line else ""
-    return f"[{f.severity}] {f.code}{where}: {f.message}" + (f" — {f.fix}" if f.fix else "")
+    return f"[{f.level}] {f.code}{f.where}: {f.message}" + (f" — {f.fix}" if f.fix else "")
 
 
 class BuildImage(Step):
@@ -159,11 +158,17 @@ class BuildImage(Step):
             and not self.overwrite
         ):
             raise ConsentRequired(
-                f"replace {path} with the generated Dockerfile",
                 tr(
-                    "传 overwrite=True（会保留备份），或换一个构建上下文目录",
-                    "pass overwrite=True (a backup is kept), or use another context directory",
+                    "用生成的 Dockerfile 替换已有的 {p}",
+                    "replace {p} with the generated Dockerfile",
+                    p=path,
                 ),
+                tr(
+                    "{c}（会保留备份），或换一个构建上下文目录",
+                    "{c} (a backup is kept), or use another context directory",
+                    c=consent_hint("overwrite"),
+                ),
+                keyword="overwrite",
             )
         return text
 
@@ -210,13 +215,14 @@ class BuildImage(Step):
             notes=[
                 self._route_note(routes),
                 tr(
-                    "构建上下文（目录减去 .dockerignore 排除的文件）在发送前测量：超过 {w} 警告，"
-                    "超过 {m} 需要 allow_large=True",
+                    "构建上下文（目录减去 .dockerignore 排除的文件）在发送前测量："
+                    "超过 {w} 警告，超过 {m} 拒绝",
                     "the build context (the directory minus .dockerignore matches) is measured before it "
-                    "is sent: a warning above {w}, refused above {m} unless allow_large=True",
+                    "is sent: a warning above {w}, refused above {m}",
                     w=human_size(self.warn_bytes),
                     m=human_size(self.max_bytes),
-                ),
+                )
+                + ("" if in_panel() else tr("，除非 allow_large=True", " unless allow_large=True")),
                 *(_lint_note(f) for f in dfl.lint_dockerfile(text)),
             ],
             probes=[*probes, *self._check_probes(text)],

@@ -15,7 +15,7 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, LabkitError
-from labkit.i18n import tr
+from labkit.i18n import api_note, consent_hint, fill_hint, tr
 from labkit.logic import docker as dk
 from labkit.logic.docker_names import (
     LABEL_CREATED,
@@ -98,8 +98,9 @@ class CleanupLabkit(DockerStep):
                     "other tag is left",
                 ),
                 tr(
-                    "没有 consent=True 时只列出将删除的对象，什么也不删",
-                    "without consent=True the run only lists what would be removed and removes nothing",
+                    "除非{c}，运行时只列出将删除的对象，什么也不删",
+                    "unless you {c}, the run only lists what would be removed and removes nothing",
+                    c=consent_hint("consent"),
                 ),
                 sdk_note(),
             ],
@@ -113,7 +114,12 @@ class CleanupLabkit(DockerStep):
             if ours and not self.consent:
                 raise ConsentRequired(
                     _listing(ours, lookalike),
-                    tr("确认后传 consent=True", "pass consent=True after checking the list"),
+                    tr(
+                        "核对清单后{c}，再运行一次",
+                        "check the list, then {c} and run again",
+                        c=consent_hint("consent"),
+                    ),
+                    keyword="consent",
                 )
             removed: list[str] = []
             kept: list[str] = []
@@ -254,10 +260,12 @@ class DeleteEverything(DockerStep):
                 tr("labkit 实际执行的：", "what labkit runs instead:"),
                 *_template_notes(dk.NUKE_TEMPLATES),
                 tr(
-                    "只删 labkit 创建的对象请用 CleanupLabkit；确实要全部删除，在 confirm 中准确输入：{p}",
-                    "to remove only what labkit created use CleanupLabkit; to really delete everything "
-                    "type exactly this into confirm: {p}",
-                    p=NUKE_PHRASE,
+                    "只删 labkit 创建的对象请用上面的「清理 labkit 创建的容器和镜像」{a}；"
+                    "确实要全部删除，{f}",
+                    "to remove only what labkit created use “Clean up what labkit created” above{a}; to "
+                    "really delete everything, {f}",
+                    a=api_note("CleanupLabkit"),
+                    f=fill_hint("confirm", NUKE_PHRASE),
                 ),
             ],
             probes=[["docker", "ps", "-a"], ["docker", "images"]],
@@ -267,11 +275,7 @@ class DeleteEverything(DockerStep):
         if self.confirm != NUKE_PHRASE:
             raise ConsentRequired(
                 tr("删除本机上所有容器和镜像", "delete every container and image on this host"),
-                tr(
-                    "在 confirm 中准确输入 {p!r}（区分大小写）",
-                    "type exactly {p!r} (case-sensitive) into confirm",
-                    p=NUKE_PHRASE,
-                ),
+                fill_hint("confirm", NUKE_PHRASE) + tr("（区分大小写）", " (case-sensitive)"),
             )
         removed_containers: list[str] = []
         removed_images: list[str] = []

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import CommandFailed, InvalidField, LabkitError, NotSupportedHere, ToolMissing
-from labkit.i18n import tr
+from labkit.i18n import api_note, tr
 from labkit.logic.docker import DockerCall
 from labkit.logic.docker_names import EngineProblem, classify_engine_error, port_owner_command, short_id
 from labkit.logic.host import explain_docker_error
@@ -290,9 +290,10 @@ def _not_found(r: _Refusal) -> LabkitError:
     else:
         fix = tr(
             "docker images 列出镜像；没有仓库可拉取时，"
-            "用 labkit 的 BuildLocalBase 在本地构建基础镜像，或 docker load 导入",
+            "用「本地基础镜像（无需镜像仓库）」在本地构建基础镜像{a}，或 docker load 导入",
             "list images with docker images; with no registry reachable, build a local base "
-            "with labkit's BuildLocalBase, or docker load a saved one",
+            "with “Local base image (no registry needed)”{a}, or docker load a saved one",
+            a=api_note("BuildLocalBase"),
         )
     return InvalidField(
         "container" if is_container else "image",

@@ -21,7 +21,7 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField, LabkitError, NotSupportedHere, ToolMissing
-from labkit.i18n import tr
+from labkit.i18n import api_note, tr
 from labkit.logic import docker as dk
 from labkit.logic import guest as g
 from labkit.logic.docker_names import LABEL_OBJECT, LOCAL_BASES, short_id, validate_reference
@@ -101,16 +101,21 @@ def debootstrap_argv(target: str, mirror: str, suite: str = dk.DEBIAN_SUITE) -> 
 def _host_debian_mirror(mirror: str | None) -> tuple[str, str]:
     """(mirror URL, why): the host's Debian mirror (reusing the guest chapter's apt parsing)."""
     if mirror:
-        return mirror.rstrip("/"), "mirror given explicitly"
+        return mirror.rstrip("/"), tr("明确给出的镜像站", "mirror given explicitly")
     try:
         from labkit.steps.guest import host_repo
 
         repo = host_repo()
     except LabkitError:
-        return g.DEBIAN_FALLBACK_MIRROR, "host is not Debian/Ubuntu: using deb.debian.org"
+        return g.DEBIAN_FALLBACK_MIRROR, tr(
+            "本机不是 Debian/Ubuntu：改用 deb.debian.org", "host is not Debian/Ubuntu: using deb.debian.org"
+        )
     if repo.distro == "debian":
-        return repo.mirror, "the host's own Debian mirror"
-    return g.DEBIAN_FALLBACK_MIRROR, "host is Ubuntu: Debian packages come from deb.debian.org"
+        return repo.mirror, tr("本机自己的 Debian 镜像站", "the host's own Debian mirror")
+    return g.DEBIAN_FALLBACK_MIRROR, tr(
+        "本机是 Ubuntu：Debian 软件包从 deb.debian.org 下载",
+        "host is Ubuntu: Debian packages come from deb.debian.org",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -196,7 +201,11 @@ def _debian_rootfs(ctx: RunContext, tar_path: Path, mirror: str | None) -> dict[
         raise ToolMissing("debootstrap", "debootstrap")
     url, why = _host_debian_mirror(mirror)
     rootfs = tar_path.parent / "rootfs"
-    files.ensure_free_space(str(tar_path.parent), 600 * 2**20, what="debootstrap a Debian rootfs")
+    files.ensure_free_space(
+        str(tar_path.parent),
+        600 * 2**20,
+        what=tr("用 debootstrap 制作 Debian 根文件系统", "debootstrap a Debian rootfs"),
+    )
     ctx.say(tr("Debian 镜像源：{u}（{w}）", "Debian mirror: {u} ({w})", u=url, w=why))
     ctx.run(debootstrap_argv(str(rootfs), url), timeout=900)
     for rel in dk.DEBIAN_TRIM:
@@ -292,9 +301,11 @@ def ensure_local_base(client: Any, ctx: RunContext, ref: str, *, step: str) -> d
         ref,
         tr("在这个 Docker 引擎上不存在", "does not exist on this Docker engine"),
         tr(
-            "先构建或导入它（BuildLocalBase、LoadImage）",
-            "build or load it first (BuildLocalBase, LoadImage)",
-        ),
+            "先构建或导入它（「本地基础镜像（无需镜像仓库）」或「导入镜像（docker load）」）",
+            "build or load it first (“Local base image (no registry needed)” or “Load an image (docker "
+            "load)”)",
+        )
+        + api_note("BuildLocalBase, LoadImage"),
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from labkit import files
 from labkit.checks import CheckResult
 from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError
-from labkit.i18n import tr
+from labkit.i18n import api_note, consent_hint, field_name, tr
 from labkit.logic import docker as dk
 from labkit.logic.docker_names import (
     LABKIT_FILTER,
@@ -36,7 +36,7 @@ from labkit.logic.docker_names import (
     validate_reference,
 )
 from labkit.logic.sizes import human_size
-from labkit.steps.base import Plan, RunContext, overwrite_label, refuse_replacing
+from labkit.steps.base import Plan, RunContext, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, image_info, sdk_note
 from labkit.steps.docker.engine import call_errors, perform, translate
 from labkit.steps.docker.local_base import ensure_local_base, missing_base_note
@@ -136,9 +136,10 @@ class CommitContainer(DockerStep):
                     c=shlex.join(remove.argv),
                 ),
                 tr(
-                    "{i} 已指向一个不是 labkit 创建的镜像时，需要 overwrite=True",
-                    "if {i} already names an image labkit did not create, overwrite=True is needed",
+                    "{i} 已指向一个不是 labkit 创建的镜像时，要{c}才会改用这个名字",
+                    "if {i} already names an image labkit did not create, you must {c}",
                     i=self.image,
+                    c=consent_hint("overwrite"),
                 ),
                 tr(
                     "{i} 已经是 labkit 在 {b} 上提交的、便条相同的镜像时（标签 {l}），只核实、不再提交",
@@ -220,7 +221,13 @@ class CommitContainer(DockerStep):
                 "move tag {i} off an image labkit did not create",
                 i=self.image,
             ),
-            tr("换一个镜像名，或传 overwrite=True", "choose another image name, or pass overwrite=True"),
+            tr(
+                "换一个「{f}」，或{c}",
+                "choose another {f}, or {c}",
+                f=field_name("image"),
+                c=consent_hint("overwrite"),
+            ),
+            keyword="overwrite",
         )
 
     def _remove_stale_container(self, ctx: RunContext, client: Any) -> None:
@@ -343,12 +350,12 @@ class SaveImage(DockerStep):
                 ),
                 tr(
                     "文件已存在时先核对：sha256 与说明文件一致、镜像 id 与 {i} 现在的相同，"
-                    "就直接通过、不重写；不同则拒绝，除非勾选“{l}”（overwrite=True）",
+                    "就直接通过、不重写；不同则拒绝，除非{c}",
                     "an existing file is verified first: its sha256 matching its sidecar and the image id "
                     "being what {i} is now, it passes without writing again; a different one is refused "
-                    "unless “{l}” is ticked (overwrite=True)",
+                    "unless you {c}",
                     i=self.image,
-                    l=overwrite_label(),
+                    c=consent_hint("overwrite"),
                 ),
                 sdk_note(),
             ],
@@ -432,12 +439,14 @@ class SaveImage(DockerStep):
             image = client.images.get(self.image)
             info = image_info(image)
             directory = os.path.dirname(os.path.abspath(self.path))
-            files.ensure_free_space(directory, info["size"] + (64 << 20), what="save the image")
+            files.ensure_free_space(
+                directory, info["size"] + (64 << 20), what=tr("保存镜像", "save the image")
+            )
             chunks = perform(ctx, image, call, named=dk.save_named(self.image, info["tags"]))
             stream = pipelined(chunks, threading.Event(), batch=self.chunk_size)
             with (
                 contextlib.closing(stream),
-                files.atomic_target(self.path, overwrite=self.overwrite) as tmp,
+                files.atomic_target(self.path, overwrite=self.overwrite, field="path") as tmp,
                 open(tmp, "wb") as out,
             ):
                 result = save_image_stream(
@@ -587,7 +596,11 @@ class LoadImage(DockerStep):
                 "path",
                 self.path,
                 tr("不存在", "does not exist"),
-                tr("检查路径，或先用 SaveImage 保存", "check the path, or save it first with SaveImage"),
+                tr(
+                    "检查路径，或先用上面的「保存并压缩镜像」保存",
+                    "check the path, or save it first with “Save and compress an image” above",
+                )
+                + api_note("SaveImage"),
             )
         with open(self.path, "rb") as fh:
             kind = archive_kind(fh.read(512))

@@ -37,7 +37,7 @@ _VERBATIM = re.compile(
     r"|\b[a-z][a-z0-9+.-]*://\S+"
     r"|'[^'\n]*'"
     r"|\"[^\"\n]*\""
-    r"|“[^”\n]*”"
+    r"|“[^”]*”"
 )
 #: A CJK character, full-width punctuation or a list separator ends a run of Latin words.
 _BREAK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef;,]+")
@@ -345,7 +345,8 @@ def _labkit_object(busybox_base) -> Iterator[str]:
 def test_docker_refusals_name_the_checkbox(tmp_path, _labkit_object, lang):
     """Cleanup without the checkbox, a save over an existing file, the wrong DELETE ALL phrase:
     each refusal names what to tick or type in the panel (nothing is removed or overwritten); a
-    missing archive names the panel that makes one."""
+    missing archive names the panel that makes one. Runs that pass or fail say so in the UI's
+    language too."""
 
     def body() -> Seen:
         seen: Seen = []
@@ -361,6 +362,10 @@ def test_docker_refusals_name_the_checkbox(tmp_path, _labkit_object, lang):
         assert nuke.status == "skipped", nuke
         missing = _run(seen, "load", ch2.load_image(work, "nope.tar.gz"))
         assert missing.status == "error", missing
+        # what the engine and a container say is quoted, not passed off as the message's prose
+        _run(seen, "engine", ch2.engine_check())
+        _run(seen, "hello", ch2.hello())
+        _run(seen, "run-image", ch2.run_image(_labkit_object))  # no note in a bare base: it fails
         if lang == "zh":
             assert "勾选「我确认删除上面列出的对象」" in cleanup.message
             assert "勾选「允许覆盖（保留备份）」" in saved.message

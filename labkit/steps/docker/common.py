@@ -50,8 +50,8 @@ def exited_badly(check_id: str, evidence: dict[str, Any]) -> CheckResult:
     return CheckResult.failed(
         check_id,
         tr(
-            "容器退出码 {c}：{e}",
-            "container exited with {c}: {e}",
+            "容器退出码 {c}：“{e}”",
+            "container exited with {c}: “{e}”",
             c=evidence["exit_code"],
             e=(evidence["stderr"] or evidence["stdout"]).strip()[-300:],
         ),

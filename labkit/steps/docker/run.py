@@ -147,8 +147,8 @@ class HelloContainer(DockerStep):
         return CheckResult.passed(
             self.check_id,
             tr(
-                "容器运行成功并输出：{o}（容器已删除）",
-                "the container ran and printed: {o} (container removed)",
+                "容器运行成功并输出：“{o}”（容器已删除）",
+                "the container ran and printed: “{o}” (container removed)",
                 o=evidence["stdout"].strip().splitlines()[0],
             ),
             **ev,

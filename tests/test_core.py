@@ -24,7 +24,7 @@ from labkit.errors import (
 )
 from labkit.files import TMP_MARK, atomic_target, backup_file, ensure_free_space, write_atomic
 from labkit.i18n import tr, use_labels, use_lang
-from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
+from labkit.steps.base import Plan, RunContext, Step, overwrite_label, refuse_replacing
 from labkit.steps.runner import Completed, FunctionRunner, SubprocessRunner
 
 PY = sys.executable
@@ -506,13 +506,18 @@ def test_refusing_a_differing_target_names_the_difference_and_the_checkbox(tmp_p
     with use_lang("en"):
         auto = Differs(tmp_path / "f").execute("auto")
         live = Differs(tmp_path / "f").execute("live")
+        with use_labels({"overwrite": overwrite_label()}):  # in a panel: its checkbox
+            panel = Differs(tmp_path / "f").execute("auto")
     assert (auto.status, auto.mode, auto.evidence["skip_reason"]) == ("skipped", "run", "consent")
     assert "size 2 GiB, this step makes 1 GiB" in auto.message
-    assert "“Allow overwrite (keep a backup)”" in auto.message and "overwrite=True" in auto.message
+    assert "to replace it, pass overwrite=True" in auto.message  # in Python: the keyword
+    assert auto.evidence["keyword"] == "overwrite"
+    assert "to replace it, tick “Allow overwrite (keep a backup)”" in panel.message
+    assert "overwrite=True" not in panel.message
     assert live.status == "error" and live.evidence["error"] == "ConsentRequired"
-    with use_lang("zh"):
+    with use_lang("zh"), use_labels({"overwrite": overwrite_label()}):
         zh = Differs(tmp_path / "f").execute("auto")
-    assert "“允许覆盖（保留备份）”" in zh.message
+    assert "请勾选「允许覆盖（保留备份）」" in zh.message
 
 
 def test_plan_shows_read_only_probes():

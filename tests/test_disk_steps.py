@@ -479,7 +479,7 @@ def test_create_again_verifies_the_same_image_and_names_what_differs(tmp_path, m
     assert (other.status, other.mode) == ("skipped", "run")
     assert other.evidence["skip_reason"] == "consent"
     assert "virtual size 1 GiB, this step makes 2 GiB" in other.message
-    assert "Allow overwrite (keep a backup)" in other.message and "overwrite=True" in other.message
+    assert "pass overwrite=True" in other.message  # Python names the keyword; a panel its checkbox
     assert _info(path).virtual_size == GiB and os.stat(path).st_ino == inode
 
     raw = tmp_path / "disk.img"

@@ -182,7 +182,7 @@ def test_save_and_load_again_verify_the_file_and_the_image_id(
     refused = SaveImage(ref, path).execute("auto")
     assert (refused.status, refused.evidence["skip_reason"]) == ("skipped", "consent")
     assert f"the file holds image {commit.evidence['image_id'][7:19]}" in refused.message
-    assert "Allow overwrite (keep a backup)" in refused.message
+    assert "pass overwrite=True" in refused.message  # Python names the keyword (a panel: its checkbox)
     assert path.stat().st_ino == before.st_ino
     reloaded = LoadImage(path).execute("live")  # the tag moved: a real load puts it back
     assert reloaded.status == "pass" and "already_present" not in reloaded.evidence, reloaded.message

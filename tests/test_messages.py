@@ -316,7 +316,7 @@ def test_chapter1_panels_in_english_have_no_chinese(tmp_path):
     assert keep["escape"].message.startswith(
         "file name: '../../etc/passwd' points outside the work directory"
     )
-    assert "tick “overwrite (keeps a backup)”" in keep["differs"].message
+    assert "tick “Allow overwrite (keep a backup)”" in keep["differs"].message
 
 
 def test_chapter2_panels_speak_chinese_about_the_panel(tmp_path):

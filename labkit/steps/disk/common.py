@@ -58,7 +58,7 @@ def existing_image(
     except CommandFailed as exc:
         why = (exc.stderr.strip().splitlines() or [str(exc.returncode)])[-1]
         return None, [
-            tr("qemu-img 不能把它当作 {f} 读取：{e}", "qemu-img cannot read it as {f}: {e}", f=fmt, e=why)
+            tr("qemu-img 不能把它当作 {f} 读取：“{e}”", "qemu-img cannot read it as {f}: {e}", f=fmt, e=why)
         ]
     differences = []
     if info.format != fmt:

@@ -457,10 +457,11 @@ def test_a_file_outside_the_work_folder_needs_the_explicit_choice(tmp_path):
     assert work.file("sub/disk.qcow2") == work.path / "sub" / "disk.qcow2"
     elsewhere = tmp_path / "elsewhere" / "disk.img"
     for name in ("../escape.img", str(elsewhere)):
-        with use_lang("zh"), pytest.raises(InvalidField) as refused:
-            work.file(name, field="src")
+        with use_lang("zh"):
+            with pytest.raises(InvalidField) as refused:
+                work.file(name, field="src")
+            assert outside_label() in refused.value.fix  # names the checkbox the student can tick
         assert refused.value.field == "src"
-        assert outside_label() in refused.value.fix  # names the checkbox the student can tick
     assert work.file(str(elsewhere), outside=True) == elsewhere
     assert work.file("../escape.img", outside=True) == tmp_path / "escape.img"
     assert work.file("disk.img", outside=True) == work.path / "disk.img"  # relative: still the work folder
@@ -511,6 +512,7 @@ def test_every_course_field_naming_a_file_follows_the_one_policy(tmp_path):
 
 
 def test_pve_panel_never_edits_a_file_outside_the_work_folder_unless_ticked(tmp_path):
+    set_lang("zh")  # a kernel in Chinese: the messages name the Chinese labels
     from labkit.logic import pve
 
     work = session(tmp_path / "w")
@@ -522,7 +524,8 @@ def test_pve_panel_never_edits_a_file_outside_the_work_folder_unless_ticked(tmp_
     panel.set(conf_path=str(conf))
     refused = panel.run("live")
     assert refused.status == "error"
-    assert "conf_path" in refused.message
+    assert refused.message.startswith("配置文件：")  # the field's label; the evidence keeps the keyword
+    assert refused.evidence["field"] == "conf_path"
     assert conf.read_text(encoding="utf-8") == original
     assert sorted(p.name for p in conf.parent.iterdir()) == ["100.conf"]  # no backup: nothing touched
     panel.set(**{OUTSIDE_FIELD: True})
@@ -534,15 +537,17 @@ def test_pve_panel_never_edits_a_file_outside_the_work_folder_unless_ticked(tmp_
 
 
 def test_guest_boot_panel_refuses_what_the_board_or_the_host_cannot_give():
+    set_lang("zh")  # a kernel in Chinese: the messages name the Chinese labels
     panel = ch1.boot_guest()
     panel.set(smp=64)
     vcpus = panel.plan()
     assert isinstance(vcpus, CheckResult) and vcpus.status == "error"
-    assert vcpus.message.startswith("smp:") and "GICv2" in vcpus.message
+    assert vcpus.message.startswith("vCPU 数：64 ") and "GICv2" in vcpus.message
+    assert vcpus.evidence["field"] == "smp"
     panel.set(smp=8, memory="4096G")  # more than any course machine has
     memory = panel.plan()
     assert isinstance(memory, CheckResult) and memory.status == "error"
-    assert memory.message.startswith("memory:")
+    assert memory.message.startswith("内存：'4096G' ")
     panel.set(memory="512M")
     assert isinstance(panel.plan(), Plan)
 
@@ -559,6 +564,7 @@ def test_build_panel_points_an_offline_student_at_a_base_that_can_build(tmp_path
 
 
 def test_consolidation_panel_reports_a_bad_workload_by_field(tmp_path):
+    set_lang("zh")  # a kernel in Chinese: the messages name the Chinese labels
     panel = ch1.consolidation()
     panel.set(workloads="mail=30%, web")
     bad = panel.plan()

@@ -174,7 +174,7 @@ class PrepareTinyGuest(Step):
             tr(
                 "-o APT::Sandbox::User=root：以 root 运行时 apt 默认用 _apt 用户下载，"
                 "而 _apt 进不了缓存目录，apt 会改用 root 并警告 "
-                "W: Download is performed unsandboxed as root；"
+                "“W: Download is performed unsandboxed as root”；"
                 "这里直接说明用 root 下载（普通用户运行时此选项不起作用）。",
                 "-o APT::Sandbox::User=root: run as root, apt downloads as the _apt user, which cannot "
                 "enter the cache directory, so apt falls back to root and warns 'W: Download is performed "

@@ -166,6 +166,11 @@ def chapter1(work_dir: Path) -> tuple[Seen, dict[str, CheckResult | Plan]]:
     (work.path / "disk.vhd").write_bytes(b"not an image\n" * 100)  # a target that differs
     keep["convert_differs"] = _run(seen, "convert", convert, dst_format="vpc", compress=False)
 
+    fill = ch1.fill_image(work, "data.img", size="1M")
+    _run(seen, "fill", fill)  # no such image yet
+    _plan(seen, "fill", fill, size="abc")
+    _run(seen, "fill", fill, name="disk.qcow2", size="1M")  # not a raw image
+
     resize = ch1.resize_image(work, "disk.qcow2", "512K")
     keep["shrink"] = _run(seen, "resize", resize)
     keep["resize_missing"] = _run(seen, "resize", resize, name="nope.qcow2")

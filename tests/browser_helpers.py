@@ -293,6 +293,25 @@ def command(page: Any, name: str, timeout_ms: int = 120_000) -> Any:
     )
 
 
+def restart_and_run_all(page: Any, timeout_ms: int = 240_000) -> None:
+    """ "Restart Kernel and Run All Cells…" as a student does it: the command, then the dialog's
+    "Restart" button; returns once every cell ran and the kernel is idle again."""
+    page.evaluate(
+        "() => { window.__labkitRestartRunAll ="
+        " window.jupyterapp.commands.execute('notebook:restart-run-all'); }"
+    )
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.evaluate(
+        """async (ms) => {
+          const late = () => new Error('restart-run-all timed out');
+          const timer = new Promise((_, rej) => setTimeout(() => rej(late()), ms));
+          return await Promise.race([window.__labkitRestartRunAll, timer]);
+        }""",
+        timeout_ms,
+    )
+    wait_idle(page, timeout_ms)
+
+
 def show_notebook(page: Any, width: int = 1280, max_height: int = 3000) -> None:
     """Scroll the notebook to its top and grow the viewport to its height (at most ``max_height``).
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,7 @@ from browser_helpers import (
     glyph_width_ratio,
     open_notebook,
     rendered_fonts,
+    restart_and_run_all,
     set_parameters,
     show_notebook,
     start_lab,
@@ -116,20 +119,59 @@ def _saved_cells(server: LabServer, name: str) -> list[dict[str, Any]]:
     return json.loads((server.root / name).read_text(encoding="utf-8"))["cells"]
 
 
-# -- the whole chapter -----------------------------------------------------------------------
+# -- the whole chapter, run twice and graded -------------------------------------------------
+def _grade(tmp_path: Path, manifest: Path, saved: Path, n: int) -> dict[str, Any]:
+    """``labkit grade`` one saved notebook as an instructor would (a file named after the student)."""
+    subs = tmp_path / f"subs{n}"
+    subs.mkdir()
+    shutil.copy(saved, subs / f"2023123456_zhangsan_{saved.name}")
+    out = tmp_path / f"grades{n}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", str(subs), "--manifest", str(manifest), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LABKIT_LANG": "en"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def _lost_points(report: dict[str, Any]) -> dict[str, Any]:
+    (student,) = report["students"]
+    lost = {
+        c["check"]: (c["status"], c["reason"], c["message"])
+        for nb in student["notebooks"]
+        for c in nb["checks"]
+        if c["status"] != "pass"
+    }
+    if student["total"] != student["max_points"]:
+        lost["(total)"] = (student["total"], student["max_points"])
+    return lost
+
+
 @pytest.mark.qemu
-def test_chapter1_notebook_runs_and_renders_in_jupyterlab(
+def test_chapter1_run_all_then_restart_and_run_all_keeps_full_marks(
     lab: LabServer, browser: Any, tmp_path: Path
 ) -> None:
-    """Run all of chapter 1 from the page (mode "auto": the real tools): every panel renders in
-    Chinese, and every panel cell saves exactly one check result, none failed or errored."""
-    nb = json.loads(CH1.read_text(encoding="utf-8"))
+    """The released chapter 1, opened in JupyterLab and run the way students do: Run All, save;
+    then "Restart Kernel and Run All" in the same work folder, save. Every panel renders in Chinese
+    with a CJK font and fits; both saved files grade full marks; the second run's results say the
+    targets were already there and verified instead of refusing to overwrite them."""
+    from labkit.grading import release
+
+    manifest = tmp_path / "manifest.json"
+    release.main(
+        notebooks=[CH1], course="bigdata-2026", assignment="ch1", out_dir=tmp_path / "rel", manifest=manifest
+    )
+    nb = json.loads((tmp_path / "rel" / CH1.name).read_text(encoding="utf-8"))
     set_parameters(nb, mode="auto", labkit_workdir="work-a")
-    name = "01-virtualization.ipynb"
+    name = CH1.name
     (lab.root / name).write_text(json.dumps(nb, ensure_ascii=False), encoding="utf-8")
     code = {i: "".join(c["source"]) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"}
     panel_cells = [i for i, src in code.items() if ".show(mode)" in src]
     qcow2 = next(i for i, src in code.items() if "ch1.create_image(" in src and 'fmt="qcow2"' in src)
+    saved_runs: list[Path] = []
 
     context, page, errors = _new_page(browser)
     try:
@@ -158,22 +200,46 @@ def test_chapter1_notebook_runs_and_renders_in_jupyterlab(
         _screenshot(page, "ch1-lab.png", tmp_path)
         page.set_viewport_size({"width": 1280, "height": 900})
         command(page, "docmanager:save")
+        saved_runs.append(shutil.copy(lab.root / name, tmp_path / "run1.ipynb"))
+
+        # The student runs it all again: same notebook, same work folder, fresh kernel.
+        restart_and_run_all(page)
+        disk = _cell(page, qcow2)
+        assert "已存在，已核实" in disk.locator(CELL_RESULT).inner_text()
+        # Chinese labels drawn with a CJK font, not empty boxes.
+        run_button = disk.get_by_role("button", name="运行")
+        assert set(rendered_fonts(page, run_button)) & set(CJK_FAMILIES), rendered_fonts(page, run_button)
+        disk.scroll_into_view_if_needed()
+        disk.screenshot(path=str(tmp_path / "ch1-rerun-disk.png"))
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "ch1-rerun-disk.png", SCREENS / "ch1-rerun-disk.png")
+        show_notebook(page)
+        _screenshot(page, "ch1-rerun.png", tmp_path)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        command(page, "docmanager:save")
+        saved_runs.append(shutil.copy(lab.root / name, tmp_path / "run2.ipynb"))
     finally:
         context.close()
 
-    saved = _saved_cells(lab, name)
-    results = {i: checks_in(saved[i]) for i in panel_cells}
-    assert all(len(r) == 1 for r in results.values()), {i: len(r) for i, r in results.items()}
-    bad = [
-        (p["check"], p["status"], p["message"])
-        for (p,) in results.values()
-        if p["status"] not in {"pass", "skipped"}
-    ]
-    assert bad == []
-    tracebacks = [
-        o for c in saved if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "error"
-    ]
-    assert tracebacks == []
+    for n, saved_path in enumerate(saved_runs, 1):
+        saved = json.loads(Path(saved_path).read_text(encoding="utf-8"))["cells"]
+        results = {i: checks_in(saved[i]) for i in panel_cells}
+        assert all(len(r) == 1 for r in results.values()), (n, {i: len(r) for i, r in results.items()})
+        bad = [
+            (p["check"], p["status"], p["message"])
+            for (p,) in results.values()
+            if p["status"] not in {"pass", "skipped"}
+        ]
+        assert bad == [], n
+        tracebacks = [
+            o for c in saved if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "error"
+        ]
+        assert tracebacks == [], n
+        assert _lost_points(_grade(tmp_path, manifest, Path(saved_path), n)) == {}, n
+    # The second run verified what the first made: the graded disk results say so.
+    rerun = json.loads(Path(saved_runs[1]).read_text(encoding="utf-8"))["cells"]
+    (disk_result,) = checks_in(rerun[qcow2])
+    assert disk_result["evidence"]["already_present"] is True
     assert errors == []
 
 

@@ -790,3 +790,18 @@ def test_the_notebooks_and_the_readme_explain_the_record_button_by_its_label():
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "How re-running and experimenting interact with grading" in readme
     assert label in readme
+
+
+def test_the_summary_says_how_each_result_came_about(tmp_path):
+    """The chapter summary's "how" column names the reason a step did not run, not just "plan"."""
+    with use_lang("zh"):
+        sess = session(tmp_path / "w")
+        sess.record(CheckResult.skipped("a", "x", mode="plan", skip_reason="host"))
+        sess.record(CheckResult.skipped("b", "x", skip_reason="consent"))
+        sess.record(CheckResult.skipped("c", "x", skip_reason="stopped"))
+        sess.record(CheckResult.skipped("d", "x", mode="plan", skip_reason="plan_only"))
+        sess.record(CheckResult.passed("e", "x", already_present=True, verified_by="qemu-img info"))
+        sess.record(CheckResult.passed("f", "x"))
+        table = sess.summary_html()
+    for words in ("本机无法运行", "等你同意", "已由你停止", "仅计划", "已存在，已核实", "运行"):
+        assert f">{words}</td>" in table, words

@@ -99,6 +99,21 @@ class Session:
             return tr("已停止", "stopped")
         return names[result.status]
 
+    @staticmethod
+    def _how(result: CheckResult) -> str:
+        """How the result came about, in the student's words: ran, verified, or why not run."""
+        ev = result.evidence
+        if ev.get("already_present"):
+            return tr("已存在，已核实", "already present, verified")
+        if result.status == "skipped":
+            return {
+                "plan_only": tr("仅计划", "plan only"),
+                "host": tr("本机无法运行", "this machine cannot run it"),
+                "consent": tr("等你同意", "waits for your consent"),
+                "stopped": tr("已由你停止", "stopped by you"),
+            }.get(str(ev.get("skip_reason")), tr("仅计划", "plan only") if result.mode == "plan" else "")
+        return tr("运行", "run")
+
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("pass", "fail", "error", "skipped")}
         for r in self.results.values():
@@ -115,7 +130,7 @@ class Session:
         }
         rows = "".join(
             f"<tr>{td}<code>{html.escape(r.check)}</code></td>{td}{self._status_name(r, names)}</td>"
-            f"{td}{tr('运行', 'run') if r.mode == 'run' else tr('仅计划', 'plan only')}</td>"
+            f"{td}{self._how(r)}</td>"
             f"<td style='text-align:left;vertical-align:top'>{html.escape(r.message[:160])}"
             f"{html.escape(self._unrecorded(r))}</td></tr>"
             for r in self.results.values()

@@ -591,7 +591,7 @@ class HostCheck(Step):
         # What it means first; why KVM fails (KVM_EXIT_INTERNAL_ERROR, kvm_pvm …) is in the folded
         # evidence ("kvm") for whoever wants the details.
         msg = tr(
-            "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}。KVM 的技术细节见“证据”中的 kvm",
+            "本机可以完成第 1 章（QEMU {v}）。{k}。建议虚拟机：{r}。KVM 的技术细节见「证据」中的 kvm",
             "this host can do chapter 1 (QEMU {v}). {k}. Suggested VM: {r}. KVM's technical details are "
             "under 'kvm' in the evidence",
             v=facts.tool("qemu-system-aarch64").version or "?",

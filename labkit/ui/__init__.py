@@ -66,7 +66,7 @@ class Session:
                 name,
                 tr("指向工作目录之外", "points outside the work directory"),
                 tr(
-                    "用不带 .. 的文件名；确实要用别处的文件时勾选“{c}”",
+                    "用不带 .. 的文件名；确实要用别处的文件时勾选「{c}」",
                     "use a plain file name; to use a file elsewhere on purpose, tick '{c}'",
                     c=outside_label(),
                 ),

@@ -269,9 +269,9 @@ class BuildImage(Step):
                 client.images.get(base)
         except LabkitError:
             return tr(
-                "基础镜像 {b} 不在本机；不会自动下载（可能有几个 GB）：勾选“拉取基础镜像”"
-                "（或 docker pull {b}）；离线时在“本地基础镜像”面板选 debian 构建 {d}"
-                "（带 apt 和 python3），再把“基础镜像”改成 {d}",
+                "基础镜像 {b} 不在本机；不会自动下载（可能有几个 GB）：勾选「拉取基础镜像」"
+                "（或 docker pull {b}）；离线时在「本地基础镜像」面板选 debian 构建 {d}"
+                "（带 apt 和 python3），再把「基础镜像」改成 {d}",
                 "base image {b} is not on this machine and is not downloaded implicitly (it can be "
                 "several GB): tick 'pull base image' (or docker pull {b}); offline, build {d} with kind "
                 "debian in the local base panel (it has apt and python3) and use it as the base image",

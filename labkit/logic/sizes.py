@@ -90,9 +90,7 @@ def parse_size(text: str | int, field: str = "size") -> int:
             raise _negative(field, text)
         m = _PATTERN.fullmatch(cleaned) if len(cleaned) <= _MAX_CHARS else None
         if m is None:
-            raise InvalidField(
-                field, text, tr("不是 qemu-img 能理解的大小", "is not a size qemu-img understands"), _fix()
-            )
+            raise InvalidField(field, text, tr("不是有效的大小", "is not a valid size"), _fix())
         unit = m["unit"].upper()
         mult = UNITS[unit[:1]]  # "GIB" / "GB" / "G" all mean 2**30, see the docstring
         number = Fraction(m["num"].rstrip(".") or "0")

@@ -28,6 +28,7 @@ __all__ = [
     "cell_labkit",
     "cell_outputs",
     "cell_source",
+    "cell_source_text",
     "cell_tags",
     "check_payload",
     "count_results",
@@ -60,10 +61,21 @@ def load_notebook_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return nb
 
 
-def cell_source(cell: Mapping[str, Any]) -> str:
-    """The cell's source as one string (the format allows a string or a list of lines)."""
+def cell_source_text(cell: Mapping[str, Any]) -> str | None:
+    """The cell's source as one string (the format allows a string or a list of lines), or
+    ``None`` when it is malformed: a number, an object, a list holding anything but strings."""
     src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    if isinstance(src, str):
+        return src
+    if isinstance(src, list) and all(isinstance(line, str) for line in src):
+        return "".join(src)
+    return None
+
+
+def cell_source(cell: Mapping[str, Any]) -> str:
+    """The cell's source as one string; ``""`` for a malformed one (see :func:`cell_source_text`)."""
+    text = cell_source_text(cell)
+    return "" if text is None else text
 
 
 def cell_tags(cell: Mapping[str, Any]) -> list[str]:

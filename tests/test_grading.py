@@ -607,15 +607,27 @@ def test_parallel_reading_matches_serial_and_survives_a_dying_worker(klass, monk
     assert sorted(seen) == sorted(s.display for s in sources), "progress is reported once per file"
 
     parent, real = os.getpid(), collect.grade_source
+    read_here: list[str] = []
 
     def dies_in_a_worker(src, *args, **kw):
-        if os.getpid() != parent and "bob" in src.rel:
-            os._exit(137)  # what the OOM killer does
+        if "bob" in src.rel:
+            if os.getpid() == parent:
+                read_here.append(src.rel)
+            else:
+                os._exit(137)  # what the OOM killer does
         return real(src, *args, **kw)
 
     monkeypatch.setattr(collect, "grade_source", dies_in_a_worker)
     again = collect.grade_sources(sources, manifest, jobs=2)
-    assert [s.to_json() | {"checks": [c.to_json() for c in s.checks]} for s in again] == serial
+    assert not read_here, "a file whose worker died is never re-read in the grader's own process"
+    bob = next(n for n, s in enumerate(sources) if "bob" in s.rel)
+    assert again[bob].status == "unreadable"
+    assert "died" in again[bob].reason or "意外退出" in again[bob].reason
+    assert again[bob].file_id == "2023000002", "it keeps its student id"
+    rest = [
+        s.to_json() | {"checks": [c.to_json() for c in s.checks]} for n, s in enumerate(again) if n != bob
+    ]
+    assert rest == serial[:bob] + serial[bob + 1 :], "every other file is read again, in fresh processes"
 
 
 def test_chapter_1_released_and_run_in_plan_mode_grades_without_false_alarms(tmp_path):

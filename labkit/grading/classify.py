@@ -21,7 +21,14 @@ from typing import Any
 from labkit.checks import STATUSES, verify_payload
 from labkit.i18n import tr
 from labkit.identity import STUDENT_ID_RE, STUDENT_MIME
-from labkit.notebooks import cell_labkit, cell_outputs, check_payload, error_output, mime_payload
+from labkit.notebooks import (
+    cell_labkit,
+    cell_outputs,
+    cell_source_text,
+    check_payload,
+    error_output,
+    mime_payload,
+)
 
 from .manifest import CheckSpec, Manifest, NotebookSpec, source_sha256
 
@@ -201,8 +208,11 @@ class _Cells:
     unmarked_hashes: dict[str, list[int]] = field(default_factory=dict)  # wanted SHA-256 → unmarked cells
 
     def sha(self, i: int) -> str:
+        """The source's SHA-256; a malformed source (a number, a list of non-strings) matches no
+        check, so a check cell with one is ``tampered``, never a crash."""
         if i not in self.hashes:
-            self.hashes[i] = source_sha256(self.cells[i].get("source"))
+            text = cell_source_text(self.cells[i])
+            self.hashes[i] = "malformed-source" if text is None else source_sha256(text)
         return self.hashes[i]
 
     def payloads(self, i: int) -> list[dict[str, Any]]:

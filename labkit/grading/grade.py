@@ -27,7 +27,7 @@ from labkit.errors import ConsentRequired, InvalidField, LabkitError
 from labkit.i18n import check_lang, tr, use_lang
 
 from .classify import Submission
-from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_sources, grade_sources
+from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_inputs, grade_sources
 from .gradebook import Gradebook, assemble, pick_graded
 from .manifest import Manifest
 from .render import (
@@ -196,7 +196,8 @@ def main(
         pattern = compile_id_pattern(id_pattern)
         out = Path(out_dir).resolve()
         _check_out(out)
-        sources = find_sources(submissions)
+        found = find_inputs(submissions)
+        sources = found.sources
         if not sources:
             raise InvalidField(
                 "submissions", ", ".join(map(str, submissions)), "hold no .ipynb file", "check the paths"
@@ -211,7 +212,7 @@ def main(
             t1 = time.perf_counter()
             _rerun(subs, sources, man, jobs, cell_timeout, notebook_timeout, fast_import)
             timings["rerun"] = time.perf_counter() - t1
-        gb = assemble(subs, man)
+        gb = assemble(subs, man, found.problems)
         t2 = time.perf_counter()
         run = {
             "started": now_iso(),
@@ -346,7 +347,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_MAX_BYTES / 2**20,
         metavar="MIB",
-        help="larger files are unreadable (256)",
+        help="larger files are unreadable (256); so is a file whose parsed form would need more "
+        "than 4x this in memory (at least 256 MiB): each reader stays within about that, "
+        "the whole run within --jobs times that (default: 1 GiB per reader)",
     )
     parser.add_argument("--lang", choices=("zh", "en"), default=None, help="language of feedback and report")
 

@@ -206,9 +206,15 @@ def _other(s: Submission) -> dict[str, Any]:
 _Graded = tuple[StudentGrade, NotebookEntry, Submission]
 
 
-def assemble(submissions: Sequence[Submission], manifest: Manifest) -> Gradebook:
-    """Group submissions by student, pick one per notebook, detect copies, total the points."""
-    flags = _identity_conflicts(submissions)
+def assemble(
+    submissions: Sequence[Submission], manifest: Manifest, inputs: Sequence[dict[str, Any]] = ()
+) -> Gradebook:
+    """Group submissions by student, pick one per notebook, detect copies, total the points.
+
+    ``inputs``: report lines about the inputs themselves (files left out, zip members sharing a
+    name, :class:`~labkit.grading.collect.Inputs`); they become flags, so the run needs a look."""
+    flags = [dict(p) for p in inputs]
+    flags.extend(_identity_conflicts(submissions))
     by_student: dict[str, list[Submission]] = {}
     for s in submissions:
         s.student = s.file_id or s.declared_id or ""

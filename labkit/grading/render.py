@@ -335,6 +335,12 @@ def flag_text(flag: dict[str, object]) -> str:
         )
     if kind == "unidentified":
         return tr("无法识别学生：{src}", "no student id: {src}", src=flag.get("source"))
+    if kind == "skipped-input":
+        return tr("未读取：{src}：{m}", "not read: {src}: {m}", src=flag.get("source"), m=flag.get("message"))
+    if kind == "duplicate-member":
+        return tr(
+            "同名成员：{src}：{m}", "same name: {src}: {m}", src=flag.get("source"), m=flag.get("message")
+        )
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in flag.items() if k != "kind")
 
 

@@ -390,3 +390,28 @@ def test_huge_integers_and_malformed_sources_neither_crash_nor_lose_the_student(
     assert all(s.status == "unreadable" and s.file_id for s in run.gradebook.submissions)
     assert "ZeroDivisionError" in run.gradebook.submissions[0].reason
     assert _totals(out2) == {"2023000001": "", "2023000002": "", "2023000003": ""}
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        *("[],", "{},", "1.5,", "12345,", '"ab",', '"",', '{"a":1},', "[[1]],", "[1,2],"),
+        *('{"a":"b","c":"d"},', "[[[[]]]],", '["x",[]],', '"\\ud83d\\ude00",', '"\\u0101",'),
+        *('{"a":[],"b":[]},', '"[[[,,,{{{:::",'),
+    ],
+)
+def test_the_parse_cost_estimate_bounds_what_json_loads_allocates(unit):
+    """Measured with tracemalloc (exact, no timing): the estimate is never below the real peak."""
+    import tracemalloc
+
+    from labkit.grading.reading import parse_cost
+
+    text = "[" + unit * (2 * 10**6 // len(unit)) + "0]"
+    tracemalloc.start()
+    try:
+        json.loads(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert parse_cost(text) >= peak, (unit, parse_cost(text), peak)
+    assert parse_cost(text, within=0) == parse_cost(text) <= parse_cost(text, within=2**40)

@@ -138,8 +138,8 @@ def find_inputs(inputs: Sequence[str | os.PathLike[str]]) -> Inputs:
             raise InvalidField(
                 "submissions",
                 str(raw),
-                "is not a regular file or folder",
-                "pass folders, .ipynb or .zip files",
+                tr("不是普通文件或文件夹", "is not a regular file or folder"),
+                tr("请给出文件夹、.ipynb 或 .zip 文件", "pass folders, .ipynb or .zip files"),
             )
         else:
             raise InvalidField(

@@ -199,8 +199,13 @@ def main(
         found = find_inputs(submissions)
         sources = found.sources
         if not sources:
+            left_out = "; ".join(f"{p['source']}: {p['message']}" for p in found.problems[:3])
             raise InvalidField(
-                "submissions", ", ".join(map(str, submissions)), "hold no .ipynb file", "check the paths"
+                "submissions",
+                ", ".join(map(str, submissions)),
+                tr("没有可读取的 .ipynb 文件", "hold no .ipynb file")
+                + (tr("（未读取：{x}）", " (not read: {x})", x=left_out) if left_out else ""),
+                tr("检查路径", "check the paths"),
             )
         if on_start is not None:
             on_start(len(sources))

@@ -53,7 +53,7 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 #: Upper bounds, in bytes, of what json.loads allocates per token outside strings (measured on
 #: CPython 3.11 and rounded up: an empty list with its GC header is 72 bytes, a dict more).
 _COST_CONTAINER = 96
-_COST_ITEM = 48  # a comma: one more pointer plus a number object
+_COST_ITEM = 56  # a comma: one more pointer plus a number object
 _COST_ENTRY = 128  # a colon: one more dict entry (tables over-allocate)
 _COST_STRING = 72  # a string literal: the str header and its pointer
 

@@ -415,3 +415,17 @@ def test_the_parse_cost_estimate_bounds_what_json_loads_allocates(unit):
         tracemalloc.stop()
     assert parse_cost(text) >= peak, (unit, parse_cost(text), peak)
     assert parse_cost(text, within=0) == parse_cost(text) <= parse_cost(text, within=2**40)
+
+
+def test_an_archive_with_more_entries_than_a_class_download_is_refused(tmp_path, monkeypatch):
+    from labkit.errors import InvalidField
+
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for n in range(5):
+            zf.writestr(f"{n}/x.txt", "")
+    monkeypatch.setattr(collect, "MAX_ZIP_ENTRIES", 4)
+    with pytest.raises(InvalidField, match="holds 5 entries"):
+        find_inputs([archive])
+    monkeypatch.setattr(collect, "MAX_ZIP_ENTRIES", 5)
+    assert find_inputs([archive]).sources == []

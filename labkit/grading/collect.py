@@ -74,6 +74,9 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 _POOL_MIN_BYTES = 64 * 2**20
 _CHUNK = 16
 _SKIP_PARTS = (".ipynb_checkpoints", "__MACOSX")
+#: An archive with more entries is refused: each reader process holds the whole directory (about
+#: 0.5 KB an entry), and an LMS download of a class holds a few thousand.
+MAX_ZIP_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,18 @@ def _zip_sources(path: Path, found: Inputs) -> None:
         raise InvalidField(
             "submissions", str(path), f"is not a readable zip ({exc})", "download it again"
         ) from exc
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise InvalidField(
+            "submissions",
+            str(path),
+            tr(
+                "有 {n} 个条目，超过上限 {m}",
+                "holds {n} entries, more than labkit reads ({m})",
+                n=len(infos),
+                m=MAX_ZIP_ENTRIES,
+            ),
+            tr("请检查下载的文件", "check the download"),
+        )
     accepted: list[tuple[int, zipfile.ZipInfo]] = []
     for index, info in enumerate(infos):
         name = info.filename

@@ -4,15 +4,17 @@ Every rule here exists because a student (or a damaged LMS download) controls th
 
 * **Regular files only.** A file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked to be a
   regular file on the open descriptor (a symbolic link, a FIFO, a device or ``/proc/kmsg`` is
-  refused instead of followed or waited on). Zip members are read by their
+  refused instead of followed or waited on; ``O_NOFOLLOW`` covers the last path component, the
+  folders above it were checked when the input folder was walked). Zip members are read by their
   :class:`~zipfile.ZipInfo` (two members may carry the same name), only when stored or deflated.
 * **A hard byte cap.** At most ``max_bytes + 1`` bytes are ever read or decompressed, in chunks,
   whatever sizes a file or zip header declares (a member that lies about its size is cut off, not
   inflated in full before the CRC check).
-* **A memory budget per file.** :func:`parse_cost` estimates, from the text alone (a regex pass
-  that collapses strings, then counts brackets, commas, colons and quotes), what :func:`json.loads`
-  would allocate; a file that would need more than :func:`memory_budget` is ``too large`` without
-  being parsed (40 MB of ``[[],[],...]`` is about 1 GiB of Python lists). Worker processes are
+* **A memory budget per file.** :func:`parse_cost` estimates, from the text alone (brackets,
+  commas, colons and quotes counted; counted again with strings collapsed where the quick count is
+  over the budget), what :func:`json.loads` would allocate, never less (a test measures it); a
+  file that would need more than :func:`memory_budget` is ``too large`` without being parsed
+  (40 MB of ``[[],[],...]`` is about 1 GiB of Python lists). Worker processes are
   also limited with ``RLIMIT_AS`` (:func:`limit_memory`), so an estimate that is wrong ends in a
   ``MemoryError`` for that file, not in the OOM killer.
 * Integers longer than Python's 4300-digit conversion limit are kept as their digit strings

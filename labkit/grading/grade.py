@@ -193,6 +193,8 @@ def main(
     jobs = _check_args(lang, jobs, max_bytes)
     with use_lang(lang):
         man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+        if rerun:
+            check_rerun(man)
         pattern = compile_id_pattern(id_pattern)
         out = Path(out_dir).resolve()
         _check_out(out)
@@ -243,6 +245,37 @@ def _check_args(lang: str | None, jobs: int | None, max_bytes: int) -> int:
     if not isinstance(max_bytes, int) or max_bytes < 1:
         raise InvalidField("max_bytes", max_bytes, "must be a positive number of bytes", "e.g. --max-mb 256")
     return jobs
+
+
+def check_rerun(man: Manifest) -> None:
+    """Refuse ``--rerun`` when it could re-run nothing, or not in isolation (raises
+    :class:`InvalidField`)."""
+    checks = [c for nb in man.notebooks for c in nb.checks if c.rerun]
+    if not checks:
+        raise InvalidField(
+            "rerun",
+            "--rerun",
+            "has nothing to re-run: no check of the manifest is marked rerun",
+            'mark re-creatable checks {"labkit": {"rerun": true}} and run labkit release again, '
+            "or grade without --rerun",
+        )
+    if any(c.source is None for c in checks):
+        raise InvalidField(
+            "manifest",
+            "--rerun",
+            "holds no instructor check code for its rerun checks (written by an older labkit)",
+            "run labkit release again",
+        )
+    from .sandbox import unavailable
+
+    why = unavailable()
+    if why is not None:
+        raise InvalidField(
+            "rerun",
+            "--rerun",
+            f"cannot isolate submissions here: it {why}",
+            "run labkit grade --rerun as root on Linux, in a throwaway VM or container",
+        )
 
 
 def _has_rerun(man: Manifest, sub: Submission) -> bool:
@@ -335,7 +368,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the file name part before the notebook's name, e.g. 2023123456_zhangsan_01-...)",
     )
     parser.add_argument(
-        "--rerun", action="store_true", help="re-execute notebooks with rerun checks (runs student code!)"
+        "--rerun",
+        action="store_true",
+        help="redo the checks marked rerun with the instructor's code after running each submission in "
+        "its own jail (own user, no network, 4 GiB memory, CPU/process/time limits; needs root on Linux)",
     )
     parser.add_argument(
         "--timeout", type=float, default=60, metavar="SECONDS", help="--rerun: limit per cell (60)"

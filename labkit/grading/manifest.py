@@ -92,9 +92,12 @@ class CheckSpec:
     cell_id: str | None
     index: int
     rerun: bool = False
+    #: The instructor's check code (rerun checks only): ``labkit grade --rerun`` executes this, never
+    #: the submission's copy of the cell (see :mod:`labkit.grading.rerun`).
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "check": self.check,
             "points": self.points,
             "source_sha256": self.source_sha256,
@@ -102,6 +105,9 @@ class CheckSpec:
             "index": self.index,
             "rerun": self.rerun,
         }
+        if self.source is not None:
+            data["source"] = self.source
+        return data
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,9 @@ class NotebookSpec:
     name: str
     release: str
     checks: tuple[CheckSpec, ...]
+    #: Sources of the cells marked ``"setup": true`` (imports, the work folder): what the
+    #: instructor's rerun check code needs before it runs.
+    setup: tuple[str, ...] = ()
 
     @property
     def total_points(self) -> int:
@@ -125,12 +134,15 @@ class NotebookSpec:
         return any(c.rerun for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "release": self.release,
             "total_points": self.total_points,
             "checks": [c.to_json() for c in self.checks],
         }
+        if self.setup:
+            data["setup"] = list(self.setup)
+        return data
 
 
 @dataclass(frozen=True)
@@ -186,10 +198,12 @@ class Manifest:
                         cell_id=None if c.get("cell_id") is None else str(c["cell_id"]),
                         index=int(c["index"]),
                         rerun=bool(c.get("rerun", False)),
+                        source=_optional_text(c.get("source")),
                     )
                     for c in nb["checks"]
                 )
-                notebooks.append(NotebookSpec(str(nb["name"]), str(nb["release"]), checks))
+                setup = tuple(str(s) for s in nb.get("setup", ()))
+                notebooks.append(NotebookSpec(str(nb["name"]), str(nb["release"]), checks, setup))
             manifest = cls(
                 course=str(data["course"]),
                 assignment=str(data["assignment"]),
@@ -202,6 +216,12 @@ class Manifest:
         if not manifest.notebooks:
             raise bad("lists no notebook")
         return manifest
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"check source is {type(value).__name__}, not text")
 
 
 def _points(value: object, where: str) -> int:
@@ -218,6 +238,10 @@ def course_check_cells(nb: Mapping[str, Any], *, where: str = "notebook") -> lis
 
         cell["metadata"]["labkit"] = {"check": "ch1.disk.create.qcow2", "points": 2}   # rerun: true optional
         cell["metadata"]["tags"]   = [..., "labkit-check"]
+
+    ``"rerun": true`` marks a check whose result the grading machine can re-create from the files
+    a run leaves in the work folder (``labkit grade --rerun``); the cells its code needs first
+    (imports, ``work = session(...)``) carry ``{"labkit": {"setup": true}}``.
 
     The cell's output is the check result its step displays (:data:`labkit.checks.CHECK_MIME`).
 
@@ -256,6 +280,10 @@ def course_check_cells(nb: Mapping[str, Any], *, where: str = "notebook") -> lis
                 "check", check, f"in {where} cell[{index}] is not a check id", "e.g. ch1.disk.create"
             )
         _points(meta.get("points"), f"{where} cell[{index}]")
+        if not isinstance(meta.get("rerun", False), bool):
+            raise InvalidField(
+                "rerun", meta.get("rerun"), f"in {where} cell[{index}] is not true/false", '"rerun": true'
+            )
         if check in seen:
             raise InvalidField(
                 "check",
@@ -295,7 +323,8 @@ def build_release(
       with the cell.
     * The **manifest** entry the instructor keeps: the notebook's release id and per check cell the
       check id, the points, the SHA-256 of the normalized source (:func:`normalize_source`), the
-      cell's nbformat ``id`` and its index in the student version.
+      cell's nbformat ``id`` and its index in the student version; for ``rerun`` checks also the
+      cell's code, and the code of the cells marked ``setup`` (what ``labkit grade --rerun`` runs).
     """
     for fld, value in (("course", course), ("assignment", assignment)):
         if not isinstance(value, str) or not NAME_RE.match(value):
@@ -321,6 +350,7 @@ def build_release(
     for index, cell in course_check_cells(student, where=name):
         lk = cell_labkit(cell) or {}
         cid = cell.get("id")
+        rerun = lk.get("rerun", False) is True
         checks.append(
             CheckSpec(
                 check=str(lk["check"]),
@@ -328,7 +358,8 @@ def build_release(
                 source_sha256=source_sha256(cell.get("source")),
                 cell_id=cid if isinstance(cid, str) else None,
                 index=index,
-                rerun=bool(lk.get("rerun", False)),
+                rerun=rerun,
+                source=normalize_source(cell.get("source")) if rerun else None,
             )
         )
     if not checks:
@@ -338,4 +369,9 @@ def build_release(
             "has no graded check cell",
             f'mark check cells with the tag "{CHECK_TAG}" and metadata {{"labkit": {{"check", "points"}}}}',
         )
-    return student, NotebookSpec(name=name, release=release, checks=tuple(checks))
+    setup = tuple(
+        normalize_source(c.get("source"))
+        for c in cells
+        if c.get("cell_type") == "code" and (cell_labkit(c) or {}).get("setup") is True
+    )
+    return student, NotebookSpec(name=name, release=release, checks=tuple(checks), setup=setup)

@@ -282,3 +282,80 @@ def test_rerun_grades_with_the_instructors_checks_in_isolated_jails(tmp_path):
     assert reruns["2023000004"]["status"] == "ok"
     assert listener.accepted == 0
     assert _token_processes(token) == [], "a detached process outlived labkit grade"
+
+
+def _notebook(*sources: str) -> dict[str, Any]:
+    cells = [_cell("code", 'mode = "auto"\nlabkit_workdir = None', tags=["parameters"])]
+    cells += [_cell("code", src) for src in sources]
+    return {
+        "cells": cells,
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+_PROBE = """import json, os, socket, sys
+from pathlib import Path
+seen = {"uid": os.getuid(), "groups": os.getgroups()}
+for name, path in (("venv", sys.prefix), ("labkit", os.path.dirname(json.__file__))):
+    try:
+        Path(path, "labkit-jail-probe").write_text("x")
+        seen[name] = "writable"
+    except OSError:
+        seen[name] = "read-only"
+try:
+    socket.create_connection(("192.0.2.1", 80), timeout=3).close()
+    seen["network"] = "reached"
+except OSError as exc:
+    seen["network"] = type(exc).__name__
+seen["tmp"] = sorted(os.listdir("/tmp"))
+seen["no_new_privs"] = next(l for l in open("/proc/self/status") if l.startswith("NoNewPrivs")).split()[1]
+Path(labkit_workdir, "probe.json").write_text(json.dumps(seen))"""
+
+
+def test_a_jail_has_its_own_user_no_network_and_a_memory_limit(tmp_path):
+    """One jail, directly: what the student's code sees, and a cell that allocates past the limit."""
+    from labkit.grading.rerun import _give
+    from labkit.grading.sandbox import Limits, Task, jail_argv, make_cgroup, remove_cgroup, sweep
+
+    box = tmp_path / "s00000"
+    (box / "work").mkdir(parents=True)
+    (box / "home").mkdir()
+    hog = "block = bytearray(1 << 30)\nblock[::4096] = b'x' * len(block[::4096])"
+    _save(_notebook(_PROBE, hog), box / "submission.ipynb")
+    uid = 2_000_000_000 + os.getpid() % 1_000_000 * 1000
+    _give([box, *box.iterdir()], uid)
+    cgroup = make_cgroup(512 << 20)
+    marker = Path("/tmp", f"labkit-test-{uuid.uuid4().hex}")
+    marker.write_text("the grader's")
+    task = Task(
+        uid=uid,
+        notebook=str(box / "submission.ipynb"),
+        cwd=str(box),
+        home=str(box / "home"),
+        workdir=str(box / "work"),
+        out_dir=str(box / "out"),
+        result=str(box / "result.json"),
+        log=str(box / "log.txt"),
+        cell_timeout=60,
+        notebook_timeout=120,
+        cgroup=None if cgroup is None else str(cgroup),
+        limits=Limits(memory_bytes=512 << 20, cpu_s=120),
+        keep=(str(box),),
+    )
+    try:
+        subprocess.run(jail_argv(task), timeout=240, check=True, capture_output=True)
+    finally:
+        marker.unlink()
+        assert sweep(uid) == 0, "the jail left processes"
+        remove_cgroup(cgroup)
+    seen = json.loads((box / "work" / "submission" / "probe.json").read_text(encoding="utf-8"))
+    assert seen["uid"] == uid and seen["groups"] == []
+    assert seen["venv"] == "read-only" and seen["labkit"] == "read-only"
+    assert seen["network"] != "reached"
+    assert marker.name not in seen["tmp"], "the grader's /tmp is visible"
+    assert seen["no_new_privs"] == "1"
+    result = json.loads((box / "result.json").read_text(encoding="utf-8"))
+    assert result["error"] is not None, "a cell allocated 1 GiB under a 512 MiB limit"
+    assert result["error"]["kind"] == "kernel", result["error"]  # killed by the cgroup, the jail went on

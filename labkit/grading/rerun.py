@@ -147,6 +147,7 @@ class _Jails:
     notebook_timeout: float
     lang: str | None
     fast_import: bool
+    jobs: int = 1
 
     def run(self, n: int, folder: Path, notebook: Path, keep: Sequence[Path]) -> dict[str, Any]:
         """Run ``notebook`` (in ``folder``, its working directory) as the jail user of submission
@@ -306,16 +307,39 @@ def rerun_submissions(
             notebook_timeout,
             language,
             fast_import,
+            max(1, jobs or 1),
         )
 
         def work(n: int) -> Submission:
             sub, src = items[n]
-            _one(jails, n, sub, src, manifest)
+            try:
+                _one(jails, n, sub, src, manifest)
+            except Exception as exc:  # this submission's problem (e.g. its zip member vanished)
+                error = {"kind": "error", "message": f"{type(exc).__name__}: {exc}"[:300]}
+                _merge(sub, None, error, manifest)
+                sub.rerun = _summary(error | {"error": error}, {"error": error})
             return sub
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs or 1)) as pool:
-            futures = [pool.submit(copy_context().run, work, n) for n in range(len(items))]
-            for fut in futures:
-                sub = fut.result()
-                if on_done is not None:
-                    on_done(sub)
+        _run_all(jails, len(items), work, on_done)
+
+
+def _run_all(
+    jails: _Jails, count: int, work: Callable[[int], Submission], on_done: Callable[[Submission], None] | None
+) -> None:
+    """``work(n)`` for every submission, ``jobs`` at once. However this ends (Ctrl-C included),
+    no jail outlives it: pending ones are cancelled and running ones killed by their uid."""
+    from concurrent.futures import wait
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jails.jobs))
+    futures = [pool.submit(copy_context().run, work, n) for n in range(count)]
+    try:
+        for fut in futures:
+            sub = fut.result()
+            if on_done is not None:
+                on_done(sub)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        while not all(f.done() for f in futures):
+            for n in range(count):
+                sweep(jails.uid_base + n)
+            wait(futures, timeout=0.5)

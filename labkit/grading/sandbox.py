@@ -235,6 +235,24 @@ def _private_tmp(keep: Sequence[str]) -> None:
             os.close(fd)
 
 
+def _account(uid: int) -> None:
+    """Bind ``/etc/passwd`` and ``/etc/group`` copies that name the jail's user (``labkit-jail``)
+    over the originals, so tools that look the user up (``getpwuid``) work. Private /tmp holds them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, line in (
+        ("passwd", f"labkit-jail:x:{uid}:{uid}:labkit rerun jail:/nonexistent:/usr/sbin/nologin\n"),
+        ("group", f"labkit-jail:x:{uid}:\n"),
+    ):
+        original = Path("/etc", name)
+        if not original.is_file():
+            continue
+        copy = Path("/tmp", f".labkit-{name}")
+        text = original.read_text(encoding="utf-8", errors="replace")
+        copy.write_text(text + ("" if text.endswith("\n") or not text else "\n") + line, encoding="utf-8")
+        os.chmod(copy, 0o644)
+        _mount(libc, str(copy), str(original), None, _MS_BIND, None)
+
+
 def _limit(task: Task) -> None:
     lim = task.limits
     if task.cgroup is not None:
@@ -265,6 +283,8 @@ def _environment(task: Task) -> None:
         keep,
         PATH=f"{Path(sys.executable).parent}:{_PATH}",
         HOME=task.home,
+        USER="labkit-jail",
+        LOGNAME="labkit-jail",
         TMPDIR="/tmp",
         MPLBACKEND="Agg",
         JUPYTER_RUNTIME_DIR=str(Path(task.home, ".jupyter-runtime")),
@@ -276,6 +296,7 @@ def enter(task: Task) -> None:
     """Isolate this process as the module docstring says (root → the jail's user)."""
     _loopback_up()
     _private_tmp(task.keep)
+    _account(task.uid)
     _limit(task)
     _drop(task.uid)
     os.chdir(task.cwd)

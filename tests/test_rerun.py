@@ -359,3 +359,54 @@ def test_a_jail_has_its_own_user_no_network_and_a_memory_limit(tmp_path):
     result = json.loads((box / "result.json").read_text(encoding="utf-8"))
     assert result["error"] is not None, "a cell allocated 1 GiB under a 512 MiB limit"
     assert result["error"]["kind"] == "kernel", result["error"]  # killed by the cgroup, the jail went on
+
+
+def test_chapter_1_rerun_redoes_the_checks_a_grading_machine_can_recreate(tmp_path):
+    """The released chapter 1, never run by the student: the rerun checks (17 of 22 points) come
+    from the grading machine, the live-system ones stay the student's (here: absent) claim."""
+    from labkit.grading import release
+
+    root = Path(__file__).resolve().parents[1]
+    manifest = tmp_path / "m.json"
+    release.main(
+        notebooks=[root / "notebooks" / "01-virtualization.ipynb"],
+        course="bigdata-2026",
+        assignment="ch1",
+        out_dir=tmp_path / "release",
+        manifest=manifest,
+    )
+    nb = json.loads((tmp_path / "release" / "01-virtualization.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "whoami(" in "".join(cell["source"]):
+            cell["source"] = 'from labkit.identity import whoami\n\nwhoami(student_id="2023123456", name="Z")'
+    _save(nb, tmp_path / "subs" / "2023123456_z_01-virtualization.ipynb")
+    proc = _grade(tmp_path / "subs", "--manifest", manifest, "--out", tmp_path / "g", "--rerun")
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads((tmp_path / "g" / "report.json").read_text(encoding="utf-8"))
+    (sub,) = report["submissions"]
+    assert sub["rerun"]["status"] == "ok", sub["rerun"]
+    grades = _checks(report)["2023123456"]
+    rerun = {
+        c["check"]
+        for c in json.loads(manifest.read_text(encoding="utf-8"))["notebooks"][0]["checks"]
+        if c["rerun"]
+    }
+    assert {k for k, v in grades.items() if v[0] == "pass"} == rerun
+    assert {grades[k] for k in grades if k not in rerun} == {("missing", "not-run")}
+    assert report["students"][0]["total"] == 17
+
+
+def test_rerun_refuses_a_manifest_without_the_instructors_check_code(tmp_path):
+    """A manifest from before this change marks checks rerun but holds no check code: running the
+    submission's own check cells would trust the student again, so it is refused."""
+    _released, manifest = _release(tmp_path)
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    del data["notebooks"][0]["checks"][0]["source"]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "2023000001_lab.ipynb").write_bytes(
+        (tmp_path / "release" / "lab.ipynb").read_bytes()
+    )
+    proc = _grade(tmp_path / "subs", "--manifest", manifest, "--out", tmp_path / "g", "--rerun")
+    assert proc.returncode == 2, proc.stderr
+    assert "release again" in proc.stderr

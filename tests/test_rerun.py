@@ -410,3 +410,56 @@ def test_rerun_refuses_a_manifest_without_the_instructors_check_code(tmp_path):
     proc = _grade(tmp_path / "subs", "--manifest", manifest, "--out", tmp_path / "g", "--rerun")
     assert proc.returncode == 2, proc.stderr
     assert "release again" in proc.stderr
+
+
+def _jail_processes() -> list[Any]:
+    """Processes of any rerun jail (their uids start at 2,000,000,000)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["uids"]):
+        uids = p.info.get("uids")
+        if uids is not None and uids.real >= 2_000_000_000:
+            found.append(p)
+    return found
+
+
+def test_killing_the_grader_ends_its_jails(tmp_path):
+    """``kill -9`` on ``labkit grade --rerun`` while a submission sleeps: the jail notices within
+    seconds that nobody reads its pipe and ends, with everything it started."""
+    import time
+
+    released, manifest = _release(tmp_path)
+    _save(
+        _student(released, "2023000001", "import time\ntime.sleep(300)"),
+        tmp_path / "subs" / "2023000001_lab.ipynb",
+    )
+    grader = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "labkit",
+            "grade",
+            tmp_path / "subs",
+            "--manifest",
+            manifest,
+            "--out",
+            tmp_path / "g",
+            "--rerun",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _jail_processes() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _jail_processes(), "no jail started"
+        time.sleep(3)  # the kernel runs the sleeping cell
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 30
+    while _jail_processes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _jail_processes() == []

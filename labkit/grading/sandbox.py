@@ -22,9 +22,9 @@ labkit.grading.sandbox TASK`` through labkit's one runner. Inside, still root, t
 
 This process is PID 1 of the jail's PID namespace: when it exits, or when ``unshare`` dies
 (``--kill-child``), the kernel kills every process in the namespace, double-forked and
-``setsid`` ones included. The grader then sweeps any process still owned by the jail's uid
-(:func:`sweep`) and removes the cgroup. The wall-clock limit is the runner's timeout around
-``unshare``.
+``setsid`` ones included; it exits by itself when the grader is gone (:func:`_lifeline`). The
+grader then sweeps any process still owned by the jail's uid (:func:`sweep`) and removes the
+cgroup. The wall-clock limit is the runner's timeout around ``unshare``.
 
 Not covered: disk usage (``RLIMIT_FSIZE`` would refuse the course's sparse 120 GiB images), the
 Docker engine (its socket is root; no jail gets it), KVM.
@@ -41,6 +41,7 @@ import shutil
 import socket
 import struct
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -292,6 +293,23 @@ def _environment(task: Task) -> None:
     )
 
 
+def _lifeline(fd: int) -> None:
+    """End the jail when the grader is gone, however it ended (``kill -9`` included): a thread
+    writes a newline into the grader's pipe every second; once nobody reads it, this process (PID
+    1 of the jail) exits and the kernel kills everything else in the jail. ``fd`` is not
+    inherited, so the student's processes cannot hold the pipe."""
+
+    def beat() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.write(fd, b"\n")
+            except OSError:
+                os._exit(3)
+
+    threading.Thread(target=beat, daemon=True).start()
+
+
 def enter(task: Task) -> None:
     """Isolate this process as the module docstring says (root → the jail's user)."""
     _loopback_up()
@@ -300,6 +318,7 @@ def enter(task: Task) -> None:
     _limit(task)
     _drop(task.uid)
     os.chdir(task.cwd)
+    _lifeline(os.dup(1))
     fd = os.open(task.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -429,6 +431,7 @@ def test_killing_the_grader_ends_its_jails(tmp_path):
     seconds that nobody reads its pipe and ends, with everything it started."""
     import time
 
+    before = set(_leftovers())
     released, manifest = _release(tmp_path)
     _save(
         _student(released, "2023000001", "import time\ntime.sleep(300)"),
@@ -463,3 +466,14 @@ def test_killing_the_grader_ends_its_jails(tmp_path):
     while _jail_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _jail_processes() == []
+    # what a killed grader cannot remove itself: its temp root and its (empty) memory cgroup
+    for path in set(_leftovers()) - before:
+        if path.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(path)
+        else:
+            path.rmdir()
+
+
+def _leftovers() -> list[Path]:
+    tmp, cgroups = Path(tempfile.gettempdir()), Path("/sys/fs/cgroup/memory")
+    return [*tmp.glob("labkit-rerun-*"), *cgroups.glob("labkit-rerun-*")]

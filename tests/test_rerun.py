@@ -426,9 +426,12 @@ def _jail_processes() -> list[Any]:
     return found
 
 
-def test_killing_the_grader_ends_its_jails(tmp_path):
-    """``kill -9`` on ``labkit grade --rerun`` while a submission sleeps: the jail notices within
-    seconds that nobody reads its pipe and ends, with everything it started."""
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_stopping_the_grader_ends_its_jails(tmp_path, how):
+    """SIGTERM or ``kill -9`` on ``labkit grade --rerun`` while a submission sleeps: the jail ends
+    with everything it started (SIGKILL: the jail notices within seconds that nobody reads its
+    pipe); after SIGTERM the grader also removes its temp root and cgroup itself."""
+    import signal
     import time
 
     before = set(_leftovers())
@@ -437,22 +440,18 @@ def test_killing_the_grader_ends_its_jails(tmp_path):
         _student(released, "2023000001", "import time\ntime.sleep(300)"),
         tmp_path / "subs" / "2023000001_lab.ipynb",
     )
-    grader = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "labkit",
-            "grade",
-            tmp_path / "subs",
-            "--manifest",
-            manifest,
-            "--out",
-            tmp_path / "g",
-            "--rerun",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    argv = [
+        "-m",
+        "labkit",
+        "grade",
+        tmp_path / "subs",
+        "--manifest",
+        manifest,
+        "--out",
+        tmp_path / "g",
+        "--rerun",
+    ]
+    grader = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not _jail_processes() and time.monotonic() < deadline:
@@ -460,14 +459,18 @@ def test_killing_the_grader_ends_its_jails(tmp_path):
         assert _jail_processes(), "no jail started"
         time.sleep(3)  # the kernel runs the sleeping cell
     finally:
-        grader.kill()
-        grader.wait()
+        grader.send_signal(getattr(signal, how))
+        grader.wait(timeout=60)
     deadline = time.monotonic() + 30
     while _jail_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _jail_processes() == []
+    left = set(_leftovers()) - before
+    if how == "SIGTERM":
+        assert grader.returncode == 143
+        assert left == set()
     # what a killed grader cannot remove itself: its temp root and its (empty) memory cgroup
-    for path in set(_leftovers()) - before:
+    for path in left:
         if path.parent == Path(tempfile.gettempdir()):
             shutil.rmtree(path)
         else:

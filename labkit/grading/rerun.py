@@ -36,8 +36,10 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, replace
@@ -296,7 +298,7 @@ def rerun_submissions(
     if not items:
         return
     language = lang or current_lang()
-    with tempfile.TemporaryDirectory(prefix="labkit-rerun-") as tmp:
+    with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix="labkit-rerun-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o711)
         jails = _Jails(
@@ -321,6 +323,25 @@ def rerun_submissions(
             return sub
 
         _run_all(jails, len(items), work, on_done)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """While jails run, SIGTERM ends the grader like Ctrl-C does (``SystemExit(143)``): the jails
+    are killed, their cgroups and the temp root removed (only in the main thread, where Python
+    lets a handler be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_all(

@@ -27,7 +27,15 @@ grader then sweeps any process still owned by the jail's uid (:func:`sweep`) and
 cgroup. The wall-clock limit is the runner's timeout around ``unshare``.
 
 Not covered: disk usage (``RLIMIT_FSIZE`` would refuse the course's sparse 120 GiB images), the
-Docker engine (its socket is root; no jail gets it), KVM.
+Docker engine (its socket is root; no jail gets it), KVM, a seccomp filter, symlinks the
+student's run leaves in the work folder (the checks of step 2 follow them, as that jail's user).
+
+Why not a Docker container per submission (as otter-grader does): it would add seccomp and its
+own root file system, but needs an image holding this Python, labkit, papermill, QEMU and the
+firmware (no registry here: built locally and kept in step with the grader's environment), and
+the engine itself is root. For what a notebook can do as an unprivileged user, an own uid plus
+these namespaces and limits give the same separation; the same :class:`Task` could run under
+``docker run --network none --memory … --pids-limit … --read-only`` later.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -434,7 +433,7 @@ def test_stopping_the_grader_ends_its_jails(tmp_path, how):
     import signal
     import time
 
-    before = set(_leftovers())
+    before = set(_leftovers(tmp_path / "tmp"))
     released, manifest = _release(tmp_path)
     _save(
         _student(released, "2023000001", "import time\ntime.sleep(300)"),
@@ -451,7 +450,14 @@ def test_stopping_the_grader_ends_its_jails(tmp_path, how):
         tmp_path / "g",
         "--rerun",
     ]
-    grader = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = tmp_path / "tmp"  # the grader's own TMPDIR: other runs on this machine use /tmp too
+    tmp.mkdir()
+    grader = subprocess.Popen(
+        [sys.executable, *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
     try:
         deadline = time.monotonic() + 60
         while not _jail_processes() and time.monotonic() < deadline:
@@ -465,18 +471,18 @@ def test_stopping_the_grader_ends_its_jails(tmp_path, how):
     while _jail_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _jail_processes() == []
-    left = set(_leftovers()) - before
+    left = set(_leftovers(tmp)) - before
     if how == "SIGTERM":
         assert grader.returncode == 143
         assert left == set()
     # what a killed grader cannot remove itself: its temp root and its (empty) memory cgroup
     for path in left:
-        if path.parent == Path(tempfile.gettempdir()):
+        if path.parent == tmp:
             shutil.rmtree(path)
         else:
             path.rmdir()
 
 
-def _leftovers() -> list[Path]:
-    tmp, cgroups = Path(tempfile.gettempdir()), Path("/sys/fs/cgroup/memory")
+def _leftovers(tmp: Path) -> list[Path]:
+    cgroups = Path("/sys/fs/cgroup/memory")
     return [*tmp.glob("labkit-rerun-*"), *cgroups.glob("labkit-rerun-*")]

@@ -35,7 +35,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import tempfile
 import threading
@@ -51,7 +50,7 @@ from labkit.i18n import tr
 from labkit.notebooks import load_notebook_json
 
 from .classify import CheckGrade, Submission, classify_notebook
-from .collect import Archives, Source
+from .collect import DEFAULT_MAX_BYTES, Archives, Source, source_bytes
 from .manifest import CHECK_TAG, Manifest, NotebookSpec
 from .sandbox import Limits, Task, jail_argv, make_cgroup, owners, remove_cgroup, sweep
 
@@ -63,12 +62,9 @@ _GRACE_S = 60
 
 
 def _copy(src: Source, dest: Path, archives: Archives) -> None:
+    """The bytes that were graded (the same zip entry, within the same kind of cap) into ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.member is None:
-        shutil.copyfile(src.path, dest)
-        return
-    with archives.open(src.path).open(src.member) as fin, open(dest, "wb") as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
+    dest.write_bytes(source_bytes(src, max(src.size, DEFAULT_MAX_BYTES), archives))
 
 
 def verification_notebook(spec: NotebookSpec, manifest: Manifest) -> dict[str, Any]:

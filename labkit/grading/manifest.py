@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 from labkit._version import __version__
 from labkit.checks import now_iso
 from labkit.errors import InvalidField
+from labkit.i18n import tr
 from labkit.notebooks import cell_labkit, cell_tags
 
 __all__ = [
@@ -28,6 +30,9 @@ __all__ = [
     "CHECK_TAG",
     "INSTRUCTOR_TAG",
     "MANIFEST_FORMAT",
+    "MAX_MANIFEST_BYTES",
+    "MAX_MANIFEST_DEPTH",
+    "MAX_POINTS",
     "NAME_RE",
     "CheckSpec",
     "Manifest",
@@ -36,6 +41,7 @@ __all__ = [
     "course_check_cells",
     "new_release_id",
     "normalize_source",
+    "parse_manifest",
     "source_sha256",
 ]
 
@@ -49,6 +55,13 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: Notebook-level metadata keys execution tools add; a student version starts without them.
 _RUN_METADATA = ("papermill", "widgets")
 _CELL_RUN_METADATA = ("execution", "papermill", "collapsed", "scrolled")
+#: Points of one check: a whole number from 0 to this.
+MAX_POINTS = 1000
+#: A manifest file larger than this is refused unread (a real one holds a few KiB per notebook).
+MAX_MANIFEST_BYTES = 4 * 2**20
+#: Lists and objects nested deeper than this are refused (the format itself needs 5 levels).
+MAX_MANIFEST_DEPTH = 16
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 # -- checksums -----------------------------------------------------------------------------------
@@ -178,55 +191,201 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: object, *, where: str = "manifest") -> Manifest:
-        """Rebuild a manifest, raising :class:`InvalidField` naming what is wrong."""
+        """Rebuild a manifest, raising :class:`InvalidField` naming the entry that is wrong.
 
-        def bad(problem: str) -> InvalidField:
-            return InvalidField(
-                "manifest", where, problem, "pass the manifest.json written by labkit release"
-            )
-
-        if not isinstance(data, Mapping) or data.get("format") != MANIFEST_FORMAT:
-            raise bad(f"is not a {MANIFEST_FORMAT} file")
-        try:
-            notebooks = []
-            for nb in data["notebooks"]:
-                checks = tuple(
-                    CheckSpec(
-                        check=str(c["check"]),
-                        points=_points(c["points"], f"{nb['name']}: {c['check']}"),
-                        source_sha256=str(c["source_sha256"]),
-                        cell_id=None if c.get("cell_id") is None else str(c["cell_id"]),
-                        index=int(c["index"]),
-                        rerun=bool(c.get("rerun", False)),
-                        source=_optional_text(c.get("source")),
-                    )
-                    for c in nb["checks"]
-                )
-                setup = tuple(str(s) for s in nb.get("setup", ()))
-                notebooks.append(NotebookSpec(str(nb["name"]), str(nb["release"]), checks, setup))
-            manifest = cls(
-                course=str(data["course"]),
-                assignment=str(data["assignment"]),
-                notebooks=tuple(notebooks),
-                created=str(data.get("created", "")),
-                labkit_version=str(data.get("labkit_version", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise bad(f"is malformed ({type(exc).__name__}: {exc})") from exc
-        if not manifest.notebooks:
-            raise bad("lists no notebook")
-        return manifest
+        Strict, because a manifest decides grades: every field has its type (``"rerun": "false"``
+        is refused, not read as true), names and ids are unique (a notebook listed twice would
+        count twice), every notebook has checks, points are whole numbers from 0 to
+        :data:`MAX_POINTS`. The error names the entry, e.g. ``notebooks[1].checks[3].rerun``.
+        Unknown keys are ignored.
+        """
+        return _Reader(where).manifest(data)
 
 
-def _optional_text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
+def parse_manifest(text: str | bytes, *, where: str = "manifest") -> Manifest:
+    """:meth:`Manifest.from_json` of a manifest file's text, bounded: at most
+    :data:`MAX_MANIFEST_BYTES`, nested at most :data:`MAX_MANIFEST_DEPTH` deep (the format needs 5).
+
+    Raises :class:`InvalidField`, never ``RecursionError`` or a JSON error.
+    """
+    reader = _Reader(where)
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise reader.bad(
+            "", tr("太大（超过 {n} MiB）", "is too large (over {n} MiB)", n=MAX_MANIFEST_BYTES >> 20)
+        )
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:
+        raise reader.bad("", tr("嵌套太深", "is nested too deeply")) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a number of over 4300 digits
+        raise reader.bad("", tr("不是 JSON（{e}）", "is not JSON ({e})", e=exc)) from exc
+    if _deeper_than(data, MAX_MANIFEST_DEPTH):
+        raise reader.bad(
+            "", tr("嵌套超过 {n} 层", "is nested more than {n} levels deep", n=MAX_MANIFEST_DEPTH)
+        )
+    return reader.manifest(data)
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    """Whether lists and objects in ``data`` nest more than ``limit`` levels (iterative)."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        children = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _show(value: object) -> str:
+    """A value, short, for a message (a 400-digit number is not printed whole)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return tr("一个 {n} 位的数", "a {n}-bit number", n=value.bit_length())
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Reader:
+    """Reads a manifest's JSON field by field; :meth:`bad` names the entry (``notebooks[0].name``)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def bad(self, at: str, problem: str) -> InvalidField:
+        return InvalidField(
+            "manifest",
+            self.where,
+            tr("中的 {at} {p}", "{at} {p}", at=at, p=problem) if at else problem,
+            tr(
+                "请传入 labkit release 写出的清单（或改正这一项）",
+                "pass the manifest labkit release wrote (or fix that entry)",
+            ),
+        )
+
+    def get(self, obj: Mapping[str, Any], key: str, at: str, kind: type, what: str) -> Any:
+        path = f"{at}.{key}" if at else key
+        if key not in obj:
+            raise self.bad(path, tr("缺失", "is missing"))
+        value = obj[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise self.bad(path, tr("是 {v}，应为{w}", "is {v}, not {w}", v=_show(value), w=what))
         return value
-    raise TypeError(f"check source is {type(value).__name__}, not text")
+
+    def text(self, obj: Mapping[str, Any], key: str, at: str, pattern: re.Pattern[str] | None = None) -> str:
+        value: str = self.get(obj, key, at, str, tr("文本", "text"))
+        if (
+            not value
+            or len(value) > 255
+            or "\x00" in value
+            or (pattern is not None and not pattern.match(value))
+        ):
+            raise self.bad(
+                f"{at}.{key}" if at else key,
+                tr("是 {v}，不是有效的名称", "is {v}, not a valid name", v=_show(value)),
+            )
+        return value
+
+    def optional_text(self, obj: Mapping[str, Any], key: str) -> str:
+        return self.get(obj, key, "", str, tr("文本", "text")) if key in obj else ""
+
+    def manifest(self, data: object) -> Manifest:
+        if not isinstance(data, Mapping) or data.get("format") != MANIFEST_FORMAT:
+            raise self.bad("", tr("不是 {f} 文件", "is not a {f} file", f=MANIFEST_FORMAT))
+        course = self.text(data, "course", "", NAME_RE)
+        assignment = self.text(data, "assignment", "", NAME_RE)
+        items = self.get(data, "notebooks", "", list, tr("列表", "a list"))
+        if not items:
+            raise self.bad("notebooks", tr("是空的", "is empty"))
+        notebooks = tuple(self.notebook(nb, f"notebooks[{i}]") for i, nb in enumerate(items))
+        self.unique([(nb.name, f"notebooks[{i}].name") for i, nb in enumerate(notebooks)])
+        self.unique([(nb.release, f"notebooks[{i}].release") for i, nb in enumerate(notebooks)])
+        self.unique(
+            [
+                (c.check, f"notebooks[{i}].checks[{j}].check")
+                for i, nb in enumerate(notebooks)
+                for j, c in enumerate(nb.checks)
+            ]
+        )
+        return Manifest(
+            course=course,
+            assignment=assignment,
+            notebooks=notebooks,
+            created=self.optional_text(data, "created"),
+            labkit_version=self.optional_text(data, "labkit_version"),
+        )
+
+    def notebook(self, nb: object, at: str) -> NotebookSpec:
+        if not isinstance(nb, Mapping):
+            raise self.bad(at, tr("是 {v}，应为对象", "is {v}, not an object", v=_show(nb)))
+        name = self.text(nb, "name", at)
+        if "/" in name or "\\" in name:
+            raise self.bad(f"{at}.name", tr("是 {v}，不是文件名", "is {v}, not a file name", v=_show(name)))
+        release = self.text(nb, "release", at)
+        items = self.get(nb, "checks", at, list, tr("列表", "a list"))
+        if not items:
+            raise self.bad(
+                f"{at}.checks",
+                tr("是空的：这个笔记本没有评分检查", "is empty: the notebook has no graded check"),
+            )
+        checks = tuple(self.check(c, f"{at}.checks[{j}]") for j, c in enumerate(items))
+        self.unique([(c.index, f"{at}.checks[{j}].index") for j, c in enumerate(checks)])
+        setup = self.get(nb, "setup", at, list, tr("列表", "a list")) if "setup" in nb else []
+        for k, code in enumerate(setup):
+            if not isinstance(code, str):
+                raise self.bad(f"{at}.setup[{k}]", tr("是 {v}，应为文本", "is {v}, not text", v=_show(code)))
+        return NotebookSpec(name, release, checks, tuple(setup))
+
+    def check(self, c: object, at: str) -> CheckSpec:
+        if not isinstance(c, Mapping):
+            raise self.bad(at, tr("是 {v}，应为对象", "is {v}, not an object", v=_show(c)))
+        check = self.text(c, "check", at, CHECK_ID_RE)
+        points = self.get(c, "points", at, int, tr("整数", "a whole number"))
+        if not 0 <= points <= MAX_POINTS:
+            raise self.bad(
+                f"{at}.points",
+                tr("是 {v}，应在 0 到 {m} 之间", "is {v}, not from 0 to {m}", v=_show(points), m=MAX_POINTS),
+            )
+        digest = self.get(c, "source_sha256", at, str, tr("文本", "text"))
+        if not _SHA256_RE.match(digest):
+            raise self.bad(f"{at}.source_sha256", tr("不是 SHA-256 值", "is not a SHA-256 hex digest"))
+        index = self.get(c, "index", at, int, tr("整数", "a whole number"))
+        if index < 0:
+            raise self.bad(f"{at}.index", tr("是负数", "is negative"))
+        cell_id = c.get("cell_id")
+        if cell_id is not None:
+            cell_id = self.get(c, "cell_id", at, str, tr("文本或 null", "text or null"))
+        rerun = self.get(c, "rerun", at, bool, "true / false") if "rerun" in c else False
+        source = c.get("source")
+        if source is not None:
+            source = self.get(c, "source", at, str, tr("文本或 null", "text or null"))
+        return CheckSpec(check, points, digest, cell_id, index, rerun, source)
+
+    def unique(self, values: Sequence[tuple[object, str]]) -> None:
+        seen: dict[object, str] = {}
+        for value, at in values:
+            if value in seen:
+                raise self.bad(
+                    at, tr("是 {v}，与 {o} 重复", "is {v}, the same as {o}", v=_show(value), o=seen[value])
+                )
+            seen[value] = at
 
 
 def _points(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidField("points", value, f"of {where} is not a whole number ≥ 0", 'e.g. "points": 2')
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_POINTS:
+        raise InvalidField(
+            "points",
+            _show(value),
+            tr(
+                "（{w}）不是 0 到 {m} 之间的整数",
+                "of {w} is not a whole number from 0 to {m}",
+                w=where,
+                m=MAX_POINTS,
+            ),
+            tr('例如 "points": 2', 'e.g. "points": 2'),
+        )
     return value
 
 

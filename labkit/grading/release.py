@@ -81,6 +81,8 @@ def main(
         released.append(student)
         specs.append(spec)
     result = Manifest(course=course, assignment=assignment, notebooks=tuple(specs))
+    # what labkit grade will accept: e.g. no check id in two notebooks, no release id twice
+    Manifest.from_json(result.to_json(), where=str(manifest))
     # Refuse before writing anything, so a refusal never leaves half a release.
     for target in [*(out / n for n in names), manifest_path]:
         refuse_overwrite(target, overwrite, field="out" if target != manifest_path else "manifest")

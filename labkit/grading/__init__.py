@@ -10,6 +10,7 @@ Imports go one way: :mod:`labkit.notebooks` (every cell helper) ← ``manifest``
 checksums, the manifest; pure) ← ``classify`` (one notebook → one status per check; pure) ←
 ``collect`` (reads submissions once each, bounded, never executes them) ← ``gradebook``
 (duplicates, copies, totals; pure) ← ``render`` (CSV / HTML, escaped; pure) and ``plot`` (PNG) ←
-the verbs ``release`` and ``grade``. ``rerun`` (``--rerun`` only) re-executes submissions with
+the verbs ``release`` and ``grade``; ``output`` decides whether ``--out`` may be used and replaces
+it whole. ``rerun`` (``--rerun`` only) re-executes submissions with
 :mod:`labkit.validate`. Nothing here imports :mod:`labkit.steps` or :mod:`labkit.ui`.
 """

@@ -292,7 +292,7 @@ def compile_id_pattern(pattern: str | None) -> re.Pattern[str] | None:
         return None
     try:
         rx = re.compile(pattern)
-    except re.error as exc:
+    except (re.error, RecursionError, OverflowError) as exc:  # "((((…" / a{99999999999}
         raise InvalidField(
             "id_pattern", pattern, f"is not a regular expression ({exc})", r"e.g. ^(?P<id>\d+)_"
         ) from exc

@@ -5,16 +5,17 @@ Inputs are folders (searched recursively), ``.ipynb`` files and ``.zip`` archive
 Each file is read once and classified (:mod:`labkit.grading.collect`,
 :mod:`labkit.grading.classify`); students are identified and submissions compared
 (:mod:`labkit.grading.gradebook`). Nothing from a submission is executed unless ``--rerun`` is
-given (:mod:`labkit.grading.rerun`). What ``--out`` receives: ``OUTPUT_NAMES``; how it is
-replaced whole: :func:`_publish`; the exit status: :attr:`GradeRun.exit_code`.
+given (:mod:`labkit.grading.rerun`). Arguments and the manifest are checked before any file is
+read (:func:`_check_args`, :func:`load_manifest`); which ``--out`` may be used and how it is
+replaced whole: :mod:`labkit.grading.output`; the exit status: :attr:`GradeRun.exit_code`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from labkit.checks import now_iso
-from labkit.errors import ConsentRequired, InvalidField, LabkitError
+from labkit.errors import InvalidField, LabkitError
 from labkit.i18n import check_lang, tr, use_lang
 
 from .classify import Submission
 from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_inputs, grade_sources
 from .gradebook import Gradebook, assemble, pick_graded
-from .manifest import Manifest
+from .manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from .output import REPORT, OutputFolder
 from .render import (
     feedback_html,
     feedback_name,
@@ -42,8 +44,10 @@ from .render import (
 
 __all__ = ["GradeRun", "add_arguments", "cli", "load_manifest", "main"]
 
-REPORT = "report.json"
-TOOL = "labkit grade"
+#: ``--jobs`` above this is refused (worker processes and --rerun kernels).
+MAX_JOBS = 256
+#: ``--max-mb``: at most 64 GiB.
+MAX_BYTES = 64 * 2**30
 
 
 @dataclass
@@ -65,82 +69,30 @@ class GradeRun:
 
 
 def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest written by ``labkit release`` (raises :class:`InvalidField`)."""
+    """Read a manifest written by ``labkit release`` (raises :class:`InvalidField`).
+
+    Only a regular file is read (a FIFO or ``/proc/kmsg`` would block), at most
+    :data:`~labkit.grading.manifest.MAX_MANIFEST_BYTES` of it (:func:`parse_manifest`).
+    """
+    p = Path(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
+        if not p.is_file():
+            raise InvalidField(
+                "manifest",
+                str(path),
+                tr("不是文件", "is not a file"),
+                tr("传入 labkit release 写出的清单文件", "pass the file labkit release wrote"),
+            )
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
         raise InvalidField(
-            "manifest", str(path), f"cannot be read ({exc})", "pass the file labkit release wrote"
+            "manifest",
+            str(path),
+            tr("无法读取（{e}）", "cannot be read ({e})", e=exc.strerror or exc),
+            tr("传入 labkit release 写出的清单文件", "pass the file labkit release wrote"),
         ) from exc
-    return Manifest.from_json(data, where=str(path))
-
-
-#: Everything ``labkit grade`` writes into ``--out``; a folder holding anything else is not ours:
-#: ``gradebook.csv``, ``lms.csv``, ``report.json``, ``summary.html`` with ``summary.png``, and
-#: ``feedback/<student id>.html``.
-OUTPUT_NAMES = frozenset({"gradebook.csv", "lms.csv", REPORT, "summary.html", "summary.png", "feedback"})
-
-
-def _check_out(out: Path) -> None:
-    """Refuse an ``--out`` that holds anything but a previous ``labkit grade`` output.
-
-    ``--out`` must be new, empty, or a previous ``labkit grade`` output holding nothing else (it is
-    replaced as a whole, see :func:`_publish`).
-    """
-    if not out.exists():
-        return
-    if not out.is_dir() or out.is_symlink():
-        raise InvalidField("out", str(out), "is not a plain folder", "give a folder name")
-    names = {p.name for p in out.iterdir()}
-    if not names:
-        return
-    try:
-        with open(out / REPORT, encoding="utf-8") as fh:
-            ours = json.load(fh).get("tool") == TOOL
-    except (OSError, ValueError, AttributeError):
-        ours = False
-    if not ours or names - OUTPUT_NAMES:
-        raise ConsentRequired(
-            f"replace {out}, which holds files labkit grade did not write",
-            "choose an empty or new --out folder",
-        )
-
-
-def _publish(out: Path, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Let ``build`` write a complete output set into a fresh sibling folder, then swap it in.
-
-    The sibling is hidden (``.<out>.labkit-tmp-*``). The folder is the unit of atomicity: readers
-    see the previous run's complete set or this one's, never a gradebook from one run beside
-    feedback from another, and a crash (or Ctrl-C) while building leaves ``out`` untouched. Swapping
-    is two renames on one file system; the previous folder is removed afterwards. (Renaming 300
-    pages over existing ones one by one is also much slower on ext4, which flushes each replaced
-    file.)
-    """
-    from labkit.files import TMP_MARK
-
-    parent = out.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = f"{os.getpid()}-{time.monotonic_ns()}"
-    stage = parent / f".{out.name}{TMP_MARK}-{stamp}"
-    stage.mkdir()
-    try:
-        outputs = build(stage)
-        old = parent / f".{out.name}.labkit-old-{stamp}" if out.exists() else None
-        if old is not None:
-            os.rename(out, old)
-        try:
-            os.rename(stage, out)
-        except OSError:
-            if old is not None:
-                os.rename(old, out)
-            raise
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return outputs
+    return parse_manifest(data, where=str(path))
 
 
 def _dump_report(report: dict[str, Any]) -> str:
@@ -176,6 +128,7 @@ def main(
     on_file: Callable[[Submission], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     fast_import: bool = False,
+    overwrite: bool = False,
 ) -> GradeRun:
     """Grade ``submissions`` against ``manifest`` and write everything into ``out_dir``.
 
@@ -185,65 +138,86 @@ def main(
     rerun checks (``cell_timeout`` / ``notebook_timeout`` seconds; ``fast_import`` as in
     :func:`labkit.validate.main`); files above ``max_bytes`` are ``unreadable``; ``lang``
     (``zh`` / ``en``; default: the caller's language) is the feedback language; ``on_start(n)``
-    and ``on_file(submission)`` report progress. Raises :class:`InvalidField` /
-    :class:`ConsentRequired` for bad arguments; problems with submissions are in the results,
-    never exceptions.
+    and ``on_file(submission)`` report progress; ``overwrite`` allows replacing the grades of
+    another course or assignment in ``out_dir``, which are kept as ``<out_dir>.labkit-bak-*`` (the
+    rules: :mod:`labkit.grading.output`). Raises :class:`InvalidField` /
+    :class:`ConsentRequired` for bad arguments, a bad manifest or an ``out_dir`` that cannot be
+    used, all before any submission is read; problems with submissions are in the results, never
+    exceptions.
     """
     t0 = time.perf_counter()
-    jobs = _check_args(lang, jobs, max_bytes)
+    check_lang(lang)
     with use_lang(lang):
+        jobs = _check_args(jobs, max_bytes, cell_timeout, notebook_timeout)
         man = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
         if rerun:
             check_rerun(man)
         pattern = compile_id_pattern(id_pattern)
         out = Path(out_dir).resolve()
-        _check_out(out)
-        found = find_inputs(submissions)
-        sources = found.sources
-        if not sources:
-            left_out = "; ".join(f"{p['source']}: {p['message']}" for p in found.problems[:3])
-            raise InvalidField(
-                "submissions",
-                ", ".join(map(str, submissions)),
-                tr("没有可读取的 .ipynb 文件", "hold no .ipynb file")
-                + (tr("（未读取：{x}）", " (not read: {x})", x=left_out) if left_out else ""),
-                tr("检查路径", "check the paths"),
+        target = OutputFolder.claim(out, man, overwrite=overwrite)
+        try:
+            found = find_inputs(submissions)
+            sources = found.sources
+            if not sources:
+                left_out = "; ".join(f"{p['source']}: {p['message']}" for p in found.problems[:3])
+                raise InvalidField(
+                    "submissions",
+                    ", ".join(map(str, submissions)),
+                    tr("没有可读取的 .ipynb 文件", "hold no .ipynb file")
+                    + (tr("（未读取：{x}）", " (not read: {x})", x=left_out) if left_out else ""),
+                    tr("检查路径", "check the paths"),
+                )
+            if on_start is not None:
+                on_start(len(sources))
+            subs = grade_sources(
+                sources, man, jobs=jobs, id_pattern=pattern, max_bytes=max_bytes, on_done=on_file
             )
-        if on_start is not None:
-            on_start(len(sources))
-        subs = grade_sources(
-            sources, man, jobs=jobs, id_pattern=pattern, max_bytes=max_bytes, on_done=on_file
-        )
-        timings = {"read": time.perf_counter() - t0}
-        if rerun:
-            t1 = time.perf_counter()
-            _rerun(subs, sources, man, jobs, cell_timeout, notebook_timeout, fast_import)
-            timings["rerun"] = time.perf_counter() - t1
-        gb = assemble(subs, man, found.problems)
-        t2 = time.perf_counter()
-        run = {
-            "started": now_iso(),
-            "inputs": [str(p) for p in submissions],
-            "manifest": str(manifest) if not isinstance(manifest, Manifest) else "<object>",
-            "jobs": jobs,
-            "rerun": rerun,
-            "id_pattern": id_pattern,
-            "files": len(sources),
-        }
-        outputs = _write_outputs(gb, out, plot=plot, run=run)
+            timings = {"read": time.perf_counter() - t0}
+            if rerun:
+                t1 = time.perf_counter()
+                _rerun(subs, sources, man, jobs, cell_timeout, notebook_timeout, fast_import)
+                timings["rerun"] = time.perf_counter() - t1
+            gb = assemble(subs, man, found.problems)
+            t2 = time.perf_counter()
+            run = {
+                "started": now_iso(),
+                "inputs": [str(p) for p in submissions],
+                "manifest": str(manifest) if not isinstance(manifest, Manifest) else "<object>",
+                "jobs": jobs,
+                "rerun": rerun,
+                "id_pattern": id_pattern,
+                "files": len(sources),
+            }
+            outputs = _write_outputs(gb, target, plot=plot, run=run)
+        except BaseException:
+            target.abandon()
+            raise
         timings["write"] = time.perf_counter() - t2
     return GradeRun(gb, out, outputs, time.perf_counter() - t0, timings)
 
 
-def _check_args(lang: str | None, jobs: int | None, max_bytes: int) -> int:
+def _check_args(jobs: int | None, max_bytes: int, cell_timeout: float, notebook_timeout: float) -> int:
     """Refuse bad arguments before anything is read; returns ``jobs`` (default: one per CPU)."""
-    check_lang(lang)
+    from labkit.validate.inputs import check_seconds  # the same rule as labkit validate's
+
     if jobs is None:
         jobs = os.cpu_count() or 1
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvalidField("jobs", jobs, "must be a whole number of at least 1", "e.g. --jobs 2")
-    if not isinstance(max_bytes, int) or max_bytes < 1:
-        raise InvalidField("max_bytes", max_bytes, "must be a positive number of bytes", "e.g. --max-mb 256")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise InvalidField(
+            "jobs",
+            jobs,
+            tr("应为 1 到 {m} 之间的整数", "must be a whole number from 1 to {m}", m=MAX_JOBS),
+            tr("例如 --jobs 2", "e.g. --jobs 2"),
+        )
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 1 <= max_bytes <= MAX_BYTES:
+        raise InvalidField(
+            "max_bytes",
+            max_bytes,
+            tr("应为 1 字节到 {m} GiB 之间", "must be from 1 byte to {m} GiB", m=MAX_BYTES >> 30),
+            tr("例如 --max-mb 256", "e.g. --max-mb 256"),
+        )
+    check_seconds(cell_timeout, "timeout")
+    check_seconds(notebook_timeout, "notebook_timeout")
     return jobs
 
 
@@ -278,6 +252,28 @@ def check_rerun(man: Manifest) -> None:
         )
 
 
+def mib_to_bytes(mib: object, field: str = "max_mb") -> int:
+    """``--max-mb`` in bytes; :class:`InvalidField` for ``nan``, ``inf``, 0 or less, or above
+    :data:`MAX_BYTES` (``int(nan)`` would raise after all the argument parsing)."""
+    if (
+        isinstance(mib, bool)
+        or not isinstance(mib, (int, float))
+        or not math.isfinite(mib)
+        or not 0 < mib * 2**20 <= MAX_BYTES
+    ):
+        raise InvalidField(
+            field,
+            mib,
+            tr(
+                "应为大于 0、不超过 {m} 的 MiB 数",
+                "must be a number of MiB above 0 and at most {m}",
+                m=MAX_BYTES >> 20,
+            ),
+            tr("例如 --max-mb 256", "e.g. --max-mb 256"),
+        )
+    return max(1, int(mib * 2**20))
+
+
 def _has_rerun(man: Manifest, sub: Submission) -> bool:
     spec = man.by_name(sub.notebook or "")
     return spec is not None and spec.has_rerun
@@ -307,7 +303,7 @@ def _rerun(
     )
 
 
-def _write_outputs(gb: Gradebook, out: Path, *, plot: bool, run: dict[str, Any]) -> dict[str, Any]:
+def _write_outputs(gb: Gradebook, target: OutputFolder, *, plot: bool, run: dict[str, Any]) -> dict[str, Any]:
     def build(stage: Path) -> dict[str, Any]:
         (stage / "feedback").mkdir()
         feedback: dict[str, str] = {}
@@ -336,7 +332,7 @@ def _write_outputs(gb: Gradebook, out: Path, *, plot: bool, run: dict[str, Any])
         (stage / REPORT).write_text(_dump_report(report), encoding="utf-8")
         return outputs
 
-    return _publish(out, build)
+    return target.publish(build)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
@@ -393,6 +389,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the whole run within --jobs times that (default: 1 GiB per reader)",
     )
     parser.add_argument("--lang", choices=("zh", "en"), default=None, help="language of feedback and report")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an --out holding another course's or assignment's grades (kept as DIR.labkit-bak-*); "
+        "re-grading the same assignment needs no flag (the earlier report.json is kept inside DIR)",
+    )
 
 
 def cli(args: argparse.Namespace) -> int:
@@ -423,11 +425,12 @@ def _cli(args: argparse.Namespace) -> int:
             rerun=args.rerun,
             cell_timeout=args.timeout,
             notebook_timeout=args.notebook_timeout,
-            max_bytes=int(args.max_mb * 2**20),
+            max_bytes=mib_to_bytes(args.max_mb),
             lang=args.lang,
             on_start=on_start,
             on_file=on_file,
             fast_import=True,  # as under `labkit validate`: papermill without rfc3987_syntax
+            overwrite=args.overwrite,
         )
     except LabkitError as exc:
         print(f"labkit grade: {exc}", file=sys.stderr)

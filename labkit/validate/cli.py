@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("_validate"), metavar="DIR", help="executed notebooks"
     )
     parser.add_argument("--report", type=Path, default=None, metavar="FILE", help="write a JSON report")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in --out and a --report file that labkit validate did not write "
+        "(each kept as NAME.labkit-bak-*); its own earlier outputs are replaced without it",
+    )
     parser.add_argument("--timeout", type=float, default=600, metavar="SECONDS", help="limit per cell (600)")
     parser.add_argument("--kernel", default=None, metavar="NAME", help="kernelspec (default: this Python)")
     parser.add_argument("--lang", choices=("zh", "en"), default=None, help="course language in the kernels")
@@ -75,6 +81,7 @@ def _cli(args: argparse.Namespace) -> int:
             on_result=_progress,
             fast_import=True,
             workdir=args.workdir,
+            overwrite=args.overwrite,
         )
     except LabkitError as exc:
         print(f"labkit validate: {exc}", file=sys.stderr)

@@ -75,6 +75,7 @@ class ValidateReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "tool": "labkit validate",
             "labkit_version": self.labkit_version,
             "mode": self.mode,
             "started": self.started,

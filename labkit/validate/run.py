@@ -22,11 +22,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from labkit.checks import now_iso
-from labkit.errors import InvalidField
 from labkit.i18n import check_lang, lang, use_lang
 
 from .execute import execute, internal_failure, not_run
-from .inputs import check_inputs, default_notebooks, fresh_workdir, kept_workdir, parameter_warnings
+from .inputs import (
+    check_inputs,
+    check_seconds,
+    claim_outputs,
+    claim_report,
+    default_notebooks,
+    fresh_workdir,
+    kept_workdir,
+    output_files,
+    parameter_warnings,
+)
 from .kernels import Job, Options, import_papermill, kill_now, start_kernel, start_watchdog, stop_kernel
 from .report import NotebookResult, ValidateReport
 
@@ -138,6 +147,7 @@ def main(
     notebook_timeout: float | None = None,
     fast_import: bool = False,
     workdir: Path | None = None,
+    overwrite: bool = False,
 ) -> ValidateReport:
     """Execute ``notebooks`` (default: the course's ``notebooks/*.ipynb``) and report.
 
@@ -151,21 +161,29 @@ def main(
     ``rfc3987_syntax`` (see :func:`~labkit.validate.kernels.import_papermill`); ``workdir`` gives
     each notebook ``workdir/<notebook name>`` as its work folder and keeps it between runs
     (default: a fresh folder under ``out_dir`` every run, see :mod:`~labkit.validate.inputs`).
-    Raises :class:`~labkit.errors.InvalidField` for bad arguments; notebook failures are in the
-    report.
+    Files an earlier ``labkit validate`` wrote into ``out_dir`` and an earlier ``report`` are
+    replaced; any other file in the way only with ``overwrite``, which keeps it as
+    ``<name>.labkit-bak-*`` (:func:`~labkit.validate.inputs.claim_outputs`).
+    Raises :class:`~labkit.errors.InvalidField` / :class:`~labkit.errors.ConsentRequired` for bad
+    arguments, before any notebook runs; notebook failures are in the report.
     """
     started = now_iso()
     t0 = time.monotonic()
     check_lang(lang)
-    if notebook_timeout is not None and not notebook_timeout > 0:
-        raise InvalidField(
-            "notebook_timeout", notebook_timeout, "must be a positive number of seconds", "e.g. 300"
-        )
-    paths, workers = check_inputs(
-        list(notebooks) if notebooks is not None else default_notebooks(), mode, jobs, out_dir, cell_timeout
-    )
     with use_lang(lang) as chosen:
-        job_list = _jobs(paths, out_dir.resolve(), Path(workdir).resolve() if workdir else None)
+        if notebook_timeout is not None:
+            check_seconds(notebook_timeout, "notebook_timeout")
+        paths, workers = check_inputs(
+            list(notebooks) if notebooks is not None else default_notebooks(),
+            mode,
+            jobs,
+            out_dir,
+            cell_timeout,
+        )
+        backup_report = claim_report(Path(report), overwrite=overwrite) if report is not None else False
+        out = Path(out_dir).resolve()
+        claim_outputs(out, [f for p in paths for f in output_files(out, p)], overwrite=overwrite)
+        job_list = _jobs(paths, out, Path(workdir).resolve() if workdir else None)
         opts = Options(
             mode, float(cell_timeout), kernel_name, chosen, threading.Event(), notebook_timeout, fast_import
         )
@@ -178,8 +196,8 @@ def main(
             kernel=kernel_name or f"python3 ({sys.executable})",
             notebooks=[results.get(job.source) or not_run(job) for job in job_list],
         )
-    if report is not None:
-        _write_report(Path(report), rep)
+        if report is not None:
+            _write_report(Path(report), rep, backup=backup_report)
     return rep
 
 
@@ -190,9 +208,9 @@ def _jobs(paths: Sequence[Path], out: Path, keep: Path | None = None) -> list[Jo
     return [
         Job(
             source=p,
-            output=out / p.name,
+            output=output_files(out, p)[0],
             workdir=kept_workdir(keep / p.stem) if keep else fresh_workdir(out / "work" / p.stem),
-            log=out / f"{p.stem}.kernel.log",
+            log=output_files(out, p)[1],
             warnings=parameter_warnings(p),
         )
         for p in paths
@@ -211,10 +229,12 @@ def _run_pool(
         pm_log.setLevel(old_level)
 
 
-def _write_report(path: Path, rep: ValidateReport) -> None:
-    """Atomically (a reader never sees half a report); the previous report is simply replaced."""
+def _write_report(path: Path, rep: ValidateReport, *, backup: bool) -> None:
+    """Atomically (a reader never sees half a report). An earlier report is replaced; another
+    file (allowed by ``overwrite``, see :func:`~labkit.validate.inputs.claim_report`) is kept as a
+    backup."""
     from labkit.files import atomic_target
 
     data = json.dumps(rep.to_json(), ensure_ascii=False, indent=1) + "\n"
-    with atomic_target(path, overwrite=True, backup=False) as tmp:
+    with atomic_target(path, overwrite=True, backup=backup, field="report") as tmp:
         tmp.write_text(data, encoding="utf-8")

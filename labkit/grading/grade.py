@@ -229,16 +229,26 @@ def check_rerun(man: Manifest) -> None:
         raise InvalidField(
             "rerun",
             "--rerun",
-            "has nothing to re-run: no check of the manifest is marked rerun",
-            'mark re-creatable checks {"labkit": {"rerun": true}} and run labkit release again, '
-            "or grade without --rerun",
+            tr(
+                "没有可重新运行的检查：清单中没有标记 rerun 的检查",
+                "has nothing to re-run: no check of the manifest is marked rerun",
+            ),
+            tr(
+                '给能在评分机器上重新生成的检查加上 {"labkit": {"rerun": true}}，再运行 labkit release；'
+                "或者不加 --rerun 评分",
+                'mark re-creatable checks {"labkit": {"rerun": true}} and run labkit release again, '
+                "or grade without --rerun",
+            ),
         )
     if any(c.source is None for c in checks):
         raise InvalidField(
             "manifest",
             "--rerun",
-            "holds no instructor check code for its rerun checks (written by an older labkit)",
-            "run labkit release again",
+            tr(
+                "没有 rerun 检查的教师检查代码（由旧版 labkit 生成）",
+                "holds no instructor check code for its rerun checks (written by an older labkit)",
+            ),
+            tr("重新运行 labkit release", "run labkit release again"),
         )
     from .sandbox import unavailable
 
@@ -247,8 +257,11 @@ def check_rerun(man: Manifest) -> None:
         raise InvalidField(
             "rerun",
             "--rerun",
-            f"cannot isolate submissions here: it {why}",
-            "run labkit grade --rerun as root on Linux, in a throwaway VM or container",
+            tr("无法在这里隔离作业：{w}", "cannot isolate submissions here: it {w}", w=why),
+            tr(
+                "在 Linux 上以 root 运行 labkit grade --rerun，最好在一次性的虚拟机或容器里",
+                "run labkit grade --rerun as root on Linux, in a throwaway VM or container",
+            ),
         )
 
 

@@ -120,12 +120,17 @@ class Task:
 # -- the grader's side ---------------------------------------------------------------------------
 def unavailable() -> str | None:
     """Why no jail can be made here (``None`` when it can)."""
+    from labkit.i18n import tr
+
     if not sys.platform.startswith("linux"):
-        return "needs Linux namespaces"
+        return tr("需要 Linux 的命名空间", "needs Linux namespaces")
     if os.geteuid() != 0:
-        return "needs root to give each submission its own user and namespaces"
+        return tr(
+            "需要 root 才能给每份作业单独的用户和命名空间",
+            "needs root to give each submission its own user and namespaces",
+        )
     if shutil.which("unshare") is None:
-        return "needs unshare (util-linux)"
+        return tr("需要 unshare（util-linux）", "needs unshare (util-linux)")
     return None
 
 

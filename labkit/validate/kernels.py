@@ -8,6 +8,12 @@
 * Kernel stdout/stderr go to ``<out>/<name>.kernel.log``; a dead kernel's report quotes its tail.
 * **Shutdown does not block**: graceful (``atexit`` and ``finally`` run) while the worker moves
   on; a kernel that timed out or died is killed with its process group.
+* **Nothing a kernel started outlives it**: the kernel's whole process tree (psutil), including
+  children in their own sessions (labkit's runner starts every command so, out of reach of the
+  kernel's process group), is frozen and killed with the kernel on a timeout, Ctrl-C or SIGTERM;
+  after a graceful shutdown whatever the kernel left running is killed too. A kernel that dies on
+  its own leaves no orphans either: labkit's runner stops its children when its process ends
+  (:mod:`labkit.steps.runner`).
 * The kernel's ``cwd`` is the notebook's folder (papermill's ``cwd`` would ``os.chdir`` the whole
   process), and it gets ``LABKIT_LANG`` in its environment: the language is passed, not set.
 """
@@ -24,7 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Job", "Options", "import_papermill", "kill_now", "start_kernel", "start_watchdog", "stop_kernel"]
+__all__ = [
+    "Job",
+    "Options",
+    "import_papermill",
+    "kill_now",
+    "kill_tree",
+    "start_kernel",
+    "start_watchdog",
+    "stop_kernel",
+]
 
 _import_lock = threading.Lock()
 
@@ -123,10 +138,14 @@ async def start_kernel(job: Job, opts: Options) -> None:
 
 
 async def stop_kernel(job: Job, *, kill: bool) -> None:
-    """Close the clients, then shut the kernel down (gracefully unless ``kill``)."""
+    """Close the clients, then shut the kernel down (gracefully unless ``kill``); either way no
+    process the kernel started is left running."""
     km = job.km
     if km is None:
         return
+    left = _descendants(_kernel_pid(job))  # seen now: once the kernel is gone they are orphans
+    if kill:
+        kill_now(job)
     for kc in km.labkit_clients:
         with contextlib.suppress(Exception):
             kc.stop_channels()
@@ -138,11 +157,68 @@ async def stop_kernel(job: Job, *, kill: bool) -> None:
     except Exception:
         with contextlib.suppress(Exception):
             await km.shutdown_kernel(now=True)
+    _kill_all(left)
+
+
+def _kernel_pid(job: Job) -> int | None:
+    process = getattr(getattr(job.km, "provisioner", None), "process", None)
+    pid = getattr(process, "pid", None)
+    return pid if isinstance(pid, int) else None
+
+
+def _descendants(pid: int | None) -> list[Any]:
+    """``psutil.Process`` objects of ``pid``'s descendants (they remember their start time, so a
+    reused pid is never signalled)."""
+    if pid is None:
+        return []
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_all(procs: list[Any]) -> None:
+    import psutil
+
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+
+
+def kill_tree(pid: int | None) -> None:
+    """SIGKILL process ``pid`` and every descendant, whatever session or group each is in.
+
+    Each process is stopped (SIGSTOP) before its children are listed, so none can start another
+    one unseen while the tree is collected; then all of them are killed."""
+    if pid is None or pid == os.getpid():
+        return
+    import psutil
+
+    try:
+        frozen = [psutil.Process(pid)]
+    except psutil.Error:
+        return
+    seen = {pid}
+    i = 0
+    while i < len(frozen):
+        proc = frozen[i]
+        i += 1
+        with contextlib.suppress(psutil.Error):
+            proc.suspend()
+            for child in proc.children():
+                if child.pid not in seen:
+                    seen.add(child.pid)
+                    frozen.append(child)
+    _kill_all(frozen)
 
 
 def kill_now(job: Job) -> None:
-    """Ctrl-C: kill a running kernel and its process group from another thread (no event loop)."""
+    """Ctrl-C, SIGTERM, a timeout: kill a running kernel, its process group and every process it
+    started, from any thread (no event loop)."""
     prov = getattr(job.km, "provisioner", None)
+    kill_tree(_kernel_pid(job))
     pgid = getattr(prov, "pgid", None)
     with contextlib.suppress(OSError, AttributeError):
         if pgid and pgid != os.getpgrp():  # kernels get their own session; never signal ours

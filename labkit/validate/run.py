@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from labkit.checks import now_iso
@@ -118,19 +120,43 @@ class _Pool:
         ]
         for t in threads:
             t.start()
-        try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
-        except KeyboardInterrupt:
-            self.opts.cancel.set()
-            with self.lock:
-                for job in self.running:
-                    kill_now(job)
-            for t in threads:
-                t.join(10)
-            raise
+        with _sigterm_interrupts():
+            try:
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.2)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: kill every kernel and what it started
+                self.opts.cancel.set()
+                with self.lock:
+                    for job in self.running:
+                        kill_now(job)
+                for t in threads:
+                    t.join(10)
+                raise
         return self.results
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While the pool runs in the main thread, SIGTERM interrupts it like Ctrl-C, so kernels and
+    what they started are killed, not orphaned; afterwards the signal goes on to the previous
+    handler (by default the process then ends with SIGTERM's status)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        got.append(signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        if got:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(

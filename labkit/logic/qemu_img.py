@@ -237,16 +237,31 @@ def validate_size_for(fmt: str, size: int | str, field: str = "size", *, allow_z
 # argv builders of the commands that change an image
 # ----------------------------------------------------------------------------------------------
 def file_arg(value: str | os.PathLike[str], field: str) -> str:
-    """A file name argument; an empty or non-path value raises :class:`InvalidField` naming ``field``."""
+    """A file name argument that qemu-img / qemu-io can only read as a file name.
+
+    A relative name starting with ``-`` would be read as an option (``-U``), and one with a ``:``
+    before any ``/`` as a protocol (``nbd:…``, ``json:{…}``); both get ``./`` in front, which names
+    the same file. Every builder takes its paths through here, so a plan shows exactly this argv.
+    An empty or non-path value raises :class:`InvalidField` naming ``field``.
+    """
     text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
-    if not text or not str(text).strip():
+    if not isinstance(text, str) or not text.strip():
         raise InvalidField(
             field,
             value,
             tr("不是文件名", "is not a file name"),
             tr("例如 ubuntu-arm64.qcow2", "e.g. ubuntu-arm64.qcow2"),
         )
-    return str(text)
+    if "\0" in text:
+        raise InvalidField(
+            field,
+            value,
+            tr("含有空字符", "contains a NUL character"),
+            tr("例如 ubuntu-arm64.qcow2", "e.g. ubuntu-arm64.qcow2"),
+        )
+    if text.startswith("-") or ":" in text.partition("/")[0]:
+        return "./" + text
+    return text
 
 
 def driver_arg(value: str | None, field: str) -> str | None:

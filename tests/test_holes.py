@@ -13,9 +13,13 @@ import subprocess
 
 import pytest
 
+from labkit.errors import InvalidField
+from labkit.i18n import use_lang
 from labkit.logic import qemu_img as qi
 from labkit.logic import qemu_img_facts as qf
+from labkit.logic.docker_names import parse_reference
 from labkit.steps.disk import ConvertImage, CreateImage, ImageInfo
+from labkit.steps.docker.run import RunImage
 
 
 # -- 5a: file names that look like options -----------------------------------------------------
@@ -69,3 +73,31 @@ def test_every_builder_passes_such_names_as_file_names(name):
 @pytest.mark.parametrize("name", ["/abs/-U", "dir/-U", "plain.qcow2", "./-U", "/tmp/nbd:x"])
 def test_names_that_are_already_unambiguous_are_left_alone(name):
     assert qf.build_info(name)[-1] == name
+
+
+# -- 5c: upper case in an image name ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "ref", ["Labkit/busybox:local", "Chinageology/ailab:latest", "LABKIT/AILAB", "MyImage", "labkit/BusyBox"]
+)
+def test_upper_case_image_names_are_refused_as_not_lower_case(ref):
+    for lang, words in (("en", "must be lowercase"), ("zh", "必须全部小写")):
+        with use_lang(lang), pytest.raises(InvalidField) as info:
+            parse_reference(ref)
+        assert words in str(info.value)
+        assert ref.lower().split(":")[0] in str(info.value)  # the suggested fix: the lower-case name
+
+
+@pytest.mark.parametrize("ref", ["Docker.io/library/ubuntu", "localhost:5000/labkit/ailab", "quay.io/x/y:1"])
+def test_registry_hosts_keep_their_own_rules(ref):
+    assert parse_reference(ref).domain == ref.split("/")[0]
+
+
+def test_running_an_upper_case_image_says_lower_case_not_missing():
+    """Before: ``Labkit/busybox:local`` went to the engine as a pull from host ``Labkit``."""
+    with use_lang("en"):
+        result = RunImage("Labkit/busybox:local", ["true"]).execute("live")
+    assert result.status == "error"
+    assert result.evidence["field"] == "image"
+    assert "must be lowercase" in result.message
+    assert "does not exist" not in result.message
+    assert "commands" not in result.evidence  # refused before anything ran

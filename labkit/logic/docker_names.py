@@ -306,10 +306,16 @@ def _path_problem(path: str) -> str | None:
 
 
 def _split_domain(name: str) -> tuple[str, str]:
-    """(registry domain, path): the first component is a domain when it has ``.``/``:``, is
-    ``localhost``, or has upper case (which a path never may)."""
+    """(registry domain, path): the first component is a domain when it has ``.``/``:`` or is
+    ``localhost``.
+
+    Docker's parser also takes an upper-case first component for a registry host, so
+    ``Labkit/busybox`` would be pulled from a host called ``Labkit`` and fail as "does not exist";
+    a registry host without a dot or a port is not something a student means, so such a name is
+    read as a repository path and refused as not lower case.
+    """
     first, sep, remainder = name.partition("/")
-    if sep and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first):
+    if sep and (any(c in first for c in ".:") or first == "localhost"):
         return first, remainder
     return "", name
 

@@ -86,9 +86,19 @@ def test_select_labkit_tells_created_objects_from_ones_that_inherited_the_labels
         ),
         _img("sha256:" + "0" * 64, {}, 1, "2026-01-07T00:00:00Z", ["unlabelled:1"]),
     ]
-    ours, lookalike = dn.select_labkit(objs)
+    # labkit's record names what it made: the base, the commit and its own container
+    made = dn.parse_created_records(
+        "".join(dn.created_record(o.id, o.labels) for o in objs if o.id[-1] in "acf")
+    )
+    ours, lookalike = dn.select_labkit(objs, made)
     assert [o.id[-1] for o in ours] == ["f", "c", "a"]  # containers first, then images newest first
     assert sorted(o.id[-1] for o in lookalike) == ["b", "d", "e"]
+    # once the base is gone, the student's image built on it is still not labkit's (issue 9, 5b)
+    ours, lookalike = dn.select_labkit([o for o in objs if o.id[-1] != "a"], made)
+    assert [o.id[-1] for o in ours] == ["f", "c"]
+    assert sorted(o.id[-1] for o in lookalike) == ["b", "d", "e"]
+    # the label alone proves nothing: with no record, nothing is labkit's
+    assert dn.select_labkit(objs, frozenset())[0] == []
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -43,13 +43,16 @@ __all__ = [
     "EngineProblem",
     "ImageReference",
     "archive_kind",
+    "bare_id",
     "classify_engine_error",
     "container_object",
+    "created_record",
     "image_object",
     "is_labkit_object",
     "labkit_labels",
     "make_sidecar",
     "own_tags",
+    "parse_created_records",
     "parse_load_output",
     "parse_reference",
     "parse_sidecar",
@@ -155,31 +158,55 @@ class DockerObject:
         return f"{kind} {short_id(self.id)} {name}{extra}"
 
 
-def select_labkit(objects: Iterable[DockerObject]) -> tuple[list[DockerObject], list[DockerObject]]:
+def created_record(object_id: str, labels: Mapping[str, str]) -> str:
+    """One line of labkit's record of the objects it created (see :func:`select_labkit`)."""
+    return json.dumps({"id": bare_id(object_id), "object": labels.get(LABEL_OBJECT, "")}) + "\n"
+
+
+def parse_created_records(text: str) -> frozenset[tuple[str, str]]:
+    """``(bare id, org.labkit.object)`` pairs of a record; a line that does not parse (a torn or
+    hand-edited line) is skipped: it can only make cleanup keep an object, never remove one."""
+    pairs: set[tuple[str, str]] = set()
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict):
+            continue
+        oid, obj = item.get("id"), item.get("object")
+        if isinstance(oid, str) and isinstance(obj, str) and oid and obj:
+            pairs.add((bare_id(oid), obj))
+    return frozenset(pairs)
+
+
+def bare_id(object_id: str) -> str:
+    """``sha256:0123…`` → ``0123…`` (containers have no prefix; images do)."""
+    return object_id.split(":", 1)[-1]
+
+
+def select_labkit(
+    objects: Iterable[DockerObject], created: Collection[tuple[str, str]]
+) -> tuple[list[DockerObject], list[DockerObject]]:
     """Split objects into (created by labkit, only *look* like it), the newest first.
 
     Labels are inherited: a container run from a labkit image carries the image's labels, and so
-    does an image a student builds ``FROM labkit/busybox:local``. So: a container is labkit's when
-    its ``org.labkit.object`` says ``container:``; an image when it says ``image:`` and it is the
-    ancestor among images sharing that id (fewest layers, then the oldest), since descendants
-    inherit the label. Objects without ``org.labkit.object`` are never labkit's.
+    does an image a student builds ``FROM labkit/busybox:local``, ``org.labkit.object`` included;
+    once labkit's own image is gone nothing in the engine tells the two apart. So an object is
+    labkit's only when it carries labkit's label for its own kind AND ``created`` (labkit's record
+    of what it made, ``(bare id, org.labkit.object)`` pairs, see :func:`created_record`) names it
+    with that very label. Everything else that carries the labels is a look-alike, never removed.
     """
     ours: list[DockerObject] = []
     lookalike: list[DockerObject] = []
-    groups: dict[str, list[DockerObject]] = {}
+    made = set(created)
     for obj in objects:
         if not is_labkit_object(obj.labels):
             continue
-        if not is_labkit_object(obj.labels, obj.kind):
-            lookalike.append(obj)
-        elif obj.kind == "image":
-            groups.setdefault(obj.labels[LABEL_OBJECT], []).append(obj)
-        else:
+        if is_labkit_object(obj.labels, obj.kind) and (bare_id(obj.id), obj.labels[LABEL_OBJECT]) in made:
             ours.append(obj)
-    for members in groups.values():
-        members.sort(key=lambda o: (o.layers, o.created, o.id))
-        ours.append(members[0])
-        lookalike.extend(m for m in members[1:] if m.id != members[0].id)
+        else:
+            lookalike.append(obj)
     # containers first (they pin images), then images newest first (children before parents)
     ours = [o for o in ours if o.kind == "container"] + sorted(
         (o for o in ours if o.kind == "image"), key=lambda o: o.created, reverse=True

@@ -29,6 +29,7 @@ from labkit.logic import cuda_images as ci
 from labkit.logic import gpu as lg
 from labkit.logic.docker_names import labkit_labels, validate_reference
 from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.docker.owned import remember_created
 
 __all__ = ["PROBE_FILE", "GpuRunPlan", "TorchGpuCheck", "torch_probe_argv"]
 
@@ -248,6 +249,7 @@ def _run_gpu_container(ctx: RunContext, call: lg.GpuRunCall, timeout: float) -> 
             ctx.say(tr("拉取 {i}", "pulling {i}", i=call.image))
             client.images.pull(call.image)
         container = client.containers.create(**kwargs, device_requests=[request])
+        remember_created(container.id, kwargs.get("labels") or {})
         try:
             container.start()
             status = container.wait(timeout=timeout)

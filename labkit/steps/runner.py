@@ -219,6 +219,9 @@ class _ChildGuard:
         self.groups: set[int] = set()
         self._lock = threading.Lock()
         self._reaper: subprocess.Popen[bytes] | None = None
+        #: Why no reaper could be started (this interpreter cannot be executed again, e.g. a
+        #: dropped privilege): children are then stopped by ``run`` and at exit only.
+        self.no_reaper = ""
         atexit.register(self.stop_all)
 
     def ready(self) -> None:
@@ -230,13 +233,19 @@ class _ChildGuard:
     def _send(self, line: str) -> None:
         reaper = self._reaper
         if reaper is None or reaper.poll() is not None:
-            self._reaper = reaper = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _REAPER_CODE],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a kill of this process's group must not take it along
-            )
+            if self.no_reaper:
+                return
+            try:
+                self._reaper = reaper = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _REAPER_CODE],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # a kill of this process's group must not take it along
+                )
+            except OSError as exc:  # never a reason to fail the command itself
+                self.no_reaper = str(exc)  # said once, kept: run() and atexit still stop children
+                return
             line = "".join(f"+{g}\n" for g in self.groups) + line  # a restarted reaper learns all
         with contextlib.suppress(OSError, ValueError):
             reaper.stdin.write(line.encode())  # type: ignore[union-attr]

@@ -37,6 +37,7 @@ from labkit.steps.docker.build_context import (
     write_generated,
 )
 from labkit.steps.docker.builders import build_with_cli, build_with_sdk, buildkit_cli, docker_clis
+from labkit.steps.docker.owned import remember_created
 
 __all__ = ["BUILDERS", "BuildImage", "context_size", "host_extra_ca_files"]
 
@@ -312,6 +313,7 @@ class BuildImage(Step):
             image_id = build_with_cli(ctx, call, cli, log, self.timeout)
         else:
             image_id = build_with_sdk(ctx, call, log, self.timeout)
+        remember_created(image_id, self.image_labels)
         return {
             "tag": self.tag,
             "image_id": image_id,

@@ -33,6 +33,7 @@ from labkit.logic.docker_names import (
 from labkit.steps.base import Plan, RunContext
 from labkit.steps.docker.common import DockerStep, sdk_note
 from labkit.steps.docker.engine import perform
+from labkit.steps.docker.owned import created_by_labkit
 
 __all__ = ["CleanupLabkit", "DeleteEverything", "list_labkit_objects"]
 
@@ -42,7 +43,7 @@ def list_labkit_objects(client: Any) -> tuple[list[DockerObject], list[DockerObj
     filters = dict(LABKIT_FILTER)
     objects = [container_object(c.attrs) for c in client.containers.list(all=True, filters=filters)]
     objects += [image_object(i.attrs) for i in client.images.list(all=True, filters=filters)]
-    return select_labkit(objects)
+    return select_labkit(objects, created_by_labkit())
 
 
 def _template_notes(templates: tuple[tuple[str, ...], ...]) -> list[str]:
@@ -52,7 +53,8 @@ def _template_notes(templates: tuple[tuple[str, ...], ...]) -> list[str]:
 class CleanupLabkit(DockerStep):
     """Remove the containers and images labkit created (labels), after listing them; never others.
 
-    ``run`` lists what exists now; objects that only *inherited* labkit's labels stay (see
+    ``run`` lists what exists now; only objects labkit's record says it created go, objects that
+    only *inherited* labkit's labels stay (see :mod:`labkit.steps.docker.owned` and
     :func:`~labkit.logic.docker_names.select_labkit`). Nothing is removed without ``consent=True``:
     the run then stops with the list (a *skipped* check in ``auto``). ``step`` / ``ids`` narrow the
     set. Images lose only the tag labkit gave them: one a student added keeps the image alive.

@@ -456,7 +456,12 @@ def perform(ctx: RunContext, target: Any, call: DockerCall, **extra: Any) -> Any
     for part in call.method.split("."):
         method = getattr(method, part)
     with call_errors(call):
-        return method(*call.args, **{**call.kwargs, **extra})
+        result = method(*call.args, **{**call.kwargs, **extra})
+    if call.labels:  # a container or image labkit creates: write it down (cleanup owns only those)
+        from labkit.steps.docker.owned import remember_created
+
+        remember_created(getattr(result, "id", None), call.labels)
+    return result
 
 
 # ----------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from labkit.logic.sizes import human_size
 from labkit.steps.base import Plan, RunContext
 from labkit.steps.docker.common import DockerStep, find_image, image_info, sdk_note
 from labkit.steps.docker.engine import perform, translate
+from labkit.steps.docker.owned import remember_created
 
 __all__ = [
     "BuildLocalBase",
@@ -251,6 +252,7 @@ def build_local_base(
             image_id = dk.import_id(answer)
         except ValueError as exc:
             raise translate(exc, call.action, argv=call.cli) from exc
+    remember_created(image_id, call.labels)
     ev.update(image_id=image_id, labels=dict(call.labels))
     return ev
 

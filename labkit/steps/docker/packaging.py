@@ -21,7 +21,6 @@ from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError
 from labkit.i18n import api_note, consent_hint, field_name, tr
 from labkit.logic import docker as dk
 from labkit.logic.docker_names import (
-    LABKIT_FILTER,
     LOCAL_BASES,
     SIDECAR_SUFFIX,
     archive_kind,
@@ -40,6 +39,7 @@ from labkit.steps.base import Plan, RunContext, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, image_info, sdk_note
 from labkit.steps.docker.engine import call_errors, perform, translate
 from labkit.steps.docker.local_base import ensure_local_base, missing_base_note
+from labkit.steps.docker.owned import created_by_labkit
 from labkit.steps.docker.streams import CHUNK, HashingReader, pipelined, save_image_stream
 
 __all__ = ["NOTE_LABEL", "CommitContainer", "LoadImage", "SaveImage"]
@@ -49,10 +49,10 @@ NOTE_LABEL = "org.labkit.note-sha256"
 
 
 def _owned_by_labkit(client: Any, image: Any) -> bool:
-    """Whether ``image`` is one labkit created (not merely one that inherited the labels)."""
-    labelled = client.images.list(all=True, filters=dict(LABKIT_FILTER))
-    ours, _ = select_labkit([image_object(i.attrs) for i in labelled])
-    return any(o.id == image.id for o in ours)
+    """Whether ``image`` is one labkit created (not merely one that inherited the labels): its
+    labels and labkit's record of what it created (:mod:`labkit.steps.docker.owned`) say so."""
+    ours, _ = select_labkit([image_object(image.attrs)], created_by_labkit())
+    return bool(ours)
 
 
 class CommitContainer(DockerStep):
@@ -238,7 +238,7 @@ class CommitContainer(DockerStep):
             old = client.containers.get(self.container_name)
         except docker.errors.NotFound:
             return
-        ours, _ = select_labkit([container_object(old.attrs)])
+        ours, _ = select_labkit([container_object(old.attrs)], created_by_labkit())
         if ours:
             perform(ctx, old, dk.remove_container(self.container_name))
         # else: leave it; create() fails with a name conflict that names it and says how to remove

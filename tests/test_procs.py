@@ -91,14 +91,22 @@ def test_a_command_dies_with_the_process_that_started_it(marker, how):
     if how == "exit":
         code = code.replace("SubprocessRunner().run(", "proc = SubprocessRunner().start(")
         code = code.replace(", on_line=say)", ")\nnext(proc.lines(timeout=30))\nsay(0, 0)\n")
-        code += "import os\nos._exit(1)\n"
+        code += "sys.stdin.readline()\nimport os\nos._exit(1)\n"  # once the test has seen it
     kernel = subprocess.Popen(
-        [PY, "-c", code, marker], stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT
+        [PY, "-c", code, marker],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=ROOT,
     )
     try:
         assert kernel.stdout is not None and kernel.stdout.readline().strip() == "ready"
         assert _wait_for(marker, present=True), "the command did not start"
-        if how != "exit":
+        if how == "exit":
+            kernel.stdin.write("\n")  # type: ignore[union-attr]
+            kernel.stdin.flush()  # type: ignore[union-attr]
+        else:
             os.killpg(kernel.pid, getattr(signal, how))
         kernel.wait(timeout=30)
         assert _wait_for(marker, present=False) == [], f"sleep {marker} outlived its starter ({how})"

@@ -142,10 +142,16 @@ def error_output(cell: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _cells(nb: Mapping[str, Any]) -> list[Any]:
+    """The notebook's ``cells`` when they are a list; anything else holds no cell."""
+    cells = nb.get("cells")
+    return cells if isinstance(cells, list) else []
+
+
 def iter_check_payloads(nb: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     """Every check payload in document order as ``(cell_index, payload)``."""
     found: list[tuple[int, dict[str, Any]]] = []
-    for index, cell in enumerate(nb.get("cells") or []):
+    for index, cell in enumerate(_cells(nb)):
         if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
             continue
         for output in cell_outputs(cell):
@@ -200,7 +206,7 @@ def count_results(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 def source_cell_index(nb: Mapping[str, Any], index: int) -> int:
     """Map a cell index of an executed notebook to the author's notebook (papermill cells removed)."""
-    cells = nb.get("cells") or []
+    cells = _cells(nb)
     return sum(1 for cell in cells[:index] if not PAPERMILL_TAGS.intersection(cell_tags(cell)))
 
 
@@ -212,7 +218,7 @@ def first_error(nb: Mapping[str, Any], *, source_lines: int = 6) -> dict[str, An
     ``source_lines`` lines of the cell). A ``SystemExit`` with status 0 is not an error, as in
     papermill.
     """
-    for index, cell in enumerate(nb.get("cells") or []):
+    for index, cell in enumerate(_cells(nb)):
         if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
             continue
         found = None if PAPERMILL_TAGS.intersection(cell_tags(cell)) else error_output(cell)

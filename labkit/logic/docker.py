@@ -378,7 +378,7 @@ def import_id(answer: Any) -> str:
         if isinstance(item, dict) and "error" in item:
             raise ValueError(item.get("error"))
         status = item.get("status", "") if isinstance(item, dict) else ""
-        if status.startswith("sha256:"):
+        if isinstance(status, str) and status.startswith("sha256:"):
             return status
     raise ValueError(f"docker import gave no image id: {text[:200]}")
 

@@ -574,11 +574,14 @@ def parse_load_output(lines: Iterable[str | Mapping[str, Any]]) -> list[str]:
     for item in lines:
         if isinstance(item, Mapping):
             if "errorDetail" in item or "error" in item:
-                detail = item.get("errorDetail") or {}
-                raise ValueError(str(detail.get("message") or item.get("error") or item))
+                detail = item.get("errorDetail")
+                said = detail.get("message") if isinstance(detail, Mapping) else detail
+                raise ValueError(str(said or item.get("error") or item))
             text = str(item.get("stream", ""))
-        else:
+        elif isinstance(item, str):
             text = item
+        else:
+            continue  # neither a line nor a stream item: nothing docker load said
         for line in text.splitlines():
             m = _LOADED.match(line.strip())
             if m and m.group(1) not in out:

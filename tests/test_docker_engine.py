@@ -99,6 +99,10 @@ def test_select_labkit_tells_created_objects_from_ones_that_inherited_the_labels
     assert sorted(o.id[-1] for o in lookalike) == ["b", "d", "e"]
     # the label alone proves nothing: with no record, nothing is labkit's
     assert dn.select_labkit(objs, frozenset())[0] == []
+    # the weaker ancestry test, used only to move labkit's own tag (which deletes nothing)
+    assert dn.looks_like_labkits_image(objs[0], objs)
+    assert not dn.looks_like_labkits_image(objs[1], objs)  # the student's image, base present
+    assert not dn.looks_like_labkits_image(objs[4], objs)  # a container is never an image
 
 
 # ----------------------------------------------------------------------------------------------

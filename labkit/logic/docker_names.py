@@ -50,6 +50,7 @@ __all__ = [
     "image_object",
     "is_labkit_object",
     "labkit_labels",
+    "looks_like_labkits_image",
     "make_sidecar",
     "own_tags",
     "parse_created_records",
@@ -212,6 +213,19 @@ def select_labkit(
         (o for o in ours if o.kind == "image"), key=lambda o: o.created, reverse=True
     )
     return ours, lookalike
+
+
+def looks_like_labkits_image(image: DockerObject, labelled: Iterable[DockerObject]) -> bool:
+    """The weaker test, for decisions that delete nothing (moving labkit's own tag off an image):
+    ``image`` carries labkit's image label and is the ancestor (fewest layers, then the oldest)
+    among the ``labelled`` images sharing its ``org.labkit.object``. It is fooled once that
+    ancestor is gone, which is why removal needs :func:`select_labkit`'s record."""
+    if image.kind != "image" or not is_labkit_object(image.labels, "image"):
+        return False
+    mark = image.labels[LABEL_OBJECT]
+    group = [o for o in labelled if o.kind == "image" and o.labels.get(LABEL_OBJECT) == mark] or [image]
+    first = min(group, key=lambda o: (o.layers, o.created, o.id))
+    return first.id == image.id
 
 
 def container_object(attrs: Mapping[str, Any]) -> DockerObject:

@@ -21,11 +21,13 @@ from labkit.errors import Cancelled, ConsentRequired, InvalidField, LabkitError
 from labkit.i18n import api_note, consent_hint, field_name, tr
 from labkit.logic import docker as dk
 from labkit.logic.docker_names import (
+    LABKIT_FILTER,
     LOCAL_BASES,
     SIDECAR_SUFFIX,
     archive_kind,
     container_object,
     image_object,
+    looks_like_labkits_image,
     make_sidecar,
     parse_load_output,
     parse_sidecar,
@@ -53,6 +55,15 @@ def _owned_by_labkit(client: Any, image: Any) -> bool:
     labels and labkit's record of what it created (:mod:`labkit.steps.docker.owned`) say so."""
     ours, _ = select_labkit([image_object(image.attrs)], created_by_labkit())
     return bool(ours)
+
+
+def _may_move_tag_off(client: Any, image: Any) -> bool:
+    """Moving labkit's tag deletes nothing, so an image labkit made before it kept a record (its
+    labels, and no labelled ancestor) counts too; removal always needs the record."""
+    if _owned_by_labkit(client, image):
+        return True
+    labelled = client.images.list(all=True, filters=dict(LABKIT_FILTER))
+    return looks_like_labkits_image(image_object(image.attrs), [image_object(i.attrs) for i in labelled])
 
 
 class CommitContainer(DockerStep):
@@ -213,7 +224,7 @@ class CommitContainer(DockerStep):
 
     def _refuse_foreign_tag(self, client: Any) -> None:
         existing = find_image(client, self.image)
-        if existing is None or self.overwrite or _owned_by_labkit(client, existing):
+        if existing is None or self.overwrite or _may_move_tag_off(client, existing):
             return
         raise ConsentRequired(
             tr(

@@ -39,6 +39,7 @@ __all__ = [
     "in_panel",
     "lang",
     "normalize_lang",
+    "option_labels",
     "set_lang",
     "tr",
     "use_labels",
@@ -138,6 +139,8 @@ def consent_hint(keyword: str) -> str:
     ``传入 keyword=True`` (a verb phrase: "如果同意，请…", "unless you …")."""
     labels = _LABELS.get()
     if labels and keyword in labels:
+        if labels[keyword].startswith("--"):  # a command line (option_labels): a flag to add
+            return tr("加上 {l}", "add {l}", l=labels[keyword])
         return tr("勾选「{l}」", "tick “{l}”", l=labels[keyword])
     return tr("传入 {k}=True", "pass {k}=True", k=keyword)
 
@@ -157,3 +160,9 @@ def api_note(code: str) -> str:
     if in_panel():
         return ""
     return tr("（{c}）", " ({c})", c=code)
+
+
+def option_labels(dests: Iterator[str] | list[str], positional: tuple[str, ...] = ()) -> dict[str, str]:
+    """Labels for a command line: each option's keyword → ``--its-flag`` (``max_mb`` →
+    ``--max-mb``), so a CLI's messages name what the user typed (use with :func:`use_labels`)."""
+    return {d: "--" + d.replace("_", "-") for d in dests if d not in positional}

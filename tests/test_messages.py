@@ -384,3 +384,17 @@ def test_docker_refusals_name_the_checkbox(tmp_path, _labkit_object, lang):
     seen = _isolated(lang, body)
     (_assert_chinese if lang == "zh" else _assert_english)(seen)
     _assert_no_api_words(seen)
+
+
+def test_command_line_messages_name_the_flags_typed():
+    """``labkit grade`` / ``validate`` speak of ``--max-mb`` and ``--overwrite``, not keywords."""
+    from labkit.errors import InvalidField
+    from labkit.i18n import consent_hint, option_labels, use_labels, use_lang
+
+    labels = option_labels(["max_mb", "overwrite", "submissions"], positional=("submissions",))
+    assert labels == {"max_mb": "--max-mb", "overwrite": "--overwrite"}
+    with use_lang("zh"), use_labels(labels):
+        assert str(InvalidField("max_mb", "nan", "不是数")).startswith("--max-mb：")
+        assert consent_hint("overwrite") == "加上 --overwrite"
+    with use_lang("en"), use_labels(labels):
+        assert consent_hint("overwrite") == "add --overwrite"

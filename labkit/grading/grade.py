@@ -25,7 +25,7 @@ from typing import Any
 
 from labkit.checks import now_iso
 from labkit.errors import InvalidField, LabkitError
-from labkit.i18n import check_lang, tr, use_lang
+from labkit.i18n import check_lang, option_labels, tr, use_labels, use_lang
 
 from .classify import Submission
 from .collect import DEFAULT_MAX_BYTES, Source, compile_id_pattern, find_inputs, grade_sources
@@ -411,7 +411,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli(args: argparse.Namespace) -> int:
-    with use_lang(args.lang):
+    # Messages name the flags the instructor typed (--max-mb), not the keywords (max_mb).
+    with use_lang(args.lang), use_labels(option_labels(vars(args), positional=("submissions",))):
         return _cli(args)
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from labkit.errors import LabkitError
-from labkit.i18n import tr, use_lang
+from labkit.i18n import option_labels, tr, use_labels, use_lang
 
 from .inputs import MODES
 from .report import ICONS, NotebookResult
@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cli(args: argparse.Namespace) -> int:
-    with use_lang(args.lang):  # the table too, not only the kernels, speaks the chosen language
+    # The table too, not only the kernels, speaks the chosen language; messages name the flags.
+    with use_lang(args.lang), use_labels(option_labels(vars(args), positional=("notebooks",))):
         return _cli(args)
 
 

@@ -226,13 +226,22 @@ def _masked() -> list[tuple[str, str]]:
     return found
 
 
+def _labkit_root() -> str:
+    """The folder holding the ``labkit`` package (site-packages, or a clone's root)."""
+    import labkit
+
+    return str(Path(labkit.__file__).resolve().parents[1])
+
+
 def _private_tmp(keep: Sequence[str]) -> None:
     """Fresh tmpfs over the shared temp folders (and the grader's home); the folders in ``keep``
     and the interpreter (read-only) are bound back at their own paths, nothing else of what was
     there stays visible."""
     libc = ctypes.CDLL(None, use_errno=True)
-    python = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
-    wanted = [(p, False) for p in keep] + [(p, True) for p in sorted(python)]
+    # The interpreter and labkit's own code (a clone with an editable install may live below a
+    # hidden folder, e.g. /tmp/clone): read-only, outermost first, then the jail's own folders.
+    code = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, _labkit_root())}
+    wanted = [(p, True) for p in sorted(code)] + [(p, False) for p in keep]
     held = [(path, ro, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path, ro in wanted]
     try:
         for target, mode in _masked():

@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ from labkit.errors import InvalidField, LabkitError
 from labkit.i18n import tr
 from labkit.logic.k8s_rules import SchemaIssue
 
-__all__ = ["SchemaSet", "load_schemas", "resolve_version", "schema_root", "supported_versions"]
+__all__ = [
+    "SchemaSet",
+    "import_jsonschema",
+    "load_schemas",
+    "resolve_version",
+    "schema_root",
+    "supported_versions",
+]
 
 _DIR = re.compile(r"^v(\d+)\.(\d+)\.\d+-local-strict$")
 
@@ -71,11 +79,31 @@ def resolve_version(version: str | None, field: str = "k8s_version") -> str:
     return wanted
 
 
+def import_jsonschema(*, fast: bool = False) -> Any:
+    """Import jsonschema; with ``fast`` (the CLI) without ``rfc3987_syntax``.
+
+    jsonschema imports ``rfc3987_syntax`` optionally, only to check the ``iri`` string formats,
+    and building its grammar costs about 0.9 s here: most of a ``labkit k8s validate`` run. The
+    Kubernetes schemas are checked without a format checker, so the CLI hides it during the import
+    (as ``labkit validate`` does for papermill, :func:`labkit.validate.kernels.import_papermill`);
+    the Python API leaves imports alone.
+    """
+    hide = fast and "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
+    if hide:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    try:
+        import jsonschema
+    finally:
+        if hide and sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
+    return jsonschema
+
+
 class SchemaSet:
     """The strict schemas of one Kubernetes version: served kinds and one validator per kind."""
 
     def __init__(self, version: str, folder: Path) -> None:
-        import jsonschema
+        jsonschema = import_jsonschema()
         from referencing import Registry, Resource
 
         self.version = version

@@ -68,11 +68,12 @@ def main(
     err: TextIO | None = None,
 ) -> int:
     """Validate ``files``; print one line per problem on ``out``; the exit status."""
-    from labkit.k8s_schemas import load_schemas
+    from labkit.k8s_schemas import import_jsonschema, load_schemas
     from labkit.logic.k8s_rules import validate_text
 
     out = out or sys.stdout
     err = err or sys.stderr
+    import_jsonschema(fast=True)
     try:
         schemas = load_schemas(k8s_version)
     except LabkitError as exc:

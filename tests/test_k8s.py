@@ -293,18 +293,55 @@ def test_any_text_gives_a_report_never_an_exception(text):
     assert all(p.doc >= 1 for p in report.problems)
 
 
+MISTAKES = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: My_Nginx
+  labels: {"-bad": "x y"}
+spec:
+  replicas: -1
+  replcas: 3
+  selector:
+    matchLabels: {app: web}
+    matchExpressions: [{key: app, operator: In, values: [x]}]
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers:
+      - name: nginx
+        ports: [{containerPort: 80}, {containerPort: 80}, {containerPort: 70000}]
+      - name: nginx
+        image: nginx
+        resources: {requests: {cpu: "2", memory: 1Gi}, limits: {cpu: 500m, memory: lots}}
+      - name: Bad
+        image: x:1
+        image: x:2
+"""
+
+
 def test_messages_in_both_languages():
-    text = _seed_with("        image: nginx:1.14.2\n", "").replace("apps/v1", "extensions/v1beta1")
-    for lang, wants_cjk in (("zh", True), ("en", False)):
+    """Every kind of problem, read by the classifiers of tests/test_messages.py: no English prose in
+    the Chinese lines, no Chinese in the English ones."""
+    from test_messages import chinese_outside_quotes, latin_prose
+
+    svc = (DATA / "service.yaml").read_text(encoding="utf-8")
+    texts = [
+        MISTAKES,
+        _seed_with("kind: Deployment", "kind: Deploymint"),
+        _seed_with("kind: Deployment", "kind: deployment"),
+        _seed_with("apiVersion: apps/v1", "apiVersion: extensions/v1beta1"),
+        _seed_with("apiVersion: apps/v1", "apiVersion: v1"),
+        svc.replace("my-service", "9svc").replace("targetPort: 9376", "targetPort: [1]"),
+        "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: x}\n",
+        "- a\n",
+        "# nothing\n",
+        *("a: b: c\n", "a:\n\tb: 1\n", "a: *x\n", "a: [1\n", "- a\nb: 1\n", "a:\n  b: 1\n c: 2\n"),
+    ]
+    for lang, foreign in (("zh", latin_prose), ("en", chinese_outside_quotes)):
         with use_lang(lang):
-            lines = [
-                p.line_for("f.yaml")
-                for p in validate_text(
-                    _seed_with("  name: nginx-deployment", "  name: Bad_Name"), load_schemas()
-                ).problems
-            ]
-            lines += [p.line_for("f.yaml") for p in validate_text(text, load_schemas()).problems]
-        assert lines and all(bool(CJK.search(line)) == wants_cjk for line in lines), lines
+            lines = [p.line_for("f.yaml") for t in texts for p in validate_text(t, load_schemas()).problems]
+        assert len(lines) > 30
+        assert [(line, foreign(line)) for line in lines if foreign(line)] == []
 
 
 # -- the CLI ----------------------------------------------------------------------------------------
@@ -364,3 +401,20 @@ def test_step_fails_with_the_field_path_and_refuses_to_replace_a_different_file(
     assert len(list(tmp_path.glob("app.yaml.labkit-bak-*"))) == 1
     bad_fields = ValidateManifest(fields=AppFields(name="Bad_Name"), path=tmp_path / "x.yaml").execute("auto")
     assert bad_fields.status == "error" and bad_fields.evidence["field"] == "name"
+
+
+def test_duplicate_keys_and_int_or_string_fields():
+    twice = _seed_with(
+        "        image: nginx:1.14.2\n", "        image: nginx:1.14.2\n        image: nginx:1.15\n"
+    )
+    report = validate_text(twice, load_schemas())
+    [problem] = report.errors
+    assert (problem.path, problem.finding.code, problem.finding.line) == (
+        "spec.template.spec.containers[0].image",
+        "k8s.duplicate_key",
+        18,
+    )
+    svc = (DATA / "service.yaml").read_text(encoding="utf-8").replace("targetPort: 9376", "targetPort: [1]")
+    with use_lang("en"):
+        [problem] = validate_text(svc, load_schemas()).errors
+    assert problem.path == "spec.ports[0].targetPort" and "a string or an integer" in problem.finding.message

@@ -173,6 +173,10 @@ def _type_names(value: Any) -> str:
     return tr(" 或 ", " or ").join(words.get(n, n) for n in names if n != "null")
 
 
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
 def _issue_findings(issue: SchemaIssue, version: str, doc: Document) -> list[Finding]:
     if issue.validator == "required" and isinstance(issue.instance, dict):
         missing = [p for p in issue.validator_value if p not in issue.instance]
@@ -212,6 +216,18 @@ def _issue_findings(issue: SchemaIssue, version: str, doc: Document) -> list[Fin
                     t=_type_names(issue.validator_value),
                     v=issue.instance,
                 ),
+                code="k8s.type",
+                doc=doc,
+            )
+        ]
+    if issue.validator in ("oneOf", "anyOf"):
+        types = [
+            t for sub in issue.validator_value if isinstance(sub, dict) for t in _as_list(sub.get("type"))
+        ]
+        return [
+            _err(
+                issue.path,
+                tr("应为{t}，而不是 {v!r}", "must be {t}, not {v!r}", t=_type_names(types), v=issue.instance),
                 code="k8s.type",
                 doc=doc,
             )
@@ -396,7 +412,18 @@ def _check_document(doc: Document, source: SchemaSource) -> list[Finding]:
                 line=doc.line,
             )
         ]
-    found, schema_ok = _api_findings(doc, source)
+    found = [
+        _err(
+            path,
+            tr("这个键写了两次（只有最后一个生效）", "this key is written twice (only the last one counts)"),
+            tr("删掉多余的一个", "remove one of them"),
+            "k8s.duplicate_key",
+            doc,
+        )
+        for path in doc.duplicates
+    ]
+    api_found, schema_ok = _api_findings(doc, source)
+    found += api_found
     if schema_ok:
         found += schema_findings(source.issues(doc.data), source.version, doc)
     known = {f.field for f in found if f.is_error}

@@ -138,7 +138,7 @@ def _name_rule(doc: Document) -> list[Finding]:
                 "{v!r} 不是合法的名称（DNS-1123{w}）",
                 "{v!r} is not a valid name (DNS-1123{w})",
                 v=name,
-                w=" label" if as_label else "",
+                w=tr(" 标签", " label") if as_label else "",
             ),
             _dns_fix(),
             "k8s.name",

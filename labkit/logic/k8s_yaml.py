@@ -44,6 +44,8 @@ class Document:
     line: int
     data: Any
     lines: dict[Path, int] = field(default_factory=dict, repr=False, compare=False)
+    #: keys written twice in one mapping (YAML keeps the last; kubectl refuses the file)
+    duplicates: tuple[Path, ...] = ()
 
     def line_of(self, path: Path) -> int:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -87,7 +89,7 @@ class _TooBig(Exception):
     pass
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], budget: list[int]) -> None:
+def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], budget: list[int], dupes: list[Path]) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise _TooBig(
@@ -97,18 +99,55 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], budget: list[int]
         raise _TooBig(tr("嵌套太深（超过 {n} 层）", "nested too deeply (over {n} levels)", n=MAX_DEPTH))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            if name in seen and name != "<<":
+                dupes.append((*path, name))
+                lines[(*path, name)] = key.start_mark.line + 1
+            seen.add(name)
             lines.setdefault((*path, name), key.start_mark.line + 1)
-            _walk(value, (*path, name), lines, budget)
+            _walk(value, (*path, name), lines, budget, dupes)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines, budget)
+            _walk(item, (*path, i), lines, budget, dupes)
+
+
+def _problem_text(problem: str) -> str:
+    """PyYAML's most common complaints in the course language (others quoted as they are)."""
+    known = {
+        "mapping values are not allowed": tr(
+            "这里不能出现 key: value（常见原因：冒号后少了空格，或缩进不对）",
+            "mapping values are not allowed here (often: no space after a colon, or wrong indentation)",
+        ),
+        "could not find expected ':'": tr("找不到应有的冒号 ':'", "could not find the expected ':'"),
+        "did not find expected key": tr(
+            "缩进不对：这里应是一个键", "wrong indentation: a key was expected here"
+        ),
+        "did not find expected '-' indicator": tr(
+            "缩进不对：这里应是列表项 '-'", "wrong indentation: a list item '-' was expected here"
+        ),
+        "did not find expected node content": tr("这里缺少内容", "content is missing here"),
+        "did not find expected ',' or '}'": tr("缺少 ',' 或 '}'", "a ',' or '}' is missing"),
+        "did not find expected ',' or ']'": tr("缺少 ',' 或 ']'", "a ',' or ']' is missing"),
+        "found character": tr(
+            "这里的字符不能开始一个值（Tab 缩进？YAML 只能用空格缩进）",
+            "a character here cannot start a value (a tab? YAML indents with spaces only)",
+        ),
+        "found unexpected end of stream": tr(
+            "文件意外结束（引号没有闭合？）", "the file ends unexpectedly (an unclosed quote?)"
+        ),
+        "found undefined alias": tr("引用了未定义的别名", "an undefined alias is used"),
+    }
+    for english, text in known.items():
+        if problem.startswith(english):
+            return text
+    return tr("'{p}'", "{p}", p=problem)
 
 
 def _yaml_message(exc: yaml.YAMLError) -> tuple[str, int | None]:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
+    problem = _problem_text(getattr(exc, "problem", None) or str(exc))
     if mark is None:
         return tr("不是合法的 YAML：{p}", "not valid YAML: {p}", p=problem), None
     line = mark.line + 1
@@ -151,10 +190,11 @@ def read_documents(text: str) -> tuple[list[Document], YamlProblem | None]:
             if node is None:
                 continue
             lines: dict[Path, int] = {}
-            _walk(node, (), lines, budget)
+            dupes: list[Path] = []
+            _walk(node, (), lines, budget, dupes)
             data = _Constructor().construct_document(node)
             if data is not None:
-                docs.append(Document(index, node.start_mark.line + 1, data, lines))
+                docs.append(Document(index, node.start_mark.line + 1, data, lines, tuple(dupes)))
     except _TooBig as exc:
         return docs, YamlProblem(index, str(exc))
     except yaml.YAMLError as exc:

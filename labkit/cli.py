@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "guest": ("labkit.guestcli", "prepare / boot the tiny aarch64 test guest"),
     "release": ("labkit.grading.release", "course notebooks → student versions + instructor manifest"),
     "grade": ("labkit.grading.grade", "grade executed student notebooks against a release manifest"),
+    "k8s": ("labkit.k8scli", "Kubernetes manifests: validate offline against the real schemas"),
 }
 
 

@@ -144,11 +144,15 @@ def needs_insecure_entry(registry_host: str) -> bool:
 
 def registry_config(storage_dir: str, registry: Registry) -> str:
     """The ``config.yml`` the registry is started with: filesystem storage, delete enabled, HTTP on
-    ``registry.address``. JSON-quoted scalars are valid YAML, so no YAML library is needed."""
+    ``registry.address``, warnings and errors only (no access log: its output is piped to the
+    kernel that started it for as long as it runs). JSON-quoted scalars are valid YAML, so no YAML
+    library is needed."""
     return (
         "version: 0.1\n"
         "log:\n"
-        "  level: info\n"
+        "  level: warn\n"
+        "  accesslog:\n"
+        "    disabled: true\n"
         "  fields:\n"
         "    service: registry\n"
         "storage:\n"

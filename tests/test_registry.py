@@ -325,6 +325,27 @@ def test_push_round_trip_catalog_digest_and_pull_by_digest(
 
 
 @pytest.mark.docker
+def test_push_over_a_tag_holding_other_content_needs_consent(registry, unlabelled_image, uniq, recorded):
+    address, _root = registry
+    first, second = f"labkit-test/{uniq}:a", f"labkit-test/{uniq}:b"
+    unlabelled_image(first, content=b"first\n")
+    unlabelled_image(second, content=b"second\n")
+    pushed = recorded(PushImage(source=first, address=address, name=uniq, tag="v1"))
+    assert pushed.result.status == "pass", pushed.result
+    reg = rg.parse_address(address)
+
+    refused = recorded(PushImage(source=second, address=address, name=uniq, tag="v1"), "auto")
+    assert refused.result.status == "skipped" and refused.result.evidence["skip_reason"] == "consent"
+    assert pushed.result.evidence["digest"] in refused.result.message
+    assert manifest_digest(reg, uniq, "v1") == pushed.result.evidence["digest"]
+
+    replaced = recorded(PushImage(source=second, address=address, name=uniq, tag="v1", overwrite=True))
+    assert replaced.result.status == "pass", replaced.result
+    assert replaced.result.evidence["digest"] != pushed.result.evidence["digest"]
+    assert manifest_digest(reg, uniq, "v1") == replaced.result.evidence["digest"]
+
+
+@pytest.mark.docker
 def test_push_without_a_registry_is_planned_with_the_reason(uniq):
     address = f"127.0.0.1:{_free_port()}"
     result = PushImage(source="labkit/busybox:local", address=address).execute("auto")

@@ -42,7 +42,7 @@ from labkit.logic import daemon_json as dj
 from labkit.logic import registry as rg
 from labkit.logic.docker import inspect_image_argv
 from labkit.logic.docker_names import parse_reference
-from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, sdk_note
 from labkit.steps.docker.engine import DockerFailed, perform
 
@@ -353,11 +353,14 @@ class PushImage(DockerStep):
         address: str = rg.DEFAULT_ADDRESS,
         name: str = "",
         tag: str = "",
+        overwrite: bool = False,
     ) -> None:
         self.source = source
         self.address = address
         self.name = name
         self.tag = tag
+        #: Push over a tag the registry already holds with other content (the registry keeps no backup).
+        self.overwrite = overwrite
 
     @property
     def registry(self) -> rg.Registry:
@@ -374,7 +377,16 @@ class PushImage(DockerStep):
     def plan(self) -> Plan:
         reg, target = self.registry, self.target
         path, tag = self._repo_tag()
-        notes = [sdk_note()]
+        notes = [
+            sdk_note(),
+            tr(
+                "注册表里的 {t} 若已是别的内容，不会覆盖，除非{c}（注册表不留备份）",
+                "if the registry's {t} already holds other content it is not replaced unless you {c} "
+                "(the registry keeps no backup)",
+                t=target,
+                c=consent_hint("overwrite"),
+            ),
+        ]
         if rg.needs_insecure_entry(reg.address):
             notes.append(
                 tr(
@@ -456,6 +468,7 @@ class PushImage(DockerStep):
                     tr("本机没有这个镜像", "is not an image on this engine"),
                     tr("先完成第 2a 章构建/提交镜像的一步", "make it first in chapter 2a (commit or build)"),
                 )
+            self._refuse_replacing(image)
             perform(ctx, client, tag)
             ctx.progress(0.2)
             outcome = rg.parse_push_stream(perform(ctx, client, push))
@@ -475,6 +488,25 @@ class PushImage(DockerStep):
             "size": outcome.size,
             "push_status": outcome.statuses,
         }
+
+    def _refuse_replacing(self, image: Any) -> None:
+        """The registry's tag holds other content than this image was pushed as: ask first."""
+        path, tag = self._repo_tag()
+        remote = manifest_digest(self.registry, path, tag)
+        known = image.attrs.get("RepoDigests") or []
+        if remote and not self.overwrite and f"{self.registry.address}/{path}@{remote}" not in known:
+            raise refuse_replacing(
+                self.target,
+                [
+                    tr(
+                        "注册表中是 {d}，不是本机的 {s}（{i}）推送出的内容",
+                        "the registry holds {d}, not what the local {s} ({i}) was pushed as",
+                        d=remote,
+                        s=self.source,
+                        i=image.short_id,
+                    )
+                ],
+            )
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         reg = self.registry

@@ -13,10 +13,12 @@ what="${1:-course}"
 # busybox into labkit's own cache.
 # Chapter 2: the Docker engine (Debian/Ubuntu docker.io) and busybox-static, from which labkit
 # builds a local base image (no registry needed); debootstrap builds a Debian base with python3.
+# Chapter 2b: docker-registry (the distribution registry) serves the local registry on a loopback
+# port, like MicroK8s' localhost:32000.
 # fonts-wqy-microhei: a CJK font, so Chinese labels render in the browser and in plots (without
 # one every Chinese character is an empty box).
 pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv
-      docker.io busybox-static debootstrap fonts-wqy-microhei)
+      docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei)
 if [ "$what" = test ]; then
   pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi

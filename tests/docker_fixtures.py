@@ -175,6 +175,8 @@ MUTATIONS: dict[str, frozenset[str]] = {
     "api.import_image_from_data": frozenset({"import"}),
     "api.load_image": frozenset({"load"}),
     "api.build": frozenset({"build"}),
+    "api.tag": frozenset({"tag"}),
+    "api.push": frozenset({"push"}),
 }
 #: SDK calls that only read: never recorded (the rule in labkit/logic/docker.py).
 READS = frozenset(

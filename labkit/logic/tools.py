@@ -20,6 +20,7 @@ TOOL_PACKAGES: dict[str, str] = {
     "dpkg-deb": "dpkg",
     "docker": "docker.io",
     "dockerd": "docker.io",
+    "docker-registry": "docker-registry",
     "kubectl": "kubernetes-client",
     "microk8s": "snap: sudo snap install microk8s --classic",
     "zerotier-cli": "zerotier-one",

@@ -321,6 +321,11 @@ class _Popen:
         for name, pipe in (("stdout", self._p.stdout), ("stderr", self._p.stderr)):
             threading.Thread(target=_pump, args=(name, pipe, self._q), daemon=True).start()
 
+    @property
+    def pid(self) -> int:
+        """The child's process id (= its process group and session id)."""
+        return self._p.pid
+
     def poll(self) -> int | None:
         rc = self._p.poll()
         if rc is not None:

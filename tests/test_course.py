@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CH1 = ROOT / "notebooks" / "01-virtualization.ipynb"
 CH2 = ROOT / "notebooks" / "02-containers.ipynb"
+CH2B = ROOT / "notebooks" / "03-kubernetes.ipynb"
 
 #: Steps chapter 1 must really run (and pass) on a Debian machine with QEMU and no KVM.
 MUST_RUN = {
@@ -313,7 +314,53 @@ def test_chapter2_runs_for_real_and_plans_what_needs_a_registry_or_gpu(ch2_twice
     assert checks["ch2.docker.run"]["message"].endswith("committed by labkit")
 
 
-@pytest.mark.parametrize("path", [CH1, CH2], ids=["ch1", "ch2"])
+@pytest.fixture(scope="module")
+def ch2b_twice(tmp_path_factory: pytest.TempPathFactory) -> Twice:
+    return _release_run_twice_and_grade(tmp_path_factory.mktemp("ch2b"), CH2B, "ch2b")
+
+
+#: Chapter 2b: what the notebook makes in its work folder or the registry: new, then verified.
+CH2B_MADE = ("ch2.k8s.manifest", "ch2.registry.push", "ch2.registry.insecure")
+
+
+def _registries_serving(work: Path) -> list[int]:
+    """Processes still running ``docker-registry serve`` with a config inside ``work``."""
+    import psutil
+
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if len(cmdline) == 3 and cmdline[1] == "serve" and cmdline[2].startswith(str(work)):
+            left.append(proc.info["pid"])
+    return left
+
+
+@pytest.mark.docker
+def test_chapter2b_pushes_for_real_and_a_second_run_verifies_with_full_marks(ch2b_twice):
+    _assert_full_marks(ch2b_twice, _points(CH2B))
+    first, second = ch2b_twice.checks(0), ch2b_twice.checks(1)
+    for check in CH2B_MADE:
+        assert (first[check]["mode"], first[check]["status"]) == ("run", "pass"), first[check]
+        assert "already_present" not in first[check]["evidence"], first[check]
+        _assert_verified(second[check])
+    for check in ("ch2.registry.start", "ch2.registry.stop"):  # stopped at the end: started again
+        for run in (first, second):
+            assert (run[check]["mode"], run[check]["status"]) == ("run", "pass"), run[check]
+            assert "already_present" not in run[check]["evidence"], run[check]
+    pushed = first["ch2.registry.push"]["evidence"]
+    assert pushed["digest"].startswith("sha256:") and pushed["registry_digest"] == pushed["digest"]
+    assert second["ch2.registry.push"]["evidence"]["digest"] == pushed["digest"]
+    assert "labkit/busybox" in second["ch2.registry.start"]["evidence"]["repositories"]
+    manifest = first["ch2.k8s.manifest"]["evidence"]
+    assert manifest["documents"][0]["kind"] == "Deployment" and manifest["schema_version"]
+    assert "image: nginx:1.14.2" in (ch2b_twice.work / "nginx-deployment.yaml").read_text(encoding="utf-8")
+    daemon = json.loads((ch2b_twice.work / "docker" / "daemon.json").read_text(encoding="utf-8"))
+    assert daemon["insecure-registries"] == ["localhost:32000"] and "log-opts" in daemon
+    assert len(ch2b_twice.backups()) == 1  # the practice copy, kept once before the first merge
+    assert not _registries_serving(ch2b_twice.work), "the notebook's stop cell leaves no registry running"
+
+
+@pytest.mark.parametrize("path", [CH1, CH2, CH2B], ids=["ch1", "ch2", "ch2b"])
 def test_notebook_narrative_is_chinese_and_has_a_parameters_cell(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]

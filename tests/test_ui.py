@@ -17,7 +17,7 @@ from labkit.checks import CHECK_MIME, PLAN_MIME, CheckResult
 from labkit.errors import InvalidField
 from labkit.i18n import lang, set_lang, use_lang
 from labkit.steps.base import Plan, RunContext, Step
-from labkit.ui import OUTSIDE_FIELD, ch1, ch2, current_session, outside_label, session
+from labkit.ui import OUTSIDE_FIELD, ch1, ch2, ch2b, current_session, outside_label, session
 from labkit.ui.panel import StepFactory, StepPanel, blank_is_none, step_factory
 
 PY = sys.executable
@@ -474,9 +474,11 @@ def _course_panels(work):
         factory = getattr(ch1, name)
         args = (work,) if "work" in inspect.signature(factory).parameters else ()
         yield f"ch1.{name}", factory(*args, **kwargs)
-    for name, _check in CH2_CALLS:
-        factory = getattr(ch2, name)
-        yield f"ch2.{name}", factory(*((work,) if "work" in inspect.signature(factory).parameters else ()))
+    for module, calls in ((ch2, CH2_CALLS), (ch2b, CH2B_CALLS)):
+        for name, _check in calls:
+            factory = getattr(module, name)
+            args = (work,) if "work" in inspect.signature(factory).parameters else ()
+            yield f"{module.__name__.rsplit('.', 1)[-1]}.{name}", factory(*args)
 
 
 def test_every_course_field_naming_a_file_follows_the_one_policy(tmp_path):
@@ -491,6 +493,10 @@ def test_every_course_field_naming_a_file_follows_the_one_policy(tmp_path):
         "ch1.pve_kvm_off",
         "ch1.vm_command",
         "ch2.save_image",
+        "ch2b.manifest",
+        "ch2b.registry_start",
+        "ch2b.insecure_registry",
+        "ch2b.registry_stop",
     } <= set(with_files)
     for name, panel in with_files.items():
         default, label = panel.field_specs[OUTSIDE_FIELD]
@@ -620,6 +626,64 @@ def test_chapter2_factories_keep_their_check_ids(tmp_path, name, check):
     panel = factory(*args)
     assert panel.check_id == check
     assert isinstance(panel.build(), Step)
+
+
+CH2B_CALLS = [
+    ("manifest", "ch2.k8s.manifest"),
+    ("registry_start", "ch2.registry.start"),
+    ("push_image", "ch2.registry.push"),
+    ("insecure_registry", "ch2.registry.insecure"),
+    ("registry_stop", "ch2.registry.stop"),
+]
+
+
+@pytest.mark.parametrize(("name", "check"), CH2B_CALLS)
+def test_chapter2b_factories_keep_their_check_ids(tmp_path, name, check):
+    work = session(tmp_path / "w")
+    factory = getattr(ch2b, name)
+    args = (work,) if "work" in inspect.signature(factory).parameters else ()
+    panel = factory(*args)
+    assert panel.check_id == check
+    assert isinstance(panel.build(), Step)
+
+
+def test_manifest_panel_shows_the_yaml_and_names_the_field_of_a_mistake(tmp_path):
+    """The plan holds the generated YAML; a student's mistake is an error naming the panel's label
+    and nothing is written."""
+    set_lang("zh")
+    work = session(tmp_path / "w")
+    panel = ch2b.manifest(work)
+    plan = panel.plan()
+    assert isinstance(plan, Plan)
+    (yaml_text,) = plan.files.values()
+    assert "replicas: 2" in yaml_text and "image: nginx:1.14.2" in yaml_text
+    panel.set(replicas=3, image="registry.local/web:1.0", labels="web")
+    changed = panel.plan().files[str(work.path / "nginx-deployment.yaml")]
+    assert "replicas: 3" in changed and "app: web" in changed and "app: nginx" not in changed
+    panel.set(name="Nginx_Deployment")
+    refused = panel.run("auto")
+    assert refused.status == "error"
+    assert refused.message.startswith("Deployment 名称：")
+    assert not (work.path / "nginx-deployment.yaml").exists()
+    panel.set(name="nginx-deployment", replicas=2, image="nginx:1.14.2", labels="nginx")
+    done = panel.run("auto")
+    assert done.status == "pass", done.message
+    assert yaml_text == (work.path / "nginx-deployment.yaml").read_text(encoding="utf-8")
+
+
+def test_insecure_registry_panel_waits_for_consent_then_edits_the_practice_copy(tmp_path):
+    set_lang("zh")
+    work = session(tmp_path / "w")
+    panel = ch2b.insecure_registry(work)
+    waiting = panel.run("auto")
+    assert (waiting.status, waiting.evidence["skip_reason"]) == ("skipped", "consent")
+    assert "我同意修改（先备份）" in waiting.message
+    assert not (work.path / "docker" / "daemon.json").exists()
+    panel.set(consent=True)
+    done = panel.run("auto")
+    assert done.status == "pass", done.message
+    data = json.loads((work.path / "docker" / "daemon.json").read_text(encoding="utf-8"))
+    assert data["insecure-registries"] == ["localhost:32000"] and data["log-driver"] == "json-file"
 
 
 # -- in a real kernel ----------------------------------------------------------------------------
@@ -784,7 +848,7 @@ def test_the_notebooks_and_the_readme_explain_the_record_button_by_its_label():
     root = Path(__file__).resolve().parents[1]
     with use_lang("zh"):
         label = _panel().controls().record.description
-    for name in ("01-virtualization.ipynb", "02-containers.ipynb"):
+    for name in ("01-virtualization.ipynb", "02-containers.ipynb", "03-kubernetes.ipynb"):
         first = cell_source(load_notebook_json(root / "notebooks" / name)["cells"][0])
         assert label in first and "评分用的结果" in first and "已由你停止" in first, name
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -417,3 +417,24 @@ def test_the_kubernetes_client_has_one_boundary():
             if any(n == "kubernetes" or n.startswith("kubernetes.") for n in names):
                 users.add(str(path.relative_to(root)))
     assert users == {"steps/k8s_api.py"}
+
+
+def test_rollout_parsing_takes_any_status_shape():
+    """Whatever the status holds (missing fields, wrong types), parsing gives a progress in [0, 1]."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    counts = st.one_of(st.none(), st.integers(-3, 10), st.text(max_size=3), st.booleans())
+    keys = ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "observedGeneration"]
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.fixed_dictionaries({k: counts for k in keys}), st.integers(0, 5), counts)
+    def check(status, replicas, generation):
+        obj = served({k: v for k, v in status.items() if v is not None}, replicas=replicas)
+        obj["metadata"]["generation"] = generation
+        r = kc.parse_rollout(obj)
+        assert 0.0 <= r.progress <= 1.0
+        assert not r.done or (r.ready == r.desired and r.seen)
+        assert r.message()
+
+    check()

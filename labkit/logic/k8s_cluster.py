@@ -161,9 +161,9 @@ class Rollout:
     @property
     def progress(self) -> float:
         """Ready replicas / desired (1.0 for a Deployment scaled to 0 once seen)."""
-        if self.desired == 0:
+        if self.desired <= 0:
             return 1.0 if self.seen else 0.0
-        return min(1.0, min(self.ready, self.updated) / self.desired)
+        return max(0.0, min(1.0, min(self.ready, self.updated) / self.desired))
 
     def message(self) -> str:
         """One line in the course language, like ``kubectl rollout status`` but with the numbers."""

@@ -321,6 +321,15 @@ def ch2b_twice(tmp_path_factory: pytest.TempPathFactory) -> Twice:
 
 #: Chapter 2b: what the notebook makes in its work folder or the registry: new, then verified.
 CH2B_MADE = ("ch2.k8s.manifest", "ch2.registry.push", "ch2.registry.insecure")
+#: Chapter 2b's cluster cells (ungraded): no microk8s and no kubeconfig here, so planned with the reason.
+CH2B_CLUSTER = (
+    "ch2.k8s.status",
+    "ch2.k8s.addons",
+    "ch2.k8s.apply",
+    "ch2.k8s.rollout",
+    "ch2.k8s.scale",
+    "ch2.k8s.delete",
+)
 
 
 def _registries_serving(work: Path) -> list[int]:
@@ -358,6 +367,24 @@ def test_chapter2b_pushes_for_real_and_a_second_run_verifies_with_full_marks(ch2
     assert daemon["insecure-registries"] == ["localhost:32000"] and "log-opts" in daemon
     assert len(ch2b_twice.backups()) == 1  # the practice copy, kept once before the first merge
     assert not _registries_serving(ch2b_twice.work), "the notebook's stop cell leaves no registry running"
+
+
+@pytest.mark.docker
+def test_chapter2b_cluster_cells_are_planned_for_this_host_and_not_graded(ch2b_twice):
+    from labkit.steps.k8s_cluster import cluster_unavailable
+
+    if shutil.which("microk8s") or cluster_unavailable() is None:
+        pytest.skip("this machine can reach a cluster")
+    graded = {
+        (c["metadata"].get("labkit") or {}).get("check")
+        for c in json.loads(CH2B.read_text(encoding="utf-8"))["cells"]
+    }
+    assert not graded & set(CH2B_CLUSTER)  # they can never run here: full marks come from the rest
+    for run in (ch2b_twice.checks(0), ch2b_twice.checks(1)):
+        for check in CH2B_CLUSTER:
+            assert (run[check]["mode"], run[check]["status"]) == ("plan", "skipped"), run[check]
+            assert run[check]["evidence"]["skip_reason"] == "host", run[check]
+            assert run[check]["message"], run[check]
 
 
 @pytest.mark.parametrize("path", [CH1, CH2, CH2B], ids=["ch1", "ch2", "ch2b"])

@@ -24,7 +24,7 @@ from planmatch import assert_plan_matches, execute_and_match
 
 from labkit.i18n import use_lang
 from labkit.logic import k8s_cluster as kc
-from labkit.logic.k8s_manifests import AppFields, build_deployment
+from labkit.logic.k8s_manifests import AppFields, build_deployment, dump_yaml
 from labkit.steps.k8s_api import ClusterFailed
 from labkit.steps.k8s_cluster import (
     ApplyManifest,
@@ -252,6 +252,28 @@ def test_apply_is_a_server_side_apply_patch():
     [obj] = result.evidence["objects"]
     assert obj["uid"] == "6f1c0a4e-3b7d-4c55-9a55-2f0e3c1d9b10" and obj["generation"] == 1
     assert ran == [step.argv()]
+
+
+def test_apply_from_file_sends_the_file_as_the_manifest_panel_wrote_it(tmp_path):
+    """``from_file=True`` (the chapter's apply panel): the file is read when the step runs, and its
+    document, not the default fields, is the body; a missing file is an error naming the field."""
+    fields = AppFields(replicas=3, image="nginx:1.25.3")
+    path = tmp_path / "nginx-deployment.yaml"
+    path.write_text(dump_yaml([build_deployment(fields)]), encoding="utf-8")
+    api, wire = client_with([(200, served())])
+    step = ApplyManifest(path=str(path), from_file=True, api_client=api)
+    assert str(path) in step.plan().commands[0] and not step.plan().files
+    result, ran = execute_and_match(step)
+    assert result.status == "pass", result.message
+    [req] = wire.requests
+    assert req["body"] == build_deployment(fields) != build_deployment(AppFields())
+    assert ran == [step.argv()]
+    api, wire = client_with([])
+    gone = ApplyManifest(path=str(tmp_path / "gone.yaml"), from_file=True, api_client=api)
+    with use_lang("en"):
+        missing = gone.execute("auto")
+    assert missing.status == "error" and missing.message.startswith("path: ")
+    assert "manifest panel" in missing.message and not wire.requests
 
 
 def test_apply_refused_by_the_server_names_the_kubectl_line_and_the_message():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -497,6 +498,7 @@ def test_every_course_field_naming_a_file_follows_the_one_policy(tmp_path):
         "ch2b.registry_start",
         "ch2b.insecure_registry",
         "ch2b.registry_stop",
+        "ch2b.apply",
     } <= set(with_files)
     for name, panel in with_files.items():
         default, label = panel.field_specs[OUTSIDE_FIELD]
@@ -634,6 +636,12 @@ CH2B_CALLS = [
     ("push_image", "ch2.registry.push"),
     ("insecure_registry", "ch2.registry.insecure"),
     ("registry_stop", "ch2.registry.stop"),
+    ("microk8s_status", "ch2.k8s.status"),
+    ("microk8s_enable", "ch2.k8s.addons"),
+    ("apply", "ch2.k8s.apply"),
+    ("rollout", "ch2.k8s.rollout"),
+    ("scale", "ch2.k8s.scale"),
+    ("delete", "ch2.k8s.delete"),
 ]
 
 
@@ -669,6 +677,31 @@ def test_manifest_panel_shows_the_yaml_and_names_the_field_of_a_mistake(tmp_path
     done = panel.run("auto")
     assert done.status == "pass", done.message
     assert yaml_text == (work.path / "nginx-deployment.yaml").read_text(encoding="utf-8")
+
+
+def test_cluster_panels_plan_with_labels_and_skip_for_the_host_without_a_cluster(tmp_path, monkeypatch):
+    """No kubeconfig and no microk8s (this machine): each cluster panel plans and is skipped with
+    the reason ``host``; the apply panel reads the manifest panel's file; delete's plan names its
+    checkbox; the add-ons field is split into names."""
+    set_lang("zh")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    if shutil.which("microk8s"):
+        pytest.skip("this machine has microk8s")
+    work = session(tmp_path / "w")
+    enable = ch2b.microk8s_enable()
+    assert enable.plan().commands == [["microk8s", "enable", "dns", "registry", "dashboard"]]
+    enable.set(addons="dns, dashboard")
+    assert enable.plan().commands == [["microk8s", "enable", "dns", "dashboard"]]
+    assert "create token" in str(enable.plan())
+    apply = ch2b.apply(work)
+    assert str(work.path / "nginx-deployment.yaml") in apply.plan().commands[0]
+    delete = ch2b.delete()
+    assert "勾选「我确认删除这个 Deployment」" in str(delete.plan())
+    for panel in (ch2b.microk8s_status(), enable, apply, ch2b.rollout(), ch2b.scale(), delete):
+        result = panel.run("auto")
+        assert (result.status, result.evidence["skip_reason"]) == ("skipped", "host"), result
+        assert result.message
+    assert not (work.path / "nginx-deployment.yaml").exists()  # nothing written by planning
 
 
 def test_insecure_registry_panel_waits_for_consent_then_edits_the_practice_copy(tmp_path):

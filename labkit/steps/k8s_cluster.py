@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from labkit.checks import CheckResult
-from labkit.errors import ConsentRequired
-from labkit.i18n import tr
+from labkit.errors import ConsentRequired, InvalidField
+from labkit.i18n import consent_hint, tr
 from labkit.logic import k8s_cluster as kc
 from labkit.logic.k8s_manifests import AppFields, build_deployment, build_service, dump_yaml, require_valid
 from labkit.steps.base import Plan, RunContext, Step
@@ -216,7 +216,8 @@ class _ClusterStep(Step):
 
 
 class ApplyManifest(_ClusterStep):
-    """Server-side apply of the chapter's manifest (fields or YAML text), field manager ``labkit``."""
+    """Server-side apply of the chapter's manifest (fields, YAML text, or with ``from_file=True`` the
+    file ``path`` as the manifest panel wrote it, read when the step runs), field manager ``labkit``."""
 
     check_id = "ch2.k8s.apply"
 
@@ -227,6 +228,7 @@ class ApplyManifest(_ClusterStep):
         manifest: str | None = None,
         path: str = "nginx-deployment.yaml",
         service: bool = False,
+        from_file: bool = False,
         namespace: str = "default",
         api_client: Any = None,
     ) -> None:
@@ -235,10 +237,26 @@ class ApplyManifest(_ClusterStep):
         self.manifest = manifest
         self.path = path
         self.service = service
+        self.from_file = from_file
+
+    def _read(self) -> str:
+        from pathlib import Path
+
+        try:
+            return Path(self.path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidField(
+                "path",
+                str(self.path),
+                tr("读不到这个清单文件（{e}）", "cannot read this manifest file ({e})", e=exc.strerror),
+                tr("先运行上面的清单面板写出它", "run the manifest panel above first to write it"),
+            ) from exc
 
     def _docs(self) -> list[dict[str, Any]]:
         import yaml
 
+        if self.from_file:
+            return [d for d in yaml.safe_load_all(self._read()) if d]
         if self.manifest is not None:
             return [d for d in yaml.safe_load_all(self.manifest) if d]
         fields = require_valid(self.fields or AppFields())
@@ -247,7 +265,7 @@ class ApplyManifest(_ClusterStep):
     def argv(self) -> list[str]:
         return [
             "kubectl", "apply", "--server-side", f"--field-manager={kc.FIELD_MANAGER}",
-            "--force-conflicts", "-n", self.namespace, "-f", self.path,
+            "--force-conflicts", "-n", self.namespace, "-f", str(self.path),
         ]  # fmt: skip
 
     def plan(self) -> Plan:
@@ -260,8 +278,9 @@ class ApplyManifest(_ClusterStep):
                 n=self.namespace,
             ),
             commands=[self.argv()],
-            files={self.path: dump_yaml(self._docs())},
+            files={} if self.from_file else {str(self.path): dump_yaml(self._docs())},
             notes=[
+                *self._file_note(),
                 tr(
                     "通过官方 kubernetes Python 客户端发送 PATCH"
                     "（Content-Type: application/apply-patch+yaml），与上面的 kubectl 命令等价；"
@@ -269,15 +288,27 @@ class ApplyManifest(_ClusterStep):
                     "sent as a PATCH (Content-Type: application/apply-patch+yaml) through the official "
                     "kubernetes Python client, equivalent to the kubectl line above; applying the same "
                     "manifest again changes nothing",
-                )
+                ),
             ],
         )
 
+    def _file_note(self) -> list[str]:
+        if not self.from_file:
+            return []
+        return [
+            tr(
+                "运行时读取 {p}（清单面板写出、校验过的文件）",
+                "reads {p} when it runs (the file the manifest panel wrote and validated)",
+                p=self.path,
+            )
+        ]
+
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        docs = self._docs()
         cluster = self.cluster()
         ctx.record(self.argv())
         objects = []
-        for doc in self._docs():
+        for doc in docs:
             got = cluster.apply(doc, self.namespace, argv=self.argv())
             meta = got.get("metadata") or {}
             objects.append(
@@ -515,7 +546,7 @@ class DeleteApp(_ClusterStep):
             ),
             commands=self.argvs(),
             probes=self.read_argvs(),
-            notes=[tr("需要你确认：confirm=True", "needs your confirmation: confirm=True")],
+            notes=[tr("需要你确认：{h}", "needs your confirmation: {h}", h=consent_hint("confirm"))],
         )
 
     def _present(self, ctx: RunContext, cluster: Cluster) -> list[str]:

@@ -17,8 +17,9 @@ what="${1:-course}"
 # port, like MicroK8s' localhost:32000.
 # fonts-wqy-microhei: a CJK font, so Chinese labels render in the browser and in plots (without
 # one every Chinese character is an empty box).
+# zstd, lz4: chapter 3 measures their compression (labkit/steps/compression.py).
 pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv
-      docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei)
+      docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei zstd lz4)
 if [ "$what" = test ]; then
   pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi

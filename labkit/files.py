@@ -108,6 +108,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, overwrite: 
     return Path(path)
 
 
+def replace_text(path: str | os.PathLike[str], text: str) -> Path | None:
+    """Replace a config file's text: a backup copy first, then an atomic swap that keeps the
+    file's mode (a 0640 PVE config must not become world-readable). Returns the backup, ``None``
+    when there was no file yet. For edits of files the student owns (PVE config, daemon.json)."""
+    p = Path(path)
+    backup = backup_file(p) if p.exists() else None
+    with atomic_target(p, overwrite=True, backup=False) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        if p.exists():
+            shutil.copymode(p, tmp)
+    return backup
+
+
 def backup_path(path: str | os.PathLike[str]) -> Path:
     """An unused ``<path>.labkit-bak-<UTC timestamp>[-N]`` name beside ``path``."""
     p = Path(path)

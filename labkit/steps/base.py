@@ -49,6 +49,7 @@ __all__ = [
     "RunContext",
     "Step",
     "check_mode",
+    "consent_to_edit",
     "error_evidence",
     "mark_already_present",
     "overwrite_label",
@@ -102,6 +103,21 @@ def refuse_replacing(
         tr(
             "要替换它，请{c}，旧文件会保留备份；或者换一个文件名",
             "to replace it, {c} and the old one is kept as a backup; or choose another name",
+            c=consent_hint(keyword),
+        ),
+        keyword=keyword,
+    )
+
+
+def consent_to_edit(target: str | os.PathLike[str], *, keyword: str = "consent") -> ConsentRequired:
+    """The refusal of a config edit without the student's yes (``raise`` it): names the file and
+    how to agree (:func:`labkit.i18n.consent_hint`: the panel's checkbox, ``consent=True`` in
+    Python), and that a backup is kept."""
+    return ConsentRequired(
+        tr("修改 {p}", "edit {p}", p=os.fspath(target)),
+        tr(
+            "如果同意，请{c}（会先备份），再运行一次",
+            "to go ahead, {c} (a backup is kept) and run again",
             c=consent_hint(keyword),
         ),
         keyword=keyword,

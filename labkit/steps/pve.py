@@ -20,10 +20,10 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired
-from labkit.files import atomic_target, backup_file, write_atomic
-from labkit.i18n import consent_hint, field_name, fill_hint, tr
+from labkit.files import replace_text, write_atomic
+from labkit.i18n import field_name, fill_hint, tr
 from labkit.logic import pve
-from labkit.steps.base import Plan, RunContext, Step
+from labkit.steps.base import Plan, RunContext, Step, consent_to_edit
 
 __all__ = ["QmDestroy", "SetPveOption"]
 
@@ -156,15 +156,7 @@ class SetPveOption(Step):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         path = self.path
         if not self.consent:
-            raise ConsentRequired(
-                tr("修改 {p}", "edit {p}", p=path),
-                tr(
-                    "如果同意，请{c}（会先备份），再运行一次",
-                    "to go ahead, {c} (a backup is kept) and run again",
-                    c=consent_hint("consent"),
-                ),
-                keyword="consent",
-            )
+            raise consent_to_edit(path)
         sample_written = self._writes_sample()
         if sample_written:
             write_atomic(path, pve.sample_conf(self.vmid))
@@ -183,10 +175,7 @@ class SetPveOption(Step):
         if new == old:
             evidence.update(changed=False, backup=None, diff="")
             return evidence
-        self._backup = backup_file(path)
-        with atomic_target(path, overwrite=True, backup=False) as tmp:
-            tmp.write_text(new, encoding="utf-8")
-            shutil.copymode(path, tmp)
+        self._backup = replace_text(path, new)
         ctx.progress(1.0)
         evidence.update(changed=True, backup=str(self._backup), diff=pve.unified_diff(old, new, path.name))
         return evidence

@@ -35,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from labkit.checks import CheckResult
-from labkit.errors import CommandFailed, ConsentRequired, InvalidField, NotSupportedHere
-from labkit.files import atomic_target, backup_file, write_atomic
+from labkit.errors import CommandFailed, InvalidField, NotSupportedHere
+from labkit.files import atomic_target, replace_text, write_atomic
 from labkit.i18n import consent_hint, field_name, tr
 from labkit.logic import daemon_json as dj
 from labkit.logic import registry as rg
 from labkit.logic.docker import inspect_image_argv
 from labkit.logic.docker_names import parse_reference
-from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
+from labkit.steps.base import Plan, RunContext, Step, consent_to_edit, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, sdk_note
 from labkit.steps.docker.engine import DockerFailed, perform
 
@@ -669,24 +669,11 @@ class AddInsecureRegistry(Step):
         old = dj.sample_daemon_json() if sample_written else self._read()
         merge = dj.add_insecure_registry(old, self.registry, str(path))  # invalid JSON: refused here
         if not self.consent:
-            raise ConsentRequired(
-                tr("修改 {p}", "edit {p}", p=path),
-                tr(
-                    "如果同意，请{c}（会先备份），再运行一次",
-                    "to go ahead, {c} (a backup is kept) and run again",
-                    c=consent_hint("consent"),
-                ),
-                keyword="consent",
-            )
+            raise consent_to_edit(path)
         if sample_written:
             write_atomic(path, old)
         self._old = old
-        backup = backup_file(path) if path.exists() and merge.changed else None
-        if merge.changed:
-            with atomic_target(path, overwrite=True, backup=False) as tmp:
-                tmp.write_text(merge.text, encoding="utf-8")
-                if path.exists():
-                    shutil.copymode(path, tmp)
+        backup = replace_text(path, merge.text) if merge.changed else None
         ctx.progress(1.0)
         return {
             "path": str(path),

@@ -67,11 +67,35 @@ def _is_dns_subdomain(value: str) -> bool:
     return len(value) <= 253 and bool(DNS1123_SUBDOMAIN.match(value))
 
 
-def _dns_fix() -> str:
+def dns_fix() -> str:
+    """How to write a DNS-1123 name (shared with :mod:`labkit.logic.k8s_semantics`)."""
     return tr(
         "只用小写字母、数字和 '-'，以字母或数字开头和结尾，例如 nginx-deployment",
         "use lower-case letters, digits and '-', starting and ending with a letter or digit, "
         "e.g. nginx-deployment",
+    )
+
+
+def label_key_ok(key: object) -> bool:
+    """A label key's name part (after an optional ``prefix/``): ≤ 63 letters, digits, ``-_.``."""
+    name = str(key).rsplit("/", 1)[-1]
+    return len(name) <= 63 and bool(_LABEL_KEY_NAME.match(name))
+
+
+def label_value_ok(value: str) -> bool:
+    """A label value: empty, or ≤ 63 letters, digits, ``-_.`` starting and ending alphanumeric."""
+    return len(value) <= 63 and bool(_LABEL_VALUE.match(value))
+
+
+def label_key_message(key: object) -> str:
+    return tr("标签键 {k!r} 不合法", "label key {k!r} is not valid", k=key)
+
+
+def label_value_message(value: object) -> str:
+    return tr(
+        "标签值 {v!r} 不合法（最多 63 个字母、数字、'-_.'）",
+        "label value {v!r} is not valid (≤ 63 of letters, digits, '-_.')",
+        v=value,
     )
 
 
@@ -87,7 +111,7 @@ def _name_rules(f: AppFields) -> list[Finding]:
                     "{v!r} is not a valid Kubernetes name (DNS-1123)",
                     v=f.name,
                 ),
-                _dns_fix(),
+                dns_fix(),
                 "k8s.name",
             )
         )
@@ -101,7 +125,7 @@ def _name_rules(f: AppFields) -> list[Finding]:
                     "container name {v!r} is not a DNS-1123 label",
                     v=f.container,
                 ),
-                _dns_fix(),
+                dns_fix(),
                 "k8s.container",
             )
         )
@@ -198,29 +222,10 @@ def _label_rules(f: AppFields) -> list[Finding]:
             )
         )
     for key, value in f.labels.items():
-        name = str(key).rsplit("/", 1)[-1]
-        if len(name) > 63 or not _LABEL_KEY_NAME.match(name):
-            out.append(
-                Finding(
-                    "labels",
-                    "error",
-                    tr("标签键 {v!r} 不合法", "label key {v!r} is not valid", v=key),
-                    code="k8s.label_key",
-                )
-            )
-        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
-            out.append(
-                Finding(
-                    "labels",
-                    "error",
-                    tr(
-                        "标签值 {v!r} 不合法（最多 63 个字母、数字、'-_.'）",
-                        "label value {v!r} is not valid (≤ 63 of letters, digits, '-_.')",
-                        v=value,
-                    ),
-                    code="k8s.label_value",
-                )
-            )
+        if not label_key_ok(key):
+            out.append(Finding("labels", "error", label_key_message(key), code="k8s.label_key"))
+        if not isinstance(value, str) or not label_value_ok(value):
+            out.append(Finding("labels", "error", label_value_message(value), code="k8s.label_value"))
     return out
 
 

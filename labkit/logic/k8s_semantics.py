@@ -16,7 +16,15 @@ from typing import Any
 
 from labkit.findings import Finding
 from labkit.i18n import tr
-from labkit.logic.k8s_manifests import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from labkit.logic.k8s_manifests import (
+    DNS1123_LABEL,
+    DNS1123_SUBDOMAIN,
+    dns_fix,
+    label_key_message,
+    label_key_ok,
+    label_value_message,
+    label_value_ok,
+)
 from labkit.logic.k8s_yaml import Document, Path, format_path
 
 __all__ = ["parse_quantity", "pod_spec_path", "semantic_findings"]
@@ -38,8 +46,6 @@ _SUFFIX = {
     "Ei": 2**60,
 }
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 #: kind → where its pod template's spec is
 _POD_SPEC: dict[str, Path] = {
     "Pod": ("spec",),
@@ -90,14 +96,6 @@ def _f(doc: Document, path: Path, severity: str, message: str, fix: str = "", co
     return Finding(format_path(path), severity, message, fix, code, doc.line_of(path))  # type: ignore[arg-type]
 
 
-def _dns_fix() -> str:
-    return tr(
-        "只用小写字母、数字和 '-'，以字母或数字开头和结尾，例如 nginx-deployment",
-        "use lower-case letters, digits and '-', starting and ending with a letter or digit, "
-        "e.g. nginx-deployment",
-    )
-
-
 def _name_rule(doc: Document) -> list[Finding]:
     data = doc.data
     kind = data.get("kind")
@@ -140,7 +138,7 @@ def _name_rule(doc: Document) -> list[Finding]:
                 v=name,
                 w=tr(" 标签", " label") if as_label else "",
             ),
-            _dns_fix(),
+            dns_fix(),
             "k8s.name",
         )
     ]
@@ -152,31 +150,10 @@ def _label_findings(doc: Document, path: Path) -> list[Finding]:
         return []
     out = []
     for key, value in labels.items():
-        name = str(key).rsplit("/", 1)[-1]
-        if len(name) > 63 or not _LABEL_NAME.match(name):
-            out.append(
-                _f(
-                    doc,
-                    (*path, key),
-                    "error",
-                    tr("标签键 {k!r} 不合法", "label key {k!r} is not valid", k=key),
-                    code="k8s.label_key",
-                )
-            )
-        if isinstance(value, str) and (len(value) > 63 or not _LABEL_VALUE.match(value)):
-            out.append(
-                _f(
-                    doc,
-                    (*path, key),
-                    "error",
-                    tr(
-                        "标签值 {v!r} 不合法（最多 63 个字母、数字、'-_.'）",
-                        "label value {v!r} is not valid (≤ 63 of letters, digits, '-_.')",
-                        v=value,
-                    ),
-                    code="k8s.label_value",
-                )
-            )
+        if not label_key_ok(key):
+            out.append(_f(doc, (*path, key), "error", label_key_message(key), code="k8s.label_key"))
+        if isinstance(value, str) and not label_value_ok(value):
+            out.append(_f(doc, (*path, key), "error", label_value_message(value), code="k8s.label_value"))
     return out
 
 
@@ -340,7 +317,7 @@ def _container_rule(doc: Document) -> list[Finding]:
                             "container name {v!r} is not a DNS-1123 label",
                             v=name,
                         ),
-                        _dns_fix(),
+                        dns_fix(),
                         "k8s.container_name",
                     )
                 )

@@ -15,7 +15,6 @@ import functools
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +87,10 @@ def import_jsonschema(*, fast: bool = False) -> Any:
     (as ``labkit validate`` does for papermill, :func:`labkit.validate.kernels.import_papermill`);
     the Python API leaves imports alone.
     """
-    hide = fast and "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
-    if hide:
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-    try:
+    from labkit.imports import without_rfc3987_syntax
+
+    with without_rfc3987_syntax(fast):
         import jsonschema
-    finally:
-        if hide and sys.modules.get("rfc3987_syntax", 0) is None:
-            del sys.modules["rfc3987_syntax"]
     return jsonschema
 
 

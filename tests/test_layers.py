@@ -32,6 +32,7 @@ SHARED = {
     "labkit.i18n",
     "labkit.findings",
     "labkit.plotfont",
+    "labkit.imports",
 }
 HEAVY = ("torch", "docker", "kubernetes", "ipywidgets", "papermill", "nbformat", "matplotlib", "psutil")
 

@@ -259,12 +259,8 @@ def import_papermill(*, fast: bool = False) -> Any:
     with _import_lock:
         if "papermill" in sys.modules:
             return sys.modules["papermill"]
-        hide = fast and "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
-        if hide:
-            sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-        try:
+        from labkit.imports import without_rfc3987_syntax
+
+        with without_rfc3987_syntax(fast):
             import papermill
-        finally:
-            if hide and sys.modules.get("rfc3987_syntax", 0) is None:
-                del sys.modules["rfc3987_syntax"]
         return papermill

@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from labkit.plotfont import CJK_FONTS
+
 CHECK_MIME = "application/vnd.labkit.check+json"
 
 #: Flags that let Chromium run headless as root in a container without touching the network.
@@ -331,19 +333,7 @@ def show_notebook(page: Any, width: int = 1280, max_height: int = 3000) -> None:
 
 
 #: Families with Simplified Chinese glyphs (labkit.plotfont.CJK_FONTS, plus other CJK cuts).
-CJK_FAMILIES = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei",
-    "Microsoft YaHei",
-    "SimHei",
-    "PingFang SC",
-    "Heiti SC",
-    "Noto Sans CJK JP",
-    "Noto Sans CJK TC",
-)
+CJK_FAMILIES = (*CJK_FONTS, "Noto Sans CJK JP", "Noto Sans CJK TC")
 
 
 def rendered_fonts(page: Any, locator: Any) -> dict[str, int]:

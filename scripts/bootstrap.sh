@@ -18,8 +18,10 @@ what="${1:-course}"
 # fonts-wqy-microhei: a CJK font, so Chinese labels render in the browser and in plots (without
 # one every Chinese character is an empty box).
 # zstd, lz4: chapter 3 measures their compression (labkit/steps/compression.py).
+# iputils-ping, iperf3: chapter 3 pings peers and measures throughput over the virtual LAN.
 pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv
-      docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei zstd lz4)
+      docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei zstd lz4
+      iputils-ping iperf3)
 if [ "$what" = test ]; then
   pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi

@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "release": ("labkit.grading.release", "course notebooks → student versions + instructor manifest"),
     "grade": ("labkit.grading.grade", "grade executed student notebooks against a release manifest"),
     "k8s": ("labkit.k8scli", "Kubernetes manifests: validate offline against the real schemas"),
+    "vlan": ("labkit.vlancli", "ZeroTier virtual LAN, instructor side: authorize students' node ids"),
 }
 
 

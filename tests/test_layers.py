@@ -103,7 +103,14 @@ def test_grading_and_validation_never_import_steps_or_widgets(name):
     assert not bad, f"{name} imports {bad}"
 
 
-VERB_MODULES = ("labkit.validate", "labkit.grading", "labkit.doctor", "labkit.guestcli", "labkit.k8scli")
+VERB_MODULES = (
+    "labkit.validate",
+    "labkit.grading",
+    "labkit.doctor",
+    "labkit.guestcli",
+    "labkit.k8scli",
+    "labkit.vlancli",
+)
 
 
 def test_cli_parser_and_top_level_help_import_no_verb_module():

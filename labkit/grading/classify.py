@@ -30,6 +30,7 @@ from labkit.notebooks import (
     mime_payload,
 )
 
+from .facts import facts_for
 from .manifest import CheckSpec, Manifest, NotebookSpec, source_sha256
 
 __all__ = [
@@ -64,6 +65,9 @@ class CheckGrade:
     session: str = ""
     cell_index: int | None = None
     rerun: bool = False  # the result comes from the grader's re-execution
+    #: validated, bounded evidence values for check ids that declare them (:mod:`.facts`), kept
+    #: whether the check passed or failed; ``None``: the check declares none (no key in the report)
+    facts: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str, str] | None:
@@ -88,6 +92,7 @@ class CheckGrade:
             "session": self.session,
             "cell_index": self.cell_index,
             "rerun": self.rerun,
+            **({} if self.facts is None else {"facts": dict(self.facts)}),
         }
 
 
@@ -347,6 +352,8 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
         "cell_index": index,
     }
     msg = kw["result_message"]
+    if status in STATUSES:
+        kw["facts"] = facts_for(spec.check, last.get("evidence"))
     if status not in STATUSES:
         return _grade(
             spec, "tampered", "invalid-output", tr("检查结果的状态无效", "invalid result status"), **kw

@@ -204,6 +204,14 @@ class _ZtStep(Step):
         except ValueError as exc:
             raise ZeroTierFailed(f"{req.method} {path.format(n=nwid)}: {exc}") from None
 
+    def node_info(self, ctx: RunContext) -> zt.NodeInfo:
+        """``info`` / ``GET /status``: this node's 10-hex address, version and state."""
+        info = self.call(ctx, "info")
+        try:
+            return zt.parse_info(info) if isinstance(info, str) else zt.parse_info_json(info)
+        except ValueError as exc:
+            raise ZeroTierFailed(f"info: {exc}") from None
+
     def networks(self, ctx: RunContext) -> list[zt.Network]:
         answer = self.call(ctx, "listnetworks")
         return zt.parse_listnetworks(answer) if isinstance(answer, str) else zt.parse_networks_json(answer)
@@ -224,8 +232,7 @@ class ZtStatus(_ZtStep):
         )
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        info = self.call(ctx, "info")
-        node = zt.parse_info(info) if isinstance(info, str) else zt.parse_info_json(info)
+        node = self.node_info(ctx)
         peers = self.call(ctx, "listpeers")
         parsed = zt.parse_listpeers(peers) if isinstance(peers, str) else zt.parse_peers_json(peers)
         return {
@@ -338,12 +345,16 @@ class ZtJoin(_ZtStep):
         if net is None or net.status != "OK":
             return None
         return {
+            "node": self.node_info(ctx).address,
             **net.to_evidence(),
             "states": ["OK"],
             "verified_by": tr("listnetworks：状态 OK", "listnetworks: status OK"),
         }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        # The node id goes into the evidence first: a student stuck at ACCESS_DENIED hands it in,
+        # and the instructor authorizes it from the grades (``labkit vlan authorize``).
+        node = self.node_info(ctx).address
         self.call(ctx, "join", self.network)
         states: list[str] = []
         net: zt.Network | None = None
@@ -361,7 +372,7 @@ class ZtJoin(_ZtStep):
                 break
             time.sleep(self.poll_s)
         evidence = net.to_evidence() if net else {"nwid": self.network, "status": "-", "addresses": []}
-        return {**evidence, "states": states, "waited_s": round(time.monotonic() - start, 1)}
+        return {"node": node, **evidence, "states": states, "waited_s": round(time.monotonic() - start, 1)}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         status = evidence["status"]
@@ -379,9 +390,10 @@ class ZtJoin(_ZtStep):
         return CheckResult.failed(
             self.check_id,
             tr(
-                "没有等到 OK，最后状态 {e}",
-                "did not reach OK; last state {e}",
+                "没有等到 OK，最后状态 {e}（本节点 ID：{n}）",
+                "did not reach OK; last state {e} (this node's id: {n})",
                 e=zt.explain_state(status, self.network),
+                n=evidence.get("node", "-"),
             ),
             **evidence,
         )

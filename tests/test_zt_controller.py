@@ -724,3 +724,49 @@ def test_cli_authorizes_from_real_grades_against_the_lab(ztlab, tmp_path):
         )
     finally:
         ZtLeave(nwid, confirm=True, **_node2(env)).execute("live")
+
+
+def test_cli_prompts_for_the_central_token_without_echo(central, tmp_path):
+    """On a terminal with no token file or variable, the token is asked for with echo off."""
+    import pty
+
+    report = _report_file(
+        tmp_path, {"s001": [CheckResult.failed("ch3.zt.join", "denied", node="bbbbbbbbbb", nwid=NWID)]}
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "labkit",
+        "vlan",
+        "authorize",
+        "--network",
+        NWID,
+        "--from-grades",
+        str(report),
+    ]
+    argv += ["--controller", "central", "--url", _url(central), "--lang", "en"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ZEROTIER_CENTRAL_TOKEN": ""}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal
+        os.execve(sys.executable, argv, env)
+    output = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"(hidden)" not in output and time.monotonic() < deadline:
+            output += os.read(fd, 4096)
+        os.write(fd, TOKEN.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+    text = output.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "ZeroTier Central API token (hidden)" in text and "would authorize" in text
+    assert TOKEN not in text
+    assert [r["headers"]["Authorization"] for r in central.requests] == [f"token {TOKEN}"]

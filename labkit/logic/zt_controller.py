@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import field_name, tr
 from labkit.logic.zerotier import API_HEADER, validate_network_id
 
 __all__ = [
@@ -348,11 +348,13 @@ def http_problem(ctrl: Controller, status: int | None, reason: str = "") -> str:
                 e=TOKEN_ENV,
             )
         return tr(
-            "控制器拒绝了令牌（HTTP {s}）：它与控制器节点的 authtoken.secret 不一致（用 --token-file "
-            "或 --home 指向控制器的目录）",
+            "控制器拒绝了令牌（HTTP {s}）：它与控制器节点的 authtoken.secret 不一致（用 {f} 或 {h} "
+            "指向控制器的令牌/目录）",
             "the controller refused the token (HTTP {s}): it does not match the controller node's "
-            "authtoken.secret (point --token-file or --home at the controller's folder)",
+            "authtoken.secret (point {f} or {h} at the controller's token/folder)",
             s=status,
+            f=field_name("token_file"),
+            h=field_name("home"),
         )
     if status == 404:
         return tr(

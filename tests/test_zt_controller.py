@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import http.server
+import ipaddress
 import json
 import math
 import os
@@ -192,7 +193,16 @@ _evidence = st.dictionaries(
         st.lists(st.text(max_size=100), max_size=100),
         st.lists(
             st.fixed_dictionaries(
-                {"address": _node_like, "reached": _json, "ping_ms": _json, "tcp_ms": _json, "port": _json}
+                {
+                    "address": st.one_of(
+                        _node_like,
+                        st.sampled_from(["10.244.0.1", "10.244.0.1/24", "fd00::1", "999.1.1.1", "x"]),
+                    ),
+                    "reached": _json,
+                    "ping_ms": _json,
+                    "tcp_ms": _json,
+                    "port": _json,
+                }
             ),
             max_size=80,
         ),
@@ -210,8 +220,10 @@ def test_facts_are_validated_and_bounded(check, evidence):
     assert set(facts) <= set(FACTS[check]) and _bounded(facts)
     assert "node" not in facts or re.fullmatch(r"[0-9a-f]{10}", facts["node"])
     for peer in facts.get("peers", []):
-        assert set(peer) == {"address", "reached", "ping_ms", "tcp_ms", "port"}
-        assert re.fullmatch(r"[0-9a-f]{10}", peer["address"]) and isinstance(peer["reached"], bool)
+        assert set(peer) == {"address", "reached", "ping_ms", "tcp_ms", "loss", "port"}
+        assert isinstance(peer["reached"], bool)
+        if not re.fullmatch(r"[0-9a-f]{10}", peer["address"]):
+            ipaddress.ip_address(peer["address"])  # a node id or an IP address, nothing else
     json.dumps(facts, allow_nan=False)
 
 

@@ -13,15 +13,19 @@ Shapes (``report.json``, ``students[].notebooks[].checks[].facts``)::
     nwid       "1d9a9f65a7d10e71"    16 hex digits, else dropped
     status     "ACCESS_DENIED"       a string, at most 64 characters
     addresses  ["10.244.0.2/24"]     at most 64 strings of at most 64 characters
-    peers      [{"address": "1d9a9f65a7", "reached": true, "ping_ms": 0.4, "tcp_ms": 1.2,
-                 "port": 9993}]      at most 64; address 10 hex (else the item is dropped),
-                                     reached bool, *_ms finite numbers ≥ 0 or null, port 1–65535 or null
+    peers      [{"address": "10.244.0.1", "reached": true, "ping_ms": 0.4, "tcp_ms": 1.2,
+                 "loss": 0.0, "port": 9993}]
+                                     at most 64; address an IP address (a prefix length is
+                                     dropped) or a 10-hex node id, else the item is dropped;
+                                     reached bool, *_ms and loss finite numbers ≥ 0 or null,
+                                     port 1–65535 or null
 
 :func:`nodes_from_report` reads them back out of a report (pure; the CLI reads the file).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -72,10 +76,24 @@ def _ms(value: Any) -> float | int | None:
     return value
 
 
+def _peer_address(value: Any) -> str | None:
+    """A peer is named by its address on the virtual LAN (IPv4/IPv6, as ``ReachPeers`` records
+    it) or by its 10-hex ZeroTier node id."""
+    node = _hex(value, _NODE)
+    if node is not None:
+        return node
+    if not isinstance(value, str) or len(value) > MAX_STR:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip().split("/")[0]))
+    except ValueError:
+        return None
+
+
 def _peer(item: Any) -> dict[str, Any] | None:
     if not isinstance(item, Mapping):
         return None
-    address = _hex(item.get("address"), _NODE)
+    address = _peer_address(item.get("address"))
     if address is None:
         return None
     port = item.get("port")
@@ -84,6 +102,7 @@ def _peer(item: Any) -> dict[str, Any] | None:
         "reached": item.get("reached") is True,
         "ping_ms": _ms(item.get("ping_ms")),
         "tcp_ms": _ms(item.get("tcp_ms")),
+        "loss": _ms(item.get("loss")),
         "port": port if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 else None,
     }
 

@@ -122,6 +122,18 @@ def test_plot_in_chinese_with_measured_links(measured):
         cz.plot_transfer(result.evidence["rows"], dataset="nope")
 
 
+def test_plot_speed_axis_spans_the_measured_links(measured):
+    _, result, _ = measured
+    with use_lang("en"):
+        fig = cz.plot_transfer(result.evidence["rows"], links={"veth": 2.5e10, "slow": 4e5})
+    raw = fig.axes[0].get_lines()[0].get_xdata()  # Mbit/s
+    assert min(raw) <= 0.4 and max(raw) >= 2.5e4
+    with use_lang("en"):
+        fig = cz.plot_transfer(result.evidence["rows"])
+    raw = fig.axes[0].get_lines()[0].get_xdata()
+    assert math.isclose(min(raw), 1.0) and math.isclose(max(raw), 1e4)
+
+
 def test_plan_lists_every_codec_command(tmp_path):
     plan = MeasureCompression(str(tmp_path), size="64K").plan()
     present = [c for c in cz.CLI_CODECS if shutil.which(c)]

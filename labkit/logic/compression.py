@@ -276,8 +276,9 @@ def plot_transfer(
     """Time to move ``volume`` bytes of ``dataset``-like data vs link speed: raw and each codec/level.
 
     ``links`` marks measured throughputs (name → bit/s or ``"85M"``), e.g. the ZeroTier and veth
-    figures of the bandwidth step, as vertical lines. Labels are Chinese with a CJK font
-    (:func:`labkit.plotfont.plot_text`). matplotlib is imported here only.
+    figures of :class:`labkit.steps.throughput.MeasureThroughput` (``labkit.logic.throughput.links``
+    of its rows), as vertical lines; the speed axis is widened to include them. Labels are Chinese
+    with a CJK font (:func:`labkit.plotfont.plot_text`). matplotlib is imported here only.
     """
     import matplotlib.pyplot as plt
 
@@ -287,7 +288,10 @@ def plot_transfer(
             "dataset", dataset, tr("没有这个数据集的测量", "has no measurements"), ", ".join(DATASETS)
         )
     text = plot_text()
-    xs = list(speeds or link_speeds())
+    marked = {name: parse_link_speed(speed) for name, speed in (links or {}).items()}
+    # the curves span the measured links too (a veth runs at tens of Gbit/s)
+    low, high = min([1e6, *(b / 2 for b in marked.values())]), max([1e10, *(b * 2 for b in marked.values())])
+    xs = list(speeds or link_speeds(low, high))
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 5))
     else:
@@ -306,8 +310,7 @@ def plot_transfer(
             lw=1.2,
             label=f"{m.label} (×{m.ratio:.2f})",
         )
-    for name, speed in (links or {}).items():
-        bps = parse_link_speed(speed)
+    for name, bps in marked.items():
         ax.axvline(bps / 1e6, color="grey", ls="--", lw=1)
         ax.annotate(
             f"{name}\n{format_bps(bps)}",

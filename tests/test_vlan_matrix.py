@@ -175,6 +175,14 @@ def test_missing_big_and_unwritable(tmp_path, monkeypatch):
         err = io.StringIO()
         assert matrix_main(report=big, out=tmp_path / "no" / "dir" / "m.png", stderr=err) == 2
         assert err.getvalue().startswith("labkit vlan matrix: ") and "Traceback" not in err.getvalue()
+        err = io.StringIO()
+        assert matrix_main(report=tmp_path, out=tmp_path / "m.png", stderr=err) == 2
+        assert "cannot read" in err.getvalue()
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"students": []}')
+    assert matrix_main(report=empty, out=tmp_path / "e.png", stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    header_only = (tmp_path / "e.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert (tmp_path / "e.png").exists() and header_only == ["student,name,has_check"]
     with pytest.raises(MatrixError):
         members_from_report({"students": [{}] * 3000})
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.grading.classify import CheckGrade
+from labkit.grading.facts import facts_for
 from labkit.grading.gradebook import NotebookEntry, StudentGrade
 from labkit.grading.vlan_matrix import (
     NOT_REACHED,
@@ -40,13 +41,13 @@ def _peer(address, reached, port=9993):
     return rc.peer_evidence(address, port, ping, tcp)
 
 
-def _student(sid, name, facts=None, other=True):
+def _student(sid, name, facts=None, other=True, raw=False):
     checks = []
     if other:
         checks.append(CheckGrade("ch3.zt.join", "pass", 1, 1, "ok", "ok").to_json())
-    if facts is not None:
-        entry = CheckGrade("ch3.zt.reach", "pass", 2, 2, "ok", "ok").to_json()
-        checks.append({**entry, "facts": facts})
+    if facts is not None:  # as labkit grade writes it: the grader's facts of the check's evidence
+        kept = facts_for("ch3.zt.reach", facts) if raw is False else facts
+        checks.append(CheckGrade("ch3.zt.reach", "pass", 2, 2, "ok", "ok", facts=kept).to_json())
     nb = NotebookEntry("04-distributed-vlan.ipynb", "ok", 3).to_json()
     return StudentGrade(sid, name, True, []).to_json() | {"notebooks": [{**nb, "checks": checks}]}
 
@@ -79,6 +80,7 @@ def report():
                     ["10.244.0.3/24", "not-an-ip", 7],
                     [{"address": 5}, "junk", _peer("fd00::9", True)],
                 ),
+                raw=True,  # junk as a hand-edited report could carry it, past the grader's filter
             ),
             "not a student",
         ],
@@ -222,3 +224,23 @@ def test_junk_reports_never_crash(obj):
     matrix = build_matrix(members, skipped)
     assert len(matrix.cells) == len(members) and all(len(r) == len(matrix.columns) for r in matrix.cells)
     assert {c for r in matrix.cells for c in r} <= {REACHED, NOT_REACHED, UNTRIED, SELF}
+
+
+def test_real_reach_evidence_through_the_grader_facts(tmp_path):
+    """A real ReachPeers run (loopback, a listening socket) → the grader's facts → the matrix."""
+    import socket
+
+    from labkit.steps.reach import ReachPeers
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4)
+        result = ReachPeers(["127.0.0.1", "10.244.0.2"], port=sock.getsockname()[1], count=1).execute("live")
+    me = result.evidence | {"node": "aaaaaaaaaa", "addresses": ["10.244.0.1/24"]}
+    other = _facts("bbbbbbbbbb", ["10.244.0.2/24"], [_peer("aaaaaaaaaa", True)])  # a peer named by node id
+    report = {"students": [_student("s1", "", me), _student("s2", "", other)]}
+    assert report["students"][0]["notebooks"][0]["checks"][1]["facts"]["peers"][0]["address"] == "127.0.0.1"
+    matrix = build_matrix(*members_from_report(report))
+    assert [c.label for c in matrix.columns] == ["s1", "s2", "127.0.0.1"]
+    assert matrix.cells[1][0] == REACHED and matrix.cells[0][2] == REACHED
+    assert matrix.cells[0][1] in (REACHED, NOT_REACHED)  # 10.244.0.2 exists nowhere on this host

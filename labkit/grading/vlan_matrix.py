@@ -2,11 +2,13 @@
 
 Each student's graded notebook carries the facts of its ``ch3.zt.reach`` check in ``report.json``
 (``students[].notebooks[].checks[]`` with ``check == "ch3.zt.reach"`` and ``facts = {node, nwid,
-addresses, peers: [{address, reached, ...}]}``, recorded by :class:`labkit.steps.reach.ReachPeers`).
+addresses, peers: [{address, reached, ...}]}``, recorded by :class:`labkit.steps.reach.ReachPeers`
+and kept by :mod:`labkit.grading.facts`).
 
 :func:`build_matrix` (pure) makes a students × students matrix: the row reached the column when
-any of the column's addresses (the ``/24`` stripped) is among the row's reached peers; "not
-reached" when the row tried such an address and nothing came back; blank when it never tried.
+any of the column's addresses (the ``/24`` stripped), or its node id, which a peer may also be
+named by, is among the row's reached peers; "not reached" when the row tried such an address
+and nothing came back; blank when it never tried.
 Addresses a student probed that belong to nobody in the report become extra columns (a typo, a
 machine outside the class). A student without the check is a row of blanks, marked so.
 
@@ -22,6 +24,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +58,7 @@ MAX_STUDENTS = 2000
 MAX_ADDRESSES = 16
 MAX_PEERS = 256
 MAX_EXTRA_COLUMNS = 200
+_NODE = re.compile(r"^[0-9a-f]{10}$")
 #: Cell values, also the CSV's words.
 REACHED, NOT_REACHED, UNTRIED, SELF = "reached", "not_reached", "", "self"
 
@@ -152,11 +156,15 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     return report
 
 
-def _address(value: object) -> str | None:
+def _address(value: object, *, node: bool = False) -> str | None:
+    """An IP address (a ``/len`` dropped); with ``node``, a 10-hex ZeroTier node id too."""
     if not isinstance(value, str) or len(value) > 64:
         return None
+    text = value.strip().lower()
+    if node and _NODE.match(text):
+        return text
     try:
-        return str(ipaddress.ip_address(value.strip().split("/", 1)[0]))
+        return str(ipaddress.ip_address(text.split("/", 1)[0]))
     except ValueError:
         return None
 
@@ -178,7 +186,7 @@ def _member(student: Mapping[str, Any]) -> tuple[Member, int]:
                 skipped += 1
                 continue
             has_check = True
-            if isinstance(facts.get("node"), str) and len(facts["node"]) <= 16:
+            if isinstance(facts.get("node"), str) and _NODE.match(facts["node"]):
                 node = node or facts["node"]
             for a in facts.get("addresses") if isinstance(facts.get("addresses"), list) else []:
                 addr = _address(a)
@@ -187,7 +195,7 @@ def _member(student: Mapping[str, Any]) -> tuple[Member, int]:
                 elif addr not in addresses and len(addresses) < MAX_ADDRESSES:
                     addresses.append(addr)
             for p in facts.get("peers") if isinstance(facts.get("peers"), list) else []:
-                addr = _address(p.get("address")) if isinstance(p, dict) else None
+                addr = _address(p.get("address"), node=True) if isinstance(p, dict) else None
                 if addr is None:
                     skipped += 1
                 elif addr in peers or len(peers) < MAX_PEERS:
@@ -229,14 +237,16 @@ def _cell(row: Member, column: Column) -> str:
 
 
 def _order(address: str) -> tuple[int, int]:
+    if _NODE.match(address):  # a node id: after the IP addresses
+        return 10, int(address, 16)
     ip = ipaddress.ip_address(address)
     return ip.version, int(ip)
 
 
 def build_matrix(members: Sequence[Member], skipped: int = 0) -> Matrix:
     """Students × (students + addresses nobody owns): reached / not reached / not tried / self."""
-    owned = {a for m in members for a in m.addresses}
-    columns = [Column(m.label, m.addresses, m.student) for m in members]
+    owned = {a for m in members for a in (*m.addresses, m.node) if a}
+    columns = [Column(m.label, (*m.addresses, *([m.node] if m.node else [])), m.student) for m in members]
     extra = sorted({a for m in members for a in m.peers if a not in owned}, key=_order)
     columns += [Column(a, (a,)) for a in extra[:MAX_EXTRA_COLUMNS]]
     cells = [[_cell(m, c) for c in columns] for m in members]

@@ -1,5 +1,8 @@
 """``labkit vlan …``: the instructor's side of chapter 3's virtual LAN.
 
+``labkit vlan matrix REPORT.json [--out matrix.png] [--csv F]`` draws who reached whom
+(``ch3.zt.reach`` facts; :mod:`labkit.grading.vlan_matrix`).
+
 ``labkit vlan authorize --network NWID --from-grades report.json [--controller central|local]
 [--url URL] [--token-file F] [--home DIR] [--apply]`` authorizes the ZeroTier node ids that the
 students' graded notebooks recorded (``facts.node`` of ``ch3.zt.status`` / ``ch3.zt.join`` /
@@ -68,6 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a.add_argument("--apply", action="store_true", help="really authorize (default: dry run)")
     a.add_argument("--lang", choices=("zh", "en"), default=None, help="message language")
+    m = sub.add_parser(
+        "matrix",
+        help="draw the class reachability matrix (who reached whom over the virtual LAN) from report.json",
+        description="the class reachability matrix from the ch3.zt.reach results that `labkit grade` "
+        "kept in report.json: a PNG, a CSV and a text table; exit 0 done, 2 unusable report or output",
+    )
+    from labkit.grading.vlan_matrix import add_matrix_arguments
+
+    add_matrix_arguments(m)
 
 
 def read_report(path: Path) -> Any:
@@ -213,4 +225,8 @@ def cli(args: argparse.Namespace) -> int:
                 apply=args.apply,
                 token=token,
             )
+        if args.vlan_action == "matrix":
+            from labkit.grading.vlan_matrix import matrix_cli
+
+            return matrix_cli(args)
         return 2  # pragma: no cover - argparse requires an action

@@ -152,6 +152,16 @@ def test_closed_port_is_refused_but_ping_still_reaches():
     (peer,) = result.evidence["peers"]
     assert peer["tcp_ms"] is None and peer["ping_ms"] is not None and peer["reached"]
     assert result.status == "pass"
+    assert "refused" in result.message
+
+
+def test_a_refused_connection_counts_as_reached_without_ping():
+    """A peer that drops ping (a firewall) but answers TCP with a refusal was reached."""
+    tcp = rc.parse_tcp_probe('{"connected": false, "error": "refused"}')
+    lost = rc.PingResult(sent=1, received=0, rtt_avg=None, loss=100.0, problem="100% loss")
+    assert rc.peer_evidence("10.244.0.1", 9993, lost, tcp)["reached"]
+    timeout = rc.parse_tcp_probe('{"connected": false, "error": "timeout"}')
+    assert not rc.peer_evidence("10.244.0.1", 9993, lost, timeout)["reached"]
 
 
 def test_without_the_prefix_tool_it_is_planned_with_the_reason():

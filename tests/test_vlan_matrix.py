@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -244,3 +246,21 @@ def test_real_reach_evidence_through_the_grader_facts(tmp_path):
     assert [c.label for c in matrix.columns] == ["s1", "s2", "127.0.0.1"]
     assert matrix.cells[1][0] == REACHED and matrix.cells[0][2] == REACHED
     assert matrix.cells[0][1] in (REACHED, NOT_REACHED)  # 10.244.0.2 exists nowhere on this host
+
+
+def test_labkit_vlan_matrix_command(tmp_path, report):
+    """The installed command: `labkit vlan matrix` writes the picture; bad arguments exit 2."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    labkit = [sys.executable, "-m", "labkit"]
+    done = subprocess.run(
+        [*labkit, "vlan", "matrix", str(path), "--out", str(tmp_path / "class.png"), "--lang", "en"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "4 students" in done.stderr and (tmp_path / "class.csv").is_file()
+    bad = subprocess.run([*labkit, "vlan", "matrix"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -199,8 +199,9 @@ def parse_tcp_probe(stdout: str) -> TcpResult:
 
 def peer_evidence(address: str, port: int, ping: PingResult | None, tcp: TcpResult | None) -> dict[str, Any]:
     """One peer in the check's evidence (:data:`PEER_KEYS`): reached when a ping came back or
-    the TCP connection was accepted."""
-    reached = bool((ping and ping.reached) or (tcp and tcp.connected))
+    the peer answered the TCP connection, accepting it or refusing it (a refusal is the peer's
+    own host answering: the virtual LAN carried the packets, only nothing listens on that port)."""
+    reached = bool((ping and ping.reached) or (tcp and (tcp.connected or tcp.refused)))
     return {
         "address": address,
         "reached": reached,

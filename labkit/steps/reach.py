@@ -214,7 +214,11 @@ class ReachPeers(Step):
             return CheckResult.passed(
                 self.check_id,
                 tr("到达了全部 {n} 个对端：", "reached all {n} peer(s): ", n=len(peers))
-                + tr("；", "; ").join(_peer_line(p) for p in peers)
+                + tr("；", "; ").join(
+                    _peer_line(p)
+                    + (tr("：", ": ") + self._why[p["address"]] if p["address"] in self._why else "")
+                    for p in peers
+                )
                 + extra,
                 **evidence,
             )

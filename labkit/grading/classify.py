@@ -386,6 +386,14 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
             tr("你在运行中按了停止：{m}", "you pressed Stop while it ran: {m}", m=msg),
             **kw,
         )
+    if reason == "unanswered":
+        return _grade(
+            spec,
+            "fail",
+            "not-answered",
+            tr("练习还没有作答：{m}", "the exercise was not answered: {m}", m=msg),
+            **kw,
+        )
     if reason == "plan_only":
         return _grade(
             spec,
@@ -413,7 +421,7 @@ def _skip_reason(last: Mapping[str, Any], mode: Any) -> str:
     their error type and ``mode`` as well as they can be."""
     evidence = last.get("evidence")
     reason = evidence.get("skip_reason") if isinstance(evidence, Mapping) else None
-    if reason in ("plan_only", "host", "consent", "stopped"):
+    if reason in ("plan_only", "host", "consent", "stopped", "unanswered"):
         return str(reason)
     if isinstance(evidence, Mapping) and evidence.get("error") == "ConsentRequired":
         return "consent"
@@ -444,7 +452,8 @@ def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
                    with ``mode="plan"`` (``plan-only``), the host could not run it
                    (``host-cannot-run``), a destructive part waited for consent, e.g. a target
                    that exists and differs (``consent-refused``), the student pressed Stop
-                   (``stopped``); it is not ``missing``. (A target that was already as the step
+                   (``stopped``), an exercise with no answer (``not-answered``); it is not
+                   ``missing``. (A target that was already as the step
                    makes it is a ``pass``: the step verified it, see ``Step.satisfied``.)
     ``pass``       the last result is ``pass``: the check's points
     =============  ======================================================================

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +42,13 @@ __all__ = [
     "api_request",
     "cli_argv",
     "cli_problem",
+    "client_from_lab_env",
     "explain_state",
     "find_network",
     "parse_info",
     "parse_info_json",
     "parse_json",
+    "parse_lab_env",
     "parse_listnetworks",
     "parse_listpeers",
     "parse_networks_json",
@@ -463,3 +466,42 @@ def token_unreadable(home: str = DEFAULT_HOME) -> str:
 
 def find_network(networks: Sequence[Network], nwid: str) -> Network | None:
     return next((n for n in networks if n.nwid == nwid), None)
+
+
+# ------------------------------------------------------------------------------ the two-node lab
+def parse_lab_env(text: str) -> dict[str, str]:
+    """``lab.sh env DIR`` / ``DIR/lab.env``: ``KEY='value'`` lines (``#`` comments) → a dict."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            continue
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            continue
+        out[key] = words[0] if words else ""
+    return out
+
+
+def client_from_lab_env(env: Mapping[str, str], node: int) -> Client:
+    """The :class:`Client` of the lab's node ``node`` (1 or 2) from its ``ZT_CLI<n>`` line,
+    ``ip netns exec NS …/zerotier-cli -D…/node<n>``: the prefix, the CLI and its home folder.
+
+    :class:`InvalidField` (naming the key) when the line is missing or not of that form."""
+    key = f"ZT_CLI{int(node)}"
+    words = shlex.split(env.get(key, ""))
+    cli_at = next((i for i, w in enumerate(words) if w.rsplit("/", 1)[-1] == "zerotier-cli"), None)
+    if cli_at is None:
+        raise InvalidField(
+            key,
+            env.get(key, ""),
+            tr("不是 lab.sh 写出的 zerotier-cli 命令", "is not the zerotier-cli line lab.sh writes"),
+            tr("重新运行 lab.sh up DIR", "run lab.sh up DIR again"),
+        )
+    home = next((w[2:] for w in words[cli_at + 1 :] if w.startswith("-D") and len(w) > 2), None)
+    port = next((w[2:] for w in words[cli_at + 1 :] if w.startswith("-p") and w[2:].isdigit()), None)
+    return Client(words[cli_at], home, int(port) if port else None, tuple(words[:cli_at]))

@@ -63,8 +63,8 @@ MODES = ("auto", "plan", "live")
 #: ``plan_only`` – the notebook ran in ``plan`` mode; ``host`` – this machine cannot run the step
 #: (:meth:`Step.unavailable`, :class:`~labkit.errors.NotSupportedHere`); ``consent`` – a
 #: destructive part waits for the student's explicit yes (the panel's checkbox); ``stopped`` – the
-#: student pressed Stop.
-SKIP_REASONS = ("plan_only", "host", "consent", "stopped")
+#: student pressed Stop; ``unanswered`` – an exercise ran with no question answered yet.
+SKIP_REASONS = ("plan_only", "host", "consent", "stopped", "unanswered")
 
 
 def check_mode(mode: str) -> str:

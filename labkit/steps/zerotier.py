@@ -17,7 +17,8 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from labkit.checks import CheckResult
@@ -26,7 +27,23 @@ from labkit.i18n import consent_hint, tr
 from labkit.logic import zerotier as zt
 from labkit.steps.base import Plan, RunContext, Step
 
-__all__ = ["ZeroTierFailed", "ZtJoin", "ZtLeave", "ZtListNetworks", "ZtStatus"]
+__all__ = [
+    "LAB_ENV_VAR",
+    "SEED_NETWORK",
+    "ZeroTierFailed",
+    "ZtJoin",
+    "ZtLeave",
+    "ZtListNetworks",
+    "ZtStatus",
+    "ZtTarget",
+    "find_target",
+]
+
+#: A lab folder of ``../shared/tools/zerotier/lab.sh up DIR`` (it holds ``lab.env``): the chapter's
+#: panels then talk to the lab's node 2, the "student" machine, instead of this machine's daemon.
+LAB_ENV_VAR = "LABKIT_ZT_LAB"
+#: The course's example network id (3.3).
+SEED_NETWORK = "8056c2e21c000001"
 
 #: op → (CLI verb, API method, API path); ``{n}`` is the network id.
 _OPS = {
@@ -47,6 +64,50 @@ def _install_hint() -> str:
     return tr(
         "安装 ZeroTier：curl -s https://install.zerotier.com | sudo bash（或 ZeroTier 官方软件包）",
         "install ZeroTier: curl -s https://install.zerotier.com | sudo bash (or ZeroTier's own packages)",
+    )
+
+
+@dataclass(frozen=True)
+class ZtTarget:
+    """The daemon chapter 3's panels talk to, and what the lab knows beside it.
+
+    ``network`` and ``peer`` (the other member's ZeroTier address) come from the lab; ``None`` on
+    a student's machine, where the student types the network id."""
+
+    client: zt.Client
+    network: str | None = None
+    peer: str | None = None
+    lab_dir: str | None = None
+
+    def step_kwargs(self) -> dict[str, Any]:
+        """Keywords every ZeroTier step takes: ``cli``, ``home``, ``port``, ``prefix``."""
+        c = self.client
+        return {"cli": c.cli, "home": c.home, "port": c.port, "prefix": c.prefix}
+
+
+def find_target(environ: Mapping[str, str] | None = None) -> ZtTarget:
+    """``$LABKIT_ZT_LAB`` (a lab folder holding ``lab.env``, or that file) → the lab's node 2 with
+    its network id and node 1's address; unset → this machine's daemon (``zerotier-cli`` on PATH,
+    ``/var/lib/zerotier-one``). :class:`InvalidField` naming the variable when its lab is gone."""
+    where = (os.environ if environ is None else environ).get(LAB_ENV_VAR, "").strip()
+    if not where:
+        return ZtTarget(zt.Client())
+    path = where if os.path.isfile(where) else os.path.join(where, "lab.env")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            env = zt.parse_lab_env(fh.read(64_000))
+    except (OSError, UnicodeDecodeError):
+        raise InvalidField(
+            LAB_ENV_VAR,
+            where,
+            tr("里没有可读的 lab.env（实验网络没有运行？）", "holds no readable lab.env (is the lab up?)"),
+            tr("先运行 lab.sh up DIR，或取消这个环境变量", "run lab.sh up DIR first, or unset the variable"),
+        ) from None
+    return ZtTarget(
+        zt.client_from_lab_env(env, 2),
+        env.get("NWID") or None,
+        env.get("ADDR1") or None,
+        env.get("ZT_LAB_DIR") or os.path.dirname(path),
     )
 
 

@@ -355,11 +355,14 @@ def hyperv(action: str = "disable") -> StepPanel:
     )
 
 
-def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPanel:
+def pve_kvm_off(
+    work: Session, vmid: int = 100, consent: bool = False, *, check: str | None = None
+) -> StepPanel:
     """``kvm: no`` on a practice copy of a realistic PVE config in the work directory (the step
     writes the copy first when it is missing). The config field follows the one path policy: a
     file outside the work folder (a real ``/etc/pve/qemu-server/<id>.conf``) only when the student
-    ticks the panel's "allow a file outside the work folder" checkbox."""
+    ticks the panel's "allow a file outside the work folder" checkbox. ``check`` names the result
+    (chapter 3 records its own, ``ch3.pve.kvm_off``)."""
     from labkit.steps.pve import SetPveOption
 
     return StepPanel(
@@ -373,10 +376,11 @@ def pve_kvm_off(work: Session, vmid: int = 100, consent: bool = False) -> StepPa
             "consent": (consent, tr("我同意修改（先备份）", "I consent (a backup is kept)")),
         },
         console=False,
+        check_id=check,
     )
 
 
-def pve_destroy(vmid: int = 100) -> StepPanel:
+def pve_destroy(vmid: int = 100, *, check: str | None = None) -> StepPanel:
     from labkit.steps.pve import QmDestroy
 
     return StepPanel(
@@ -386,6 +390,7 @@ def pve_destroy(vmid: int = 100) -> StepPanel:
             "vmid": (vmid, tr("虚拟机 ID", "VM ID")),
             "confirm": ("", tr("输入 ID 以确认", "type the ID to confirm")),
         },
+        check_id=check,
     )
 
 

@@ -77,6 +77,8 @@ def _widget_for(default: Any, label: str, choices: Any = None, *, width: str = "
     # Stretched to the panel's width (``auto`` in its column; ``100%`` plus the widget's margins would
     # overflow it), never wider: no horizontal scrollbar in a narrow notebook.
     layout = w.Layout(width="auto", max_width="52em")
+    if hasattr(choices, "widget"):  # a field that draws itself (a question of an exercise)
+        return choices.widget(default, label)
     if choices is not None:
         return w.Dropdown(options=choices, value=default, description=label, style=style, layout=layout)
     if isinstance(default, bool):  # the label sits right of the box: as wide as it needs
@@ -190,7 +192,9 @@ class Controls:
 class StepPanel:
     """Fields + plan + Run/Stop + progress + live console for one step; results in the cell output.
 
-    ``fields`` maps a field name to ``(default, label)`` or ``(default, label, choices)``.
+    ``fields`` maps a field name to ``(default, label)`` or ``(default, label, choices)``; choices
+    with a ``widget(default, label)`` method draw their own widget (one with a ``value``), e.g. a
+    question of :mod:`labkit.ui.exercise`.
     ``make_step(**values)`` builds the step (a :class:`StepFactory`). ``extra`` renders something
     for the recorded result (a plot). The widgets exist once :meth:`controls` (or :meth:`widget`)
     was called; everything else works headless too.
@@ -290,7 +294,13 @@ class StepPanel:
             return self._controls
         import ipywidgets as w
 
-        width = label_width([s[1] for s in self.field_specs.values() if not isinstance(s[0], bool)])
+        width = label_width(
+            [
+                s[1]
+                for s in self.field_specs.values()
+                if not isinstance(s[0], bool) and not hasattr(s[2] if len(s) > 2 else None, "widget")
+            ]
+        )
         fields = {
             name: _widget_for(spec[0], spec[1], spec[2] if len(spec) > 2 else None, width=width)
             for name, spec in self.field_specs.items()

@@ -16,16 +16,20 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+pytest_plugins = ["zerotier_lab"]
+
 ROOT = Path(__file__).resolve().parents[1]
 CH1 = ROOT / "notebooks" / "01-virtualization.ipynb"
 CH2 = ROOT / "notebooks" / "02-containers.ipynb"
 CH2B = ROOT / "notebooks" / "03-kubernetes.ipynb"
+CH3 = ROOT / "notebooks" / "04-distributed-vlan.ipynb"
 
 #: Steps chapter 1 must really run (and pass) on a Debian machine with QEMU and no KVM.
 MUST_RUN = {
@@ -96,9 +100,12 @@ class Twice:
         return sorted(self.work.rglob("*.labkit-bak-*"))
 
 
-def _release_run_twice_and_grade(root: Path, course_nb: Path, assignment: str) -> Twice:
+def _release_run_twice_and_grade(
+    root: Path, course_nb: Path, assignment: str, answer: Callable[[Path], None] | None = None
+) -> Twice:
     """``labkit release`` the chapter, execute the student copy twice with the same work folder
-    (the way JupyterLab runs it again), and ``labkit grade`` each executed copy on its own."""
+    (the way JupyterLab runs it again), and ``labkit grade`` each executed copy on its own.
+    ``answer`` edits the released copy first, as a student does (an exercise's answers)."""
     from labkit.grading import release
 
     manifest = root / "manifest.json"
@@ -109,6 +116,8 @@ def _release_run_twice_and_grade(root: Path, course_nb: Path, assignment: str) -
         out_dir=root / "rel",
         manifest=manifest,
     )
+    if answer is not None:
+        answer(root / "rel" / course_nb.name)
     work = root / "work"
     runs, grades, backups = [], [], []
     for n in (1, 2):
@@ -387,7 +396,7 @@ def test_chapter2b_cluster_cells_are_planned_for_this_host_and_not_graded(ch2b_t
             assert run[check]["message"], run[check]
 
 
-@pytest.mark.parametrize("path", [CH1, CH2, CH2B], ids=["ch1", "ch2", "ch2b"])
+@pytest.mark.parametrize("path", [CH1, CH2, CH2B, CH3], ids=["ch1", "ch2", "ch2b", "ch3"])
 def test_notebook_narrative_is_chinese_and_has_a_parameters_cell(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -397,3 +406,62 @@ def test_notebook_narrative_is_chinese_and_has_a_parameters_cell(path):
     cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in markdown)
     assert cjk > 1000, "chapter narrative is in Simplified Chinese"
     assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), "shipped unexecuted"
+
+
+# -- chapter 3 ---------------------------------------------------------------------------------
+#: Chapter 3's ZeroTier cells: they run for real against the lab's node 2 (LABKIT_ZT_LAB).
+CH3_ZT = ("ch3.zt.status", "ch3.zt.join", "ch3.zt.listnetworks")
+#: Chapter 3's cells that run on any machine like this one.
+CH3_MUST_RUN = ("ch3.nested.check", "ch3.pve.kvm_off", "ch3.compression")
+
+
+def _answer_hci(nb_path: Path) -> None:
+    """Write the right answers into the notebook's answer cell (not a check cell), as a student does."""
+    from labkit.logic.exercise import exercise
+
+    answers = {q.qid: "".join(sorted(q.correct)) for q in exercise("ch3.hci").questions}
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    (cell,) = [c for c in nb["cells"] if "".join(c["source"]).lstrip().startswith("# 你的答案")]
+    cell["source"] = f"hci_answers = {answers!r}\n"
+    nb_path.write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def ch3_twice(tmp_path_factory: pytest.TempPathFactory, ztlab: dict[str, str]) -> Twice:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABKIT_ZT_LAB", ztlab["ZT_LAB_DIR"])
+        return _release_run_twice_and_grade(tmp_path_factory.mktemp("ch3"), CH3, "ch3", _answer_hci)
+
+
+def test_chapter3_runs_zerotier_for_real_on_the_lab_and_a_second_run_keeps_full_marks(ch3_twice, ztlab):
+    _assert_full_marks(ch3_twice, _points(CH3))
+    for run in (ch3_twice.checks(0), ch3_twice.checks(1)):
+        for check in (*CH3_ZT, *CH3_MUST_RUN, "ch3.hci.quiz"):
+            assert (run[check]["mode"], run[check]["status"]) == ("run", "pass"), run[check]
+        assert run["ch3.zt.status"]["evidence"]["node"] == ztlab["NODE2"]
+        assert run["ch3.zt.join"]["evidence"]["nwid"] == ztlab["NWID"]
+        leave = run["ch3.zt.leave"]  # not confirmed in the notebook: the lab stays joined
+        assert (leave["status"], leave["evidence"]["skip_reason"]) == ("skipped", "consent"), leave
+        assert run["ch3.pve.destroy"]["evidence"]["skip_reason"] == "host"
+    _assert_verified(ch3_twice.checks(1)["ch3.pve.kvm_off"])
+    quiz = ch3_twice.checks(0)["ch3.hci.quiz"]["evidence"]
+    assert quiz["right"] == quiz["total"] == 5  # the exercise of this checkout's labkit, not another
+
+
+def test_chapter3_without_a_zerotier_daemon_plans_those_cells_and_still_validates(tmp_path):
+    if shutil.which("zerotier-cli"):
+        pytest.skip("this machine has its own zerotier-cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("LABKIT_ZT_LAB", raising=False)
+        proc, report = _validate(tmp_path, "auto", CH3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    checks = {c["check"]: c for c in report["notebooks"][0]["checks"]}
+    for check in (*CH3_ZT, "ch3.zt.leave"):
+        assert (checks[check]["mode"], checks[check]["status"]) == ("plan", "skipped"), checks[check]
+        assert (
+            checks[check]["evidence"]["skip_reason"] == "host" and "zerotier-cli" in checks[check]["message"]
+        )
+    for check in CH3_MUST_RUN:
+        assert (checks[check]["mode"], checks[check]["status"]) == ("run", "pass"), checks[check]
+    quiz = checks["ch3.hci.quiz"]  # shipped unanswered: skipped, not a failed notebook
+    assert (quiz["status"], quiz["evidence"]["skip_reason"]) == ("skipped", "unanswered"), quiz

@@ -23,7 +23,7 @@ import pytest
 from labkit.checks import CheckResult
 from labkit.i18n import use_lang
 from labkit.steps.base import Plan
-from labkit.ui import ch1, ch2, session
+from labkit.ui import ch1, ch2, ch3, session
 from labkit.ui.panel import StepPanel
 
 pytest_plugins = ["docker_fixtures"]
@@ -255,6 +255,32 @@ def chapter2(work_dir: Path) -> tuple[Seen, dict[str, CheckResult | Plan]]:
     return seen, keep
 
 
+def chapter3(work_dir: Path) -> tuple[Seen, dict[str, CheckResult | Plan]]:
+    """The chapter-3 mistakes: exercise answers, network ids, sizes, missing consent (no daemon
+    needed: without one the ZeroTier panels say what to install)."""
+    seen: Seen = []
+    keep: dict[str, CheckResult | Plan] = {}
+    work = session(work_dir)
+    quiz = ch3.hci_quiz()
+    keep["quiz_blank"] = _run(seen, "quiz", quiz)
+    keep["quiz_two"] = _plan(seen, "quiz", quiz, q1="AB")
+    keep["quiz_unknown"] = _plan(seen, "quiz", quiz, q1="Z")
+    keep["quiz_wrong"] = _run(seen, "quiz", quiz, q1="B", q2="B", q3="C", q4="D", q5="B")
+    _run(seen, "nested", ch3.nested_check(), vm="my vm;rm")
+    join = ch3.zt_join()
+    keep["join_id"] = _plan(seen, "join", join, network="8056c2e21c00000g")
+    _plan(seen, "join", join, network="8056c2e21c000001", via="api")
+    _run(seen, "join", join, via="cli")
+    keep["leave"] = _plan(seen, "leave", ch3.zt_leave())
+    _run(seen, "leave", ch3.zt_leave(), network="xyz")
+    _run(seen, "status", ch3.zt_status())
+    _run(seen, "networks", ch3.zt_networks(), via="api")
+    _plan(seen, "compression", ch3.compression(work), size="abc")
+    keep["kvm_consent"] = _run(seen, "kvm", ch3.pve_kvm_off(work))
+    _run(seen, "destroy", ch3.pve_destroy(), vmid=5)
+    return seen, keep
+
+
 # -- the must-show tests -------------------------------------------------------------------------
 def _assert_chinese(seen: Seen) -> None:
     leaks = [(where, text, latin_prose(text)) for where, text in seen if latin_prose(text)]
@@ -398,3 +424,25 @@ def test_command_line_messages_name_the_flags_typed():
         assert consent_hint("overwrite") == "加上 --overwrite"
     with use_lang("en"), use_labels(labels):
         assert consent_hint("overwrite") == "add --overwrite"
+
+
+def test_chapter3_panels_speak_chinese_about_the_panel(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_ZT_LAB", raising=False)
+    seen, keep = _isolated("zh", lambda: chapter3(tmp_path / "w"))
+    _assert_chinese(seen)
+    _assert_no_api_words(seen)
+    assert keep["quiz_blank"].evidence["skip_reason"] == "unanswered"
+    assert keep["quiz_two"].message.startswith("第 1 题：'AB' 是单选题")
+    assert keep["quiz_unknown"].message.startswith("第 1 题：'Z' 没有这个选项")
+    assert keep["quiz_wrong"].message.startswith("答对 0/5 题。第 1 题：B：")
+    assert keep["join_id"].message.startswith("网络 ID（16 位十六进制）：'8056c2e21c00000g' ")
+    assert any("勾选「我确认离开这个网络」" in n for n in keep["leave"].notes)
+    assert "勾选「我同意修改（先备份）」" in keep["kvm_consent"].message
+
+
+def test_chapter3_panels_in_english_have_no_chinese(tmp_path, monkeypatch):
+    monkeypatch.delenv("LABKIT_ZT_LAB", raising=False)
+    seen, keep = _isolated("en", lambda: chapter3(tmp_path / "w"))
+    _assert_english(seen)
+    _assert_no_api_words(seen)
+    assert keep["quiz_two"].message.startswith("question 1: 'AB' is single choice")

@@ -204,7 +204,7 @@ def hci_exercise() -> Exercise:
                         "A",
                         tr("计算、存储和网络", "compute, storage and networking"),
                         tr(
-                            "正确：HCI 把计算、存储和网络集成在（通常是标准化 x86 的）服务器节点上，"
+                            "正确，HCI 把计算、存储和网络集成在（通常是标准化 x86 的）服务器节点上，"
                             "由软件统一管理",
                             "right: HCI integrates compute, storage and networking on (usually standard x86) "
                             "nodes, managed by one software layer",
@@ -217,7 +217,7 @@ def hci_exercise() -> Exercise:
                             "storage only: a dedicated disk array replaces servers",
                         ),
                         tr(
-                            "不对：专用磁盘阵列正是传统架构的做法，HCI 用通用服务器里的磁盘组成存储",
+                            "不对，专用磁盘阵列正是传统架构的做法，HCI 用通用服务器里的磁盘组成存储",
                             "no: a dedicated array is the traditional design; HCI builds storage from the "
                             "disks in commodity servers",
                         ),
@@ -226,7 +226,7 @@ def hci_exercise() -> Exercise:
                         "C",
                         tr("电力供应和机房空调", "power supply and cooling"),
                         tr(
-                            "不对：这些是机房设施，不是 HCI 集成的 IT 功能",
+                            "不对，这些是机房设施，不是 HCI 集成的 IT 功能",
                             "no: those are facilities, not the IT functions HCI integrates",
                         ),
                     ),
@@ -244,7 +244,7 @@ def hci_exercise() -> Exercise:
                         "A",
                         tr("添加更多 HCI 节点", "add more HCI nodes"),
                         tr(
-                            "正确：扩展就是加节点，每个节点同时带来计算和存储",
+                            "正确，扩展就是加节点，每个节点同时带来计算和存储",
                             "right: it grows by adding nodes, each bringing compute and storage",
                         ),
                     ),
@@ -252,7 +252,7 @@ def hci_exercise() -> Exercise:
                         "B",
                         tr("单独购买一台更大的存储阵列", "buy a bigger separate storage array"),
                         tr(
-                            "不对：这是传统三层架构的扩展方式",
+                            "不对，这是传统三层架构的扩展方式",
                             "no: that is how the traditional three-tier design grows",
                         ),
                     ),
@@ -263,7 +263,7 @@ def hci_exercise() -> Exercise:
                             "only by replacing everything with one bigger server",
                         ),
                         tr(
-                            "不对：那是纵向扩展（scale up）；HCI 是横向扩展",
+                            "不对，那是纵向扩展（scale up）；HCI 是横向扩展",
                             "no: that is scaling up; HCI scales out",
                         ),
                     ),
@@ -299,7 +299,7 @@ def hci_exercise() -> Exercise:
                         "C",
                         tr("彻底消除单点故障", "removes single points of failure entirely"),
                         tr(
-                            "不对：功能依赖同一套硬件和软件平台，单点故障的风险反而可能增加",
+                            "不对，功能依赖同一套硬件和软件平台，单点故障的风险反而可能增加",
                             "no: functions share one hardware and software platform, so the risk of a single "
                             "point of failure can grow",
                         ),
@@ -357,7 +357,7 @@ def hci_exercise() -> Exercise:
                         "D",
                         tr("完全不需要专业的 IT 知识", "no IT expertise needed at all"),
                         tr(
-                            "不对：课程指出配置、维护和优化仍需要专业知识和技能",
+                            "不对，课程指出配置、维护和优化仍需要专业知识和技能",
                             "no: the course says configuring, maintaining and tuning still need expertise",
                         ),
                     ),
@@ -379,7 +379,7 @@ def hci_exercise() -> Exercise:
                             "small and medium firms that want simpler operations",
                         ),
                         tr(
-                            "正确：课程认为对它们超融合可能是理想方案",
+                            "正确，课程认为对它们超融合可能是理想方案",
                             "right: the course calls HCI a likely ideal fit for them",
                         ),
                     ),
@@ -390,7 +390,7 @@ def hci_exercise() -> Exercise:
                             "large firms with special performance and customization needs",
                         ),
                         tr(
-                            "不对：课程认为它们可能更适合传统数据中心架构",
+                            "不对，课程认为它们可能更适合传统数据中心架构",
                             "no: the course says traditional architectures may suit them better",
                         ),
                     ),

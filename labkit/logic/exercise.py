@@ -177,7 +177,9 @@ def judge(ex: Exercise, choices: Mapping[str, Any]) -> list[Judgement]:
 
 
 # -- the course's exercises -----------------------------------------------------------------------
-def _q(qid: str, prompt: str, options: Sequence[tuple[str, str, str]], correct: str, multiple: bool = False):
+def _q(
+    qid: str, prompt: str, options: Sequence[tuple[str, str, str]], correct: str, multiple: bool = False
+) -> Question:
     return Question(
         qid,
         prompt,
@@ -187,217 +189,233 @@ def _q(qid: str, prompt: str, options: Sequence[tuple[str, str, str]], correct: 
     )
 
 
+def _hci_converges() -> Question:
+    """What HCI integrates (3.1)."""
+    return _q(
+        "q1",
+        tr(
+            "超融合基础设施（HCI）把哪些功能集成到同一批服务器上？",
+            "What does HCI integrate on the same servers?",
+        ),
+        (
+            (
+                "A",
+                tr("计算、存储和网络", "compute, storage and networking"),
+                tr(
+                    "正确，HCI 把计算、存储和网络集成在（通常是标准化 x86 的）服务器节点上，由软件统一管理",
+                    "right: HCI integrates compute, storage and networking on (usually standard x86) "
+                    "nodes, managed by one software layer",
+                ),
+            ),
+            (
+                "B",
+                tr(
+                    "只有存储：用专用磁盘阵列代替服务器",
+                    "storage only: a dedicated disk array replaces servers",
+                ),
+                tr(
+                    "不对，专用磁盘阵列正是传统架构的做法，HCI 用通用服务器里的磁盘组成存储",
+                    "no: a dedicated array is the traditional design; HCI builds storage from the "
+                    "disks in commodity servers",
+                ),
+            ),
+            (
+                "C",
+                tr("电力供应和机房空调", "power supply and cooling"),
+                tr(
+                    "不对，这些是机房设施，不是 HCI 集成的 IT 功能",
+                    "no: those are facilities, not the IT functions HCI integrates",
+                ),
+            ),
+        ),
+        "A",
+    )
+
+
+def _hci_scaling() -> Question:
+    """How a system on HCI grows (3.1)."""
+    return _q(
+        "q2",
+        tr(
+            "在 HCI 平台上运行的分布式系统需要更多容量时，通常怎么扩展？",
+            "How does a distributed system on an HCI platform usually grow?",
+        ),
+        (
+            (
+                "A",
+                tr("添加更多 HCI 节点", "add more HCI nodes"),
+                tr(
+                    "正确，扩展就是加节点，每个节点同时带来计算和存储",
+                    "right: it grows by adding nodes, each bringing compute and storage",
+                ),
+            ),
+            (
+                "B",
+                tr("单独购买一台更大的存储阵列", "buy a bigger separate storage array"),
+                tr(
+                    "不对，这是传统三层架构的扩展方式",
+                    "no: that is how the traditional three-tier design grows",
+                ),
+            ),
+            (
+                "C",
+                tr(
+                    "只能整体更换为更大的一台服务器",
+                    "only by replacing everything with one bigger server",
+                ),
+                tr(
+                    "不对，那是纵向扩展（scale up）；HCI 是横向扩展",
+                    "no: that is scaling up; HCI scales out",
+                ),
+            ),
+        ),
+        "A",
+    )
+
+
+def _hci_pros() -> Question:
+    """The pros (3.2)."""
+    return _q(
+        "q3",
+        tr(
+            "下面哪些是课程列出的超融合的“利”？（多选）",
+            "Which are advantages of HCI listed in the course? (several)",
+        ),
+        (
+            (
+                "A",
+                tr("简化管理：多种 IT 功能集成在一个平台上", "simpler management: one platform"),
+                tr("这是优点：减少管理复杂性和培训需求", "an advantage: less complexity and training"),
+            ),
+            (
+                "B",
+                tr(
+                    "使用通用硬件，降低硬件、能源和空间成本",
+                    "commodity hardware lowers hardware, power and space costs",
+                ),
+                tr(
+                    "这是优点：减少了特殊定制的存储和网络硬件",
+                    "an advantage: less special storage and network hardware",
+                ),
+            ),
+            (
+                "C",
+                tr("彻底消除单点故障", "removes single points of failure entirely"),
+                tr(
+                    "不对，功能依赖同一套硬件和软件平台，单点故障的风险反而可能增加",
+                    "no: functions share one hardware and software platform, so the risk of a single "
+                    "point of failure can grow",
+                ),
+            ),
+            (
+                "D",
+                tr("可以方便地添加或移除节点，灵活扩展", "nodes can be added or removed to scale"),
+                tr(
+                    "这是优点：快速适应容量和性能的变化",
+                    "an advantage: adapts quickly to capacity needs",
+                ),
+            ),
+        ),
+        "ABD",
+        True,
+    )
+
+
+def _hci_cons() -> Question:
+    """The cons (3.2)."""
+    return _q(
+        "q4",
+        tr(
+            "下面哪些是课程列出的超融合的“弊”？（多选）",
+            "Which are drawbacks of HCI listed in the course? (several)",
+        ),
+        (
+            (
+                "A",
+                tr("供应商锁定", "vendor lock-in"),
+                tr(
+                    "这是缺点：方案常来自单一供应商，限制未来的选择",
+                    "a drawback: one vendor limits later choices",
+                ),
+            ),
+            (
+                "B",
+                tr(
+                    "存储和网络需求超出预期时的性能瓶颈",
+                    "bottlenecks when storage and network needs exceed plans",
+                ),
+                tr(
+                    "这是缺点：资源共用，某些工作负载会遇到瓶颈",
+                    "a drawback: shared resources, some workloads hit bottlenecks",
+                ),
+            ),
+            (
+                "C",
+                tr(
+                    "升级和扩展受设备兼容性和产品路线图限制",
+                    "upgrades limited by compatibility and the vendor's roadmap",
+                ),
+                tr(
+                    "这是缺点：扩展虽方便，但受兼容性限制",
+                    "a drawback: scaling is easy but bound by compatibility",
+                ),
+            ),
+            (
+                "D",
+                tr("完全不需要专业的 IT 知识", "no IT expertise needed at all"),
+                tr(
+                    "不对，课程指出配置、维护和优化仍需要专业知识和技能",
+                    "no: the course says configuring, maintaining and tuning still need expertise",
+                ),
+            ),
+        ),
+        "ABC",
+        True,
+    )
+
+
+def _hci_fit() -> Question:
+    """Whom HCI suits (3.2)."""
+    return _q(
+        "q5",
+        tr(
+            "课程认为哪类组织更适合采用超融合？",
+            "Which organisations does the course find HCI suits best?",
+        ),
+        (
+            (
+                "A",
+                tr(
+                    "想简化 IT 运维并扩展基础设施的中小型企业",
+                    "small and medium firms that want simpler operations",
+                ),
+                tr(
+                    "正确，课程认为对它们超融合可能是理想方案",
+                    "right: the course calls HCI a likely ideal fit for them",
+                ),
+            ),
+            (
+                "B",
+                tr(
+                    "对性能和定制有特殊要求的大型企业",
+                    "large firms with special performance and customization needs",
+                ),
+                tr(
+                    "不对，课程认为它们可能更适合传统数据中心架构",
+                    "no: the course says traditional architectures may suit them better",
+                ),
+            ),
+        ),
+        "A",
+    )
+
+
 def hci_exercise() -> Exercise:
     """Course 3.1/3.2: what hyper-convergence converges, how it scales, its pros and cons."""
     return Exercise(
         "ch3.hci",
         tr("超融合（HCI）：利与弊", "Hyper-converged infrastructure: pros and cons"),
-        (
-            _q(
-                "q1",
-                tr(
-                    "超融合基础设施（HCI）把哪些功能集成到同一批服务器上？",
-                    "What does HCI integrate on the same servers?",
-                ),
-                (
-                    (
-                        "A",
-                        tr("计算、存储和网络", "compute, storage and networking"),
-                        tr(
-                            "正确，HCI 把计算、存储和网络集成在（通常是标准化 x86 的）服务器节点上，"
-                            "由软件统一管理",
-                            "right: HCI integrates compute, storage and networking on (usually standard x86) "
-                            "nodes, managed by one software layer",
-                        ),
-                    ),
-                    (
-                        "B",
-                        tr(
-                            "只有存储：用专用磁盘阵列代替服务器",
-                            "storage only: a dedicated disk array replaces servers",
-                        ),
-                        tr(
-                            "不对，专用磁盘阵列正是传统架构的做法，HCI 用通用服务器里的磁盘组成存储",
-                            "no: a dedicated array is the traditional design; HCI builds storage from the "
-                            "disks in commodity servers",
-                        ),
-                    ),
-                    (
-                        "C",
-                        tr("电力供应和机房空调", "power supply and cooling"),
-                        tr(
-                            "不对，这些是机房设施，不是 HCI 集成的 IT 功能",
-                            "no: those are facilities, not the IT functions HCI integrates",
-                        ),
-                    ),
-                ),
-                "A",
-            ),
-            _q(
-                "q2",
-                tr(
-                    "在 HCI 平台上运行的分布式系统需要更多容量时，通常怎么扩展？",
-                    "How does a distributed system on an HCI platform usually grow?",
-                ),
-                (
-                    (
-                        "A",
-                        tr("添加更多 HCI 节点", "add more HCI nodes"),
-                        tr(
-                            "正确，扩展就是加节点，每个节点同时带来计算和存储",
-                            "right: it grows by adding nodes, each bringing compute and storage",
-                        ),
-                    ),
-                    (
-                        "B",
-                        tr("单独购买一台更大的存储阵列", "buy a bigger separate storage array"),
-                        tr(
-                            "不对，这是传统三层架构的扩展方式",
-                            "no: that is how the traditional three-tier design grows",
-                        ),
-                    ),
-                    (
-                        "C",
-                        tr(
-                            "只能整体更换为更大的一台服务器",
-                            "only by replacing everything with one bigger server",
-                        ),
-                        tr(
-                            "不对，那是纵向扩展（scale up）；HCI 是横向扩展",
-                            "no: that is scaling up; HCI scales out",
-                        ),
-                    ),
-                ),
-                "A",
-            ),
-            _q(
-                "q3",
-                tr(
-                    "下面哪些是课程列出的超融合的“利”？（多选）",
-                    "Which are advantages of HCI listed in the course? (several)",
-                ),
-                (
-                    (
-                        "A",
-                        tr("简化管理：多种 IT 功能集成在一个平台上", "simpler management: one platform"),
-                        tr(
-                            "这是优点：减少管理复杂性和培训需求", "an advantage: less complexity and training"
-                        ),
-                    ),
-                    (
-                        "B",
-                        tr(
-                            "使用通用硬件，降低硬件、能源和空间成本",
-                            "commodity hardware lowers hardware, power and space costs",
-                        ),
-                        tr(
-                            "这是优点：减少了特殊定制的存储和网络硬件",
-                            "an advantage: less special storage and network hardware",
-                        ),
-                    ),
-                    (
-                        "C",
-                        tr("彻底消除单点故障", "removes single points of failure entirely"),
-                        tr(
-                            "不对，功能依赖同一套硬件和软件平台，单点故障的风险反而可能增加",
-                            "no: functions share one hardware and software platform, so the risk of a single "
-                            "point of failure can grow",
-                        ),
-                    ),
-                    (
-                        "D",
-                        tr("可以方便地添加或移除节点，灵活扩展", "nodes can be added or removed to scale"),
-                        tr(
-                            "这是优点：快速适应容量和性能的变化",
-                            "an advantage: adapts quickly to capacity needs",
-                        ),
-                    ),
-                ),
-                "ABD",
-                True,
-            ),
-            _q(
-                "q4",
-                tr(
-                    "下面哪些是课程列出的超融合的“弊”？（多选）",
-                    "Which are drawbacks of HCI listed in the course? (several)",
-                ),
-                (
-                    (
-                        "A",
-                        tr("供应商锁定", "vendor lock-in"),
-                        tr(
-                            "这是缺点：方案常来自单一供应商，限制未来的选择",
-                            "a drawback: one vendor limits later choices",
-                        ),
-                    ),
-                    (
-                        "B",
-                        tr(
-                            "存储和网络需求超出预期时的性能瓶颈",
-                            "bottlenecks when storage and network needs exceed plans",
-                        ),
-                        tr(
-                            "这是缺点：资源共用，某些工作负载会遇到瓶颈",
-                            "a drawback: shared resources, some workloads hit bottlenecks",
-                        ),
-                    ),
-                    (
-                        "C",
-                        tr(
-                            "升级和扩展受设备兼容性和产品路线图限制",
-                            "upgrades limited by compatibility and the vendor's roadmap",
-                        ),
-                        tr(
-                            "这是缺点：扩展虽方便，但受兼容性限制",
-                            "a drawback: scaling is easy but bound by compatibility",
-                        ),
-                    ),
-                    (
-                        "D",
-                        tr("完全不需要专业的 IT 知识", "no IT expertise needed at all"),
-                        tr(
-                            "不对，课程指出配置、维护和优化仍需要专业知识和技能",
-                            "no: the course says configuring, maintaining and tuning still need expertise",
-                        ),
-                    ),
-                ),
-                "ABC",
-                True,
-            ),
-            _q(
-                "q5",
-                tr(
-                    "课程认为哪类组织更适合采用超融合？",
-                    "Which organisations does the course find HCI suits best?",
-                ),
-                (
-                    (
-                        "A",
-                        tr(
-                            "想简化 IT 运维并扩展基础设施的中小型企业",
-                            "small and medium firms that want simpler operations",
-                        ),
-                        tr(
-                            "正确，课程认为对它们超融合可能是理想方案",
-                            "right: the course calls HCI a likely ideal fit for them",
-                        ),
-                    ),
-                    (
-                        "B",
-                        tr(
-                            "对性能和定制有特殊要求的大型企业",
-                            "large firms with special performance and customization needs",
-                        ),
-                        tr(
-                            "不对，课程认为它们可能更适合传统数据中心架构",
-                            "no: the course says traditional architectures may suit them better",
-                        ),
-                    ),
-                ),
-                "A",
-            ),
-        ),
+        (_hci_converges(), _hci_scaling(), _hci_pros(), _hci_cons(), _hci_fit()),
     )
 
 

@@ -11,6 +11,7 @@ from labkit.logic import exercise as ex
 from labkit.steps.exercise import AnswerExercise
 from labkit.ui import session
 from labkit.ui.exercise import exercise_panel
+from tests.planmatch import execute_and_match
 
 
 def right_answers(exercise_id: str = "ch3.hci") -> dict[str, str]:
@@ -162,3 +163,8 @@ def test_english_panel_and_messages(tmp_path):
         assert result.status == "fail"
         assert result.message.startswith("0 of 5 right. question 1: B: no:")
         assert panel.title == "Hyper-converged infrastructure: pros and cons"
+
+
+def test_the_plan_shows_that_nothing_runs_and_nothing_does():
+    result, ran = execute_and_match(AnswerExercise("ch3.hci", right_answers()))
+    assert result.status == "pass" and ran == []

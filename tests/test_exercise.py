@@ -168,3 +168,26 @@ def test_english_panel_and_messages(tmp_path):
 def test_the_plan_shows_that_nothing_runs_and_nothing_does():
     result, ran = execute_and_match(AnswerExercise("ch3.hci", right_answers()))
     assert result.status == "pass" and ran == []
+
+
+def test_the_grader_judges_a_passing_exercise_again_from_its_recorded_choices():
+    from labkit.checks import CheckResult
+    from labkit.grading.classify import _judge_result
+    from labkit.grading.manifest import CheckSpec
+
+    spec = CheckSpec("ch3.hci.quiz", 3, "0" * 64, None, 0)
+    honest = AnswerExercise("ch3.hci", right_answers()).execute("auto")
+    assert ex.rejudge("ch3.hci.quiz", honest.evidence) is None
+    assert _judge_result(spec, honest.to_payload(), 0).status == "pass"
+
+    # a pass recorded by a copy of labkit whose key was edited: the choices say otherwise
+    wrong = AnswerExercise("ch3.hci", {**right_answers(), "q2": "B"}).execute("auto")
+    forged = CheckResult.passed("ch3.hci.quiz", "全部答对", **wrong.evidence)
+    grade = _judge_result(spec, forged.to_payload(), 0)
+    assert (grade.status, grade.reason) == ("fail", "rejudged-wrong")
+    assert "第 2 题" in grade.message and '"q2": ["B"]' in grade.evidence["choices"]
+    bare = CheckResult.passed("ch3.hci.quiz", "全部答对")  # no choices recorded at all
+    assert _judge_result(spec, bare.to_payload(), 0).reason == "rejudged-wrong"
+    junk = CheckResult.passed("ch3.hci.quiz", "ok", choices={"q1": "Z"})
+    assert "无效" in (ex.rejudge("ch3.hci.quiz", junk.evidence) or "")
+    assert ex.rejudge("ch3.nested.check", {}) is None  # other checks are not exercises

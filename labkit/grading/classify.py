@@ -21,6 +21,7 @@ from typing import Any
 from labkit.checks import STATUSES, verify_payload
 from labkit.i18n import tr
 from labkit.identity import STUDENT_ID_RE, STUDENT_MIME
+from labkit.logic.exercise import rejudge
 from labkit.notebooks import (
     cell_labkit,
     cell_outputs,
@@ -359,6 +360,12 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
             spec, "tampered", "invalid-output", tr("检查结果的状态无效", "invalid result status"), **kw
         )
     if status == "pass":
+        rejudged = rejudge(spec.check, last.get("evidence"))
+        if rejudged is not None:  # an exercise: its recorded choices judged again with our key
+            kw["evidence"] = trim_evidence(last.get("evidence"))
+            return _grade(
+                spec, "fail", "rejudged-wrong", tr("{r}（{m}）", "{r} ({m})", r=rejudged, m=msg), **kw
+            )
         return _grade(spec, "pass", "check-passed", msg or tr("通过", "passed"), **kw)
     if status == "fail":
         return _grade(spec, "fail", "check-failed", msg, **kw)
@@ -455,7 +462,9 @@ def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
                    (``stopped``), an exercise with no answer (``not-answered``); it is not
                    ``missing``. (A target that was already as the step
                    makes it is a ``pass``: the step verified it, see ``Step.satisfied``.)
-    ``pass``       the last result is ``pass``: the check's points
+    ``pass``       the last result is ``pass``: the check's points; an exercise's pass whose
+                   recorded choices the grader's answer key judges wrong is ``fail``
+                   (``rejudged-wrong``)
     =============  ======================================================================
     """
     located = _locate(spec, scan)

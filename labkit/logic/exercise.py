@@ -34,6 +34,8 @@ __all__ = [
     "judge",
     "normalize_choice",
     "question_label",
+    "quiz_check_id",
+    "rejudge",
     "validate_choices",
 ]
 
@@ -433,3 +435,35 @@ def exercise(exercise_id: str) -> Exercise:
             ", ".join(EXERCISES),
         )
     return EXERCISES[exercise_id]()
+
+
+def quiz_check_id(exercise_id: str) -> str:
+    """The check id of an exercise's graded result: ``ch3.hci`` → ``ch3.hci.quiz``."""
+    return f"{exercise_id}.quiz"
+
+
+def rejudge(check: str, evidence: Any) -> str | None:
+    """Judge a *passing* exercise result again from the choices its evidence recorded, with this
+    labkit's answer keys (the grader's): ``None`` when they are all right, else why not.
+
+    It catches a pass whose recorded choices are wrong (a student's copy of labkit with an edited
+    key, a hand-made result); a result forged together with right choices passes, as it would."""
+    ids = {quiz_check_id(i): i for i in EXERCISES}
+    if check not in ids:
+        return None
+    choices = evidence.get("choices") if isinstance(evidence, Mapping) else None
+    if not isinstance(choices, Mapping):
+        return tr("结果里没有记录所选的答案", "the result records no choices")
+    ex = exercise(ids[check])
+    try:
+        judged = judge(ex, choices)
+    except (InvalidField, TypeError) as exc:
+        return tr("记录的答案无效：{e}", "the recorded choices are invalid: {e}", e=exc)
+    wrong = [question_label(j.number) for j in judged if not j.right]
+    if wrong:
+        return tr(
+            "按评分机器上的答案重新判断，这些题不对：{w}",
+            "judged again with the grading machine's answer key, these are wrong: {w}",
+            w=tr("、", ", ").join(wrong),
+        )
+    return None

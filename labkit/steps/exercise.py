@@ -18,12 +18,7 @@ from labkit.i18n import tr
 from labkit.logic import exercise as ex
 from labkit.steps.base import Plan, RunContext, Step
 
-__all__ = ["AnswerExercise", "quiz_check_id"]
-
-
-def quiz_check_id(exercise_id: str) -> str:
-    """The check id of an exercise's graded result: ``ch3.hci`` → ``ch3.hci.quiz``."""
-    return f"{exercise_id}.quiz"
+__all__ = ["AnswerExercise"]
 
 
 class AnswerExercise(Step):
@@ -34,7 +29,7 @@ class AnswerExercise(Step):
 
     def __init__(self, exercise_id: str, choices: Mapping[str, Any] | None = None) -> None:
         self.exercise = ex.exercise(exercise_id)
-        self.check_id = quiz_check_id(exercise_id)
+        self.check_id = ex.quiz_check_id(exercise_id)
         self.choices = ex.validate_choices(self.exercise, dict(choices or {}))
 
     def plan(self) -> Plan:

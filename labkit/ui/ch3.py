@@ -178,6 +178,11 @@ def zt_leave(network: str | None = None, confirm: bool = False) -> StepPanel:
     )
 
 
+# -- 3.3 reachability (ReachPeers, ch3.zt.reach) and 3.4 throughput (MeasureThroughput,
+# ch3.zt.throughput): their factories go here, taking their defaults (peer, network) from _target();
+# the notebook has their sections ("虚拟局域网里的连通性", "测量虚拟局域网的带宽"). The measured
+# links can be passed to compression(links=...) for the plot.
+
 # -- 3.4 bandwidth and compression ---------------------------------------------------------------
 def compression(work: Session, size: str = "4M", links: Mapping[str, float | str] | None = None) -> StepPanel:
     """Measure gzip / zstd / lz4 on course-like data in the work folder, then plot the time to move

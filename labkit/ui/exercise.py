@@ -92,7 +92,7 @@ def question_widget(question: ex.Question, label: str, default: Any = None) -> A
 
 def exercise_panel(exercise_id: str, answers: Mapping[str, Any] | None = None) -> StepPanel:
     """The panel of the course exercise ``exercise_id`` (e.g. ``ch3.hci``), check ``<id>.quiz``."""
-    from labkit.steps.exercise import AnswerExercise, quiz_check_id
+    from labkit.steps.exercise import AnswerExercise
 
     exercise = ex.exercise(exercise_id)
     given = dict(answers or {})
@@ -111,5 +111,5 @@ def exercise_panel(exercise_id: str, answers: Mapping[str, Any] | None = None) -
         step_factory(AnswerExercise, build=build),
         fields,
         console=False,
-        check_id=quiz_check_id(exercise_id),
+        check_id=ex.quiz_check_id(exercise_id),
     )

@@ -183,6 +183,7 @@ def zt_leave(network: str | None = None, confirm: bool = False) -> StepPanel:
 # the notebook has their sections ("虚拟局域网里的连通性", "测量虚拟局域网的带宽"). The measured
 # links can be passed to compression(links=...) for the plot.
 
+
 # -- 3.4 bandwidth and compression ---------------------------------------------------------------
 def compression(work: Session, size: str = "4M", links: Mapping[str, float | str] | None = None) -> StepPanel:
     """Measure gzip / zstd / lz4 on course-like data in the work folder, then plot the time to move

@@ -881,7 +881,12 @@ def test_the_notebooks_and_the_readme_explain_the_record_button_by_its_label():
     root = Path(__file__).resolve().parents[1]
     with use_lang("zh"):
         label = _panel().controls().record.description
-    for name in ("01-virtualization.ipynb", "02-containers.ipynb", "03-kubernetes.ipynb"):
+    for name in (
+        "01-virtualization.ipynb",
+        "02-containers.ipynb",
+        "03-kubernetes.ipynb",
+        "04-distributed-vlan.ipynb",
+    ):
         first = cell_source(load_notebook_json(root / "notebooks" / name)["cells"][0])
         assert label in first and "评分用的结果" in first and "已由你停止" in first, name
     readme = (root / "README.md").read_text(encoding="utf-8")

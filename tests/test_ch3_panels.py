@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labkit.errors import InvalidField
+from labkit.i18n import use_lang
 from labkit.logic import zerotier as zt
 from labkit.steps.base import Plan
 from labkit.steps.zerotier import LAB_ENV_VAR, SEED_NETWORK, find_target
@@ -66,6 +67,8 @@ CHECK_IDS = {
     "zt_networks": "ch3.zt.listnetworks",
     "zt_join": "ch3.zt.join",
     "zt_leave": "ch3.zt.leave",
+    "zt_reach": "ch3.zt.reach",
+    "zt_throughput": "ch3.zt.throughput",
     "compression": "ch3.compression",
     "hci_quiz": "ch3.hci.quiz",
 }
@@ -108,3 +111,38 @@ def test_zerotier_panels_run_against_the_labs_node_2(ztlab, monkeypatch, tmp_pat
     assert listed.status == "pass" and listed.evidence["networks"][0]["status"] == "OK", listed
     kept = ch3.zt_leave().run("auto")  # not confirmed: waits for the checkbox, still joined
     assert kept.status == "skipped" and kept.evidence["skip_reason"] == "consent", kept
+
+
+def test_reach_and_throughput_panels_measure_the_lab_for_real(ztlab, monkeypatch, tmp_path):
+    """Node 2 reaches node 1; iperf3 over ZeroTier and the veth, its server started on node 1 by
+    the step; the measured speeds go to the compression plot."""
+    monkeypatch.setenv(LAB_ENV_VAR, ztlab["ZT_LAB_DIR"])
+    work = session(tmp_path)
+    reach = ch3.zt_reach()
+    assert reach.values()["peers"] == ztlab["ADDR1"] and reach.values()["network"] == ztlab["NWID"]
+    reached = reach.run("auto")
+    assert reached.status == "pass", reached
+    assert reached.evidence["node"] == ztlab["NODE2"] and reached.evidence["peers"][0]["reached"]
+    throughput = ch3.zt_throughput(seconds=1)
+    assert throughput.values()["underlay"] == ztlab["UNDERLAY1"]
+    measured = throughput.run("auto")
+    assert measured.status == "pass", measured
+    links = ch3.measured_links(throughput)
+    assert set(links) == {"ZeroTier", "veth"} and all(v > 0 for v in links.values())
+    assert measured.evidence["ratio"] is not None and measured.evidence["server"] == "started"
+    plot = ch3.compression(work, size="256K", links=links).run("auto")
+    assert plot.status == "pass", plot
+
+
+def test_reach_and_throughput_without_an_address_ask_for_it_by_label(monkeypatch):
+    """A student's machine with no classmate's address typed yet: skipped as not filled in, the
+    message naming the field; a bad address names the field and which entry."""
+    monkeypatch.delenv(LAB_ENV_VAR, raising=False)
+    empty = ch3.zt_throughput().run("auto")
+    assert (empty.status, empty.evidence["skip_reason"]) == ("skipped", "unanswered"), empty
+    assert "「对端的 ZeroTier 地址」" in empty.message
+    bad = ch3.zt_reach("10.244.0.1, 10.244.0.x").plan()
+    assert bad.status == "error" and "（第 2 个）" in bad.message and "对端的 ZeroTier 地址" in bad.message
+    with use_lang("en"):
+        wrong = ch3.zt_throughput("10.244.0.1", underlay="lan-host").plan()
+    assert wrong.status == "error" and "optional" in wrong.message and "lan-host" in wrong.message

@@ -80,7 +80,7 @@ def test_peer_addresses_normalised(value, expected):
 def test_bad_peer_named_by_its_position(bad):
     with use_lang("en"), pytest.raises(InvalidField) as err:
         rc.validate_peers(["10.244.0.1", bad])
-    assert err.value.field == "peers[1]" and "IPv4 or IPv6" in str(err.value)
+    assert err.value.field == "peers" and "(entry 2) is not an IPv4 or IPv6" in str(err.value)
     with use_lang("zh"), pytest.raises(InvalidField) as err:
         ReachPeers(["10.244.0.1", bad])
     assert "不是 IPv4 或 IPv6 地址" in str(err.value)

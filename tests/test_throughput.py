@@ -94,8 +94,14 @@ def test_rows_ratio_and_links_for_the_plot():
 
 def test_targets_validated_naming_the_field():
     assert tp.validate_targets({"ZeroTier": "10.244.0.1/24"}) == {"ZeroTier": "10.244.0.1"}
+    with pytest.raises(InvalidField) as err:
+        tp.validate_targets({})
+    assert err.value.field == "targets"
+    with use_lang("en"):  # a step without targets waits for them: skipped, naming the field
+        empty = MeasureThroughput({}).execute("auto")
+    assert (empty.status, empty.evidence["skip_reason"]) == ("skipped", "unanswered")
+    assert "targets=" in empty.message
     for bad, field in (
-        ({}, "targets"),
         ("10.0.0.1", "targets"),
         ({"": "10.0.0.1"}, "targets"),
         ({"ZeroTier": "nowhere"}, "targets['ZeroTier']"),

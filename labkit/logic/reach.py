@@ -85,7 +85,7 @@ def validate_peers(values: object, field_name: str = "peers") -> list[str]:
             field_name,
             values,
             tr("不是地址列表", "is not a list of addresses"),
-            tr("例如 ['10.244.0.1', '10.244.0.3']", "e.g. ['10.244.0.1', '10.244.0.3']"),
+            tr("例如 10.244.0.1, 10.244.0.3", "e.g. 10.244.0.1, 10.244.0.3"),
         )
     if len(values) > MAX_PEERS:
         raise InvalidField(
@@ -96,7 +96,21 @@ def validate_peers(values: object, field_name: str = "peers") -> list[str]:
         )
     out: list[str] = []
     for i, value in enumerate(values):
-        address = validate_peer(value, f"{field_name}[{i}]")
+        try:
+            address = validate_peer(value, field_name)
+        except InvalidField as exc:  # the field keeps its name (a panel shows its label); say which entry
+            if len(values) == 1:
+                raise
+            raise InvalidField(
+                field_name,
+                value,
+                tr(
+                    "（第 {n} 个）不是 IPv4 或 IPv6 地址",
+                    "(entry {n}) is not an IPv4 or IPv6 address",
+                    n=i + 1,
+                ),
+                exc.fix,
+            ) from None
         if address not in out:
             out.append(address)
     return out

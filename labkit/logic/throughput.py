@@ -149,10 +149,14 @@ def result_row(label: str, address: str, result: IperfResult) -> dict[str, Any]:
 
 
 def ratio(
-    rows: Iterable[Mapping[str, Any]], overlay: str = "ZeroTier", underlay: str = "veth"
+    rows: Iterable[Mapping[str, Any]], overlay: str = "ZeroTier", underlay: str | None = None
 ) -> float | None:
-    """``overlay`` bit/s ÷ ``underlay`` bit/s when both were measured (``None`` otherwise)."""
+    """``overlay`` bit/s ÷ ``underlay`` bit/s when both were measured (``None`` otherwise);
+    ``underlay`` defaults to the first other link (the lab's ``veth``, a student's ``LAN``)."""
+    rows = list(rows)
     by = {r.get("link"): r.get("bps") for r in rows}
+    if underlay is None:
+        underlay = next((r.get("link") for r in rows if r.get("link") != overlay), None)
     a, b = by.get(overlay), by.get(underlay)
     if isinstance(a, int | float) and isinstance(b, int | float) and a > 0 and b > 0:
         return round(a / b, 4)

@@ -39,7 +39,7 @@ from labkit.errors import (
     NotSupportedHere,
     ToolMissing,
 )
-from labkit.i18n import consent_hint, tr
+from labkit.i18n import consent_hint, fill_hint, tr
 from labkit.steps.runner import Completed, LineCallback, Process, Runner, default_runner
 
 __all__ = [
@@ -63,7 +63,8 @@ MODES = ("auto", "plan", "live")
 #: ``plan_only`` – the notebook ran in ``plan`` mode; ``host`` – this machine cannot run the step
 #: (:meth:`Step.unavailable`, :class:`~labkit.errors.NotSupportedHere`); ``consent`` – a
 #: destructive part waits for the student's explicit yes (the panel's checkbox); ``stopped`` – the
-#: student pressed Stop; ``unanswered`` – an exercise ran with no question answered yet.
+#: student pressed Stop; ``unanswered`` – an exercise ran with no question answered yet, or a
+#: field only the student can fill is still empty (:meth:`Step.unfilled`).
 SKIP_REASONS = ("plan_only", "host", "consent", "stopped", "unanswered")
 
 
@@ -312,6 +313,13 @@ class Step:
         runner and Docker connector so tests control this too."""
         return None
 
+    def unfilled(self) -> tuple[str, str] | None:
+        """``(keyword, example)`` of a field the student still has to fill (a classmate's address),
+        else ``None``. Such a run is *skipped* with ``skip_reason: unanswered`` and a message naming
+        the field, as an unanswered exercise is: a notebook run before the student filled it in is
+        not a failed check, and the grader counts it as not done."""
+        return None
+
     def satisfied(self, ctx: RunContext) -> dict[str, Any] | None:
         """Read the current state; evidence if the system is already as ``run`` would leave it.
 
@@ -384,6 +392,16 @@ class Step:
             if mode == "live":
                 return CheckResult.errored(self.check_id, reason, **planned)
             return CheckResult.skipped(self.check_id, reason, mode="plan", skip_reason="host", **planned)
+        missing = self.unfilled()
+        if missing:
+            keyword, example = missing
+            return CheckResult.skipped(
+                self.check_id,
+                tr("还没有填写：{h}", "not filled in yet: {h}", h=fill_hint(keyword, example)),
+                mode="plan",
+                skip_reason="unanswered",
+                **planned,
+            )
 
         t0 = time.monotonic()
         try:

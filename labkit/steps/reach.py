@@ -66,7 +66,10 @@ class ReachPeers(Step):
         wait_s: int = 2,
         tcp_timeout_s: int = 3,
     ) -> None:
-        self.peers = rc.validate_peers(peers)
+        blank = peers is None or (isinstance(peers, str) and not peers.strip())
+        #: Empty until the student types a classmate's address (:meth:`unfilled`).
+        blank = blank or (isinstance(peers, list | tuple) and not peers)
+        self.peers = [] if blank else rc.validate_peers(peers)
         self.port = _check_int("port", port, 1, 65535, "9993")
         self.count = _check_int("count", count, 1, 20, "3")
         self.wait_s = _check_int("wait_s", wait_s, 1, 10, "2")
@@ -139,6 +142,9 @@ class ReachPeers(Step):
             commands=self._commands(),
             notes=notes,
         )
+
+    def unfilled(self) -> tuple[str, str] | None:
+        return None if self.peers else ("peers", "10.244.0.1")
 
     def unavailable(self, ctx: RunContext) -> str | None:
         if self.prefix and shutil.which(self.prefix[0]) is None:

@@ -61,8 +61,12 @@ class MeasureThroughput(Step):
         client_prefix: Sequence[str] = (),
         server_prefix: Sequence[str] | None = None,
         reverse: bool = False,
+        targets_field: str = "targets",
     ) -> None:
-        self.targets = tp.validate_targets(targets)
+        #: Empty until the student types the peer's address (:meth:`unfilled`).
+        self.targets = tp.validate_targets(targets) if targets else {}
+        #: The field that gives the targets (a panel's peer address field), named when it is empty.
+        self.targets_field = targets_field
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise InvalidField("port", port, tr("不是端口号", "is not a port"), tr("例如 5201", "e.g. 5201"))
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= 60:
@@ -124,6 +128,10 @@ class MeasureThroughput(Step):
             commands=cmds,
             notes=notes,
         )
+
+    def unfilled(self) -> tuple[str, str] | None:
+        example = "{'ZeroTier': '10.244.0.1'}" if self.targets_field == "targets" else "10.244.0.1"
+        return None if self.targets else (self.targets_field, example)
 
     def unavailable(self, ctx: RunContext) -> str | None:
         if shutil.which("iperf3") is None:
@@ -211,10 +219,12 @@ class MeasureThroughput(Step):
         ok = [r for r in evidence["rows"] if r["link"] not in evidence["errors"]]
         measured = ", ".join(f"{r['link']} {cz.format_bps(r['bps'])}" for r in ok)
         if evidence["ratio"] is not None:
+            under = next((r["link"] for r in evidence["rows"] if r["link"] != "ZeroTier"), "-")
             measured += tr(
-                "；ZeroTier/veth = {r:.2f}（叠加网络的开销：加密、封装、用户态转发）",
-                "; ZeroTier/veth = {r:.2f} (the overlay's cost: encryption, encapsulation, user-space "
+                "；ZeroTier/{u} = {r:.2f}（叠加网络的开销：加密、封装、用户态转发）",
+                "; ZeroTier/{u} = {r:.2f} (the overlay's cost: encryption, encapsulation, user-space "
                 "forwarding)",
+                u=under,
                 r=evidence["ratio"],
             )
         if evidence["errors"]:

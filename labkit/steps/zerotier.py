@@ -78,6 +78,10 @@ class ZtTarget:
     network: str | None = None
     peer: str | None = None
     lab_dir: str | None = None
+    #: The lab only: node 1's address on the underlying veth (throughput's comparison link) and
+    #: the argv prefix that runs a command in node 1's namespace (where the iperf3 server runs).
+    peer_underlay: str | None = None
+    peer_prefix: tuple[str, ...] = ()
 
     def step_kwargs(self) -> dict[str, Any]:
         """Keywords every ZeroTier step takes: ``cli``, ``home``, ``port``, ``prefix``."""
@@ -108,6 +112,8 @@ def find_target(environ: Mapping[str, str] | None = None) -> ZtTarget:
         env.get("NWID") or None,
         env.get("ADDR1") or None,
         env.get("ZT_LAB_DIR") or os.path.dirname(path),
+        env.get("UNDERLAY1") or None,
+        zt.client_from_lab_env(env, 1).prefix,
     )
 
 

@@ -2,8 +2,9 @@
 
 Each factory only wires widget fields to a step: the HCI exercise (:mod:`labkit.ui.exercise`),
 the nested-virtualization check (:mod:`labkit.steps.nested`), chapter 1's PVE panels under
-chapter 3's check ids, ZeroTier (:mod:`labkit.steps.zerotier`) and the compression measurement
-(:mod:`labkit.steps.compression`) with its transfer-time plot.
+chapter 3's check ids, ZeroTier (:mod:`labkit.steps.zerotier`), reachability
+(:mod:`labkit.steps.reach`), iperf3 throughput (:mod:`labkit.steps.throughput`) and the
+compression measurement (:mod:`labkit.steps.compression`) with its transfer-time plot.
 
 Which ZeroTier daemon the panels talk to is decided once per factory call by
 :func:`labkit.steps.zerotier.find_target`: with ``LABKIT_ZT_LAB`` set to a lab folder of
@@ -20,11 +21,12 @@ from typing import Any
 
 from labkit.i18n import tr
 from labkit.ui import Session
-from labkit.ui.panel import StepPanel, step_factory
+from labkit.ui.panel import StepPanel, blank_is_none, step_factory
 
 __all__ = [
     "compression",
     "hci_quiz",
+    "measured_links",
     "nested_check",
     "pve_destroy",
     "pve_kvm_off",
@@ -32,7 +34,9 @@ __all__ = [
     "zt_join",
     "zt_leave",
     "zt_networks",
+    "zt_reach",
     "zt_status",
+    "zt_throughput",
 ]
 
 
@@ -178,10 +182,88 @@ def zt_leave(network: str | None = None, confirm: bool = False) -> StepPanel:
     )
 
 
-# -- 3.3 reachability (ReachPeers, ch3.zt.reach) and 3.4 throughput (MeasureThroughput,
-# ch3.zt.throughput): their factories go here, taking their defaults (peer, network) from _target();
-# the notebook has their sections ("虚拟局域网里的连通性", "测量虚拟局域网的带宽"). The measured
-# links can be passed to compression(links=...) for the plot.
+# -- 3.3 reachability ------------------------------------------------------------------------------
+def zt_reach(peers: str | None = None, port: int = 9993, count: int = 3) -> StepPanel:
+    """Ping and a timed TCP connection to each peer over the virtual LAN (``ch3.zt.reach``).
+
+    ``peers`` defaults to the lab's node 1; on a student's machine the classmates' ZeroTier
+    addresses (``zerotier-cli listnetworks`` on their machines), comma-separated. Port 9993 is
+    ZeroTier's own: every member's daemon listens there."""
+    from labkit.steps.reach import ReachPeers
+
+    target = _target()
+    return StepPanel(
+        tr("虚拟局域网连通性：ping 与 TCP 连接", "Reachability over the virtual LAN: ping and TCP"),
+        step_factory(ReachPeers, client=target.client, prefix=target.client.prefix),
+        {
+            "peers": (
+                peers or target.peer or "",
+                tr("对端的 ZeroTier 地址（逗号分隔）", "peers' ZeroTier addresses (comma-separated)"),
+            ),
+            "network": _network(target, None),
+            "port": (port, tr("TCP 端口", "TCP port")),
+            "count": (count, tr("每个对端 ping 的次数", "pings per peer")),
+        },
+        console=False,
+    )
+
+
+# -- 3.4 throughput -------------------------------------------------------------------------------
+def _throughput_step(*, target: Any, peer: str, underlay: str | None, **kw: Any) -> Any:
+    """The targets from the two address fields; in the lab the step starts node 1's iperf3 server."""
+    from labkit.logic.reach import validate_peer
+    from labkit.steps.throughput import MeasureThroughput
+
+    targets: dict[str, str] = {}
+    if peer and peer.strip():  # blank: the step says which field to fill (skipped, unanswered)
+        targets["ZeroTier"] = validate_peer(peer, "peer")
+        if underlay:
+            targets["veth" if target.lab_dir else "LAN"] = validate_peer(underlay, "underlay")
+    server = target.peer_prefix if target.lab_dir else None
+    return MeasureThroughput(
+        targets, client_prefix=target.client.prefix, server_prefix=server, targets_field="peer", **kw
+    )
+
+
+def zt_throughput(peer: str | None = None, underlay: str | None = None, seconds: int = 3) -> StepPanel:
+    """iperf3 throughput to a peer over ZeroTier, and over the network underneath for comparison
+    (``ch3.zt.throughput``). In the lab the step runs the server on node 1 itself; on a student's
+    machine a classmate runs ``iperf3 -s`` (the plan shows it). ``measured_links(panel)`` gives the
+    measured speeds to the compression plot."""
+    from labkit.steps.throughput import MeasureThroughput
+
+    target = _target()
+    return StepPanel(
+        tr(
+            "测量带宽：ZeroTier 与底层网络（iperf3）",
+            "Measure throughput: ZeroTier vs the underlay (iperf3)",
+        ),
+        step_factory(
+            MeasureThroughput,
+            build=_throughput_step,
+            convert={"underlay": blank_is_none},
+            target=target,
+        ),
+        {
+            "peer": (peer or target.peer or "", tr("对端的 ZeroTier 地址", "peer's ZeroTier address")),
+            "underlay": (
+                underlay or target.peer_underlay or "",
+                tr("对端在底层网络上的地址（可留空）", "peer's address on the underlying network (optional)"),
+            ),
+            "seconds": (seconds, tr("每条链路测量秒数", "seconds per link")),
+        },
+    )
+
+
+def measured_links(panel: StepPanel) -> dict[str, float]:
+    """``{link: bit/s}`` the throughput panel measured (empty when it did not pass), for
+    ``compression(work, links=...)``."""
+    from labkit.logic.throughput import links
+
+    result = panel.result
+    if result is None or result.status != "pass":
+        return {}
+    return links(result.evidence.get("rows") or [])
 
 
 # -- 3.4 bandwidth and compression ---------------------------------------------------------------

@@ -391,6 +391,40 @@ def test_central_request_path_dry_run_apply_and_idempotence(central):
     )
 
 
+def test_a_saved_notebook_never_holds_the_central_token(central, tmp_path, monkeypatch):
+    """A notebook that authorizes through Central with the token from the environment (and one
+    with a wrong token, which fails): the saved .ipynb holds results, plans and errors, never the token."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv(zc.TOKEN_ENV, TOKEN)
+    url = _url(central)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from labkit.steps.zt_controller import AuthorizeMembers\n"
+            f"step = AuthorizeMembers({NWID!r}, {{'bbbbbbbbbb': 's2'}}, apply=True, controller='central', "
+            f"url={url!r})\nprint(step.plan())\nstep"
+        ),
+        nbformat.v4.new_code_cell("result = step.execute('live')\nresult"),
+        nbformat.v4.new_code_cell("import os\nprint(result.message, result.evidence)\nresult.to_payload()"),
+        nbformat.v4.new_code_cell(
+            "os.environ['ZEROTIER_CENTRAL_TOKEN'] = 'WRONG-' + os.environ['ZEROTIER_CENTRAL_TOKEN']\n"
+            f"AuthorizeMembers({NWID!r}, ['aaaaaaaaaa'], controller='central', url={url!r}).execute('live')"
+        ),
+    ]
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    path = tmp_path / "authorize.ipynb"
+    nbformat.write(nb, path)
+    saved = path.read_text(encoding="utf-8")
+    assert central.members["bbbbbbbbbb"]["authorized"] is True  # the token was really used
+    assert CHECK_MIME in saved and "401" in saved  # results and the refusal were saved
+    assert TOKEN not in saved
+
+
 def test_central_refusals_are_explained_without_the_token(central):
     with use_lang("en"):
         bad = AuthorizeMembers(

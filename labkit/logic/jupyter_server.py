@@ -244,7 +244,7 @@ def validate_hash(hashed: str) -> str:
     if not isinstance(hashed, str) or not _HASH.match(hashed):
         raise InvalidField(
             "hashed_password",
-            mask_hash(hashed) if isinstance(hashed, str) else hashed,
+            "<hidden>",  # it may be a password typed in the wrong place
             tr("不是 jupyter_server.auth.passwd 生成的哈希", "is not a hash from jupyter_server.auth.passwd"),
             tr("让 labkit 根据密码生成", "let labkit make it from the password"),
         )

@@ -469,7 +469,7 @@ def execute_request(code: str, session: str, msg_id: str | None = None) -> dict[
 
 def kernel_output(messages: Iterable[Mapping[str, Any]], msg_id: str) -> dict[str, Any]:
     """Collect the replies to ``msg_id``: stdout, stderr, the error, the reply status, done?"""
-    out: dict[str, Any] = {"stdout": "", "stderr": "", "error": None, "status": None, "idle": False}
+    out: dict[str, Any] = {"stdout": "", "stderr": "", "exception": None, "status": None, "idle": False}
     for msg in messages:
         if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
             continue
@@ -479,7 +479,7 @@ def kernel_output(messages: Iterable[Mapping[str, Any]], msg_id: str) -> dict[st
             name = "stdout" if content.get("name") == "stdout" else "stderr"
             out[name] += str(content.get("text", ""))
         elif kind == "error":
-            out["error"] = f"{content.get('ename')}: {content.get('evalue')}"
+            out["exception"] = f"{content.get('ename')}: {content.get('evalue')}"
         elif kind == "execute_reply":
             out["status"] = content.get("status")
         elif kind == "status" and content.get("execution_state") == "idle":
@@ -507,7 +507,11 @@ def judge_kernel(check_id: str, evidence: Mapping[str, Any]) -> CheckResult:
     problems = []
     if not probe:
         problems.append(
-            tr("内核没有给出检查结果：{e}", "the kernel gave no result: {e}", e=ev.get("error") or "—")
+            tr(
+                "内核没有给出检查结果：{e}",
+                "the kernel gave no result: {e}",
+                e=ev.get("problem") or ev.get("exception") or "—",
+            )
         )
     if not ev.get("kernel_deleted"):
         problems.append(tr("内核没有被删除", "the kernel was not deleted"))

@@ -287,8 +287,12 @@ class KernelCheck(_JupyterStep):
                 "PyTorch/CUDA check in it, then delete the kernel",
                 k=self.kernel_name,
             ),
-            files={"<kernel cell>": lj.kernel_code(str(PROBE_FILE))},
             notes=[
+                tr(
+                    "内核里运行的代码：\n{c}",
+                    "the code run in the kernel:\n{c}",
+                    c=lj.kernel_code(str(PROBE_FILE)),
+                ),
                 *_login_notes(self.base),
                 tr(
                     "POST {b}api/kernels（cookie + X-XSRFToken）；"
@@ -313,13 +317,13 @@ class KernelCheck(_JupyterStep):
         visitor = Browser(self.base, timeout=60)
         login = visitor.login(self.need_password())
         if login["outcome"] != "accepted":
-            return {"login": login, "error": tr("登录失败", "login failed"), "kernel_deleted": True}
+            return {"login": login, "problem": tr("登录失败", "login failed"), "kernel_deleted": True}
         made = visitor.api("api/kernels", method="POST", body={"name": self.kernel_name})
         if made is None or made.status != 201:
             return {
                 "login": login,
                 "create_status": made.status if made else None,
-                "error": (made.body[-500:].decode("utf-8", "replace") if made else "no answer"),
+                "problem": (made.body[-500:].decode("utf-8", "replace") if made else "no answer"),
                 "kernel_deleted": True,
             }
         kernel = lj.parse_kernel(made.body)

@@ -132,9 +132,17 @@ def run_in_kernel(browser: Browser, kernel_id: str, code: str, timeout: float = 
     ws_base = "ws" + browser.base[len("http") :]
     session = uuid.uuid4().hex
     url = urllib.parse.urljoin(ws_base, f"api/kernels/{kernel_id}/channels?session_id={session}")
-    conn = websocket.create_connection(
-        url, timeout=timeout, header=[f"Cookie: {browser.cookie_header()}"], http_proxy_host=None
-    )
+    parts = urllib.parse.urlsplit(url)
+    # our own socket: straight to the server, whatever http_proxy says (websocket-client would
+    # otherwise take a proxy from the environment)
+    sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout)
+    try:
+        conn = websocket.create_connection(
+            url, timeout=timeout, header=[f"Cookie: {browser.cookie_header()}"], socket=sock
+        )
+    except BaseException:
+        sock.close()
+        raise
     messages: list[dict[str, Any]] = []
     try:
         request = lj.execute_request(code, session)

@@ -273,3 +273,91 @@ def test_up_is_planned_with_the_missing_images_and_health_and_down_follow(tmp_pa
     down, ran = execute_and_match(ComposeDown(tmp_path, http_port=port), mode="auto")
     assert down.status == "pass" and down.evidence["already_present"] is True and ran == []
     assert os.path.isdir(tmp_path / "seafile-data" / "db")
+
+
+# -- compose up / health / down mechanics, with stand-in images (NOT Seafile) ----------------------------
+#: Three tiny images standing in for MariaDB, memcached and Seafile: a rootfs holding only the
+#: host's static busybox (``docker import``, independent of any other test's images). They prove
+#: the steps' compose up/down, the engine reads and the HTTP check for real; they say nothing
+#: about Seafile itself (there is no registry here to pull it).
+#: As PID 1 ``sleep`` and ``httpd`` ignore SIGTERM (compose down would wait 10 s for each).
+_TRAP = """["sh", "-c", "trap 'exit 0' TERM; %s & wait"]"""
+STANDINS = {
+    "db_image": ("labkit-test/standin-db:1", {}, f"CMD {_TRAP % 'sleep 3600'}"),
+    "memcached_image": (
+        "labkit-test/standin-memcached:1",
+        {"bin/memcached": b"#!/bin/sh\ntrap 'exit 0' TERM; sleep 3600 & wait\n"},
+        'CMD ["memcached"]',
+    ),
+    "seafile_image": (
+        "labkit-test/standin-seafile:1",
+        {"www/index.html": b"standin\n"},
+        f"CMD {_TRAP % 'httpd -f -p 80 -h /www'}",
+    ),
+}
+BUSYBOX = "/bin/busybox"
+
+
+def _rootfs(extra: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(BUSYBOX, arcname="bin/busybox")
+        for applet in ("sh", "sleep", "httpd"):
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        for name, data in extra.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def standin_images(docker_client, tracker) -> dict[str, str]:
+    if not os.path.isfile(BUSYBOX):
+        pytest.skip("no static busybox (apt-get install busybox-static)")
+    refs = {}
+    for field, (ref, files, cmd) in STANDINS.items():
+        repo, tag = ref.rsplit(":", 1)
+        docker_client.api.import_image_from_data(_rootfs(files), repository=repo, tag=tag, changes=[cmd])
+        tracker.image(ref)
+        refs[field] = ref
+    return refs
+
+
+@needs_compose
+def test_up_health_down_mechanics_with_standin_images(tmp_path, docker_client, standin_images):
+    label = f"com.docker.compose.project={sf.PROJECT}"
+    if docker_client.containers.list(all=True, filters={"label": label}):
+        pytest.skip(f"a {sf.PROJECT} project already exists on this engine; not touching it")
+    fields = {"http_port": _free_port(), **standin_images}
+    assert WriteCompose(tmp_path, **fields).execute("auto").status == "pass"
+    secrets = _secrets(tmp_path)
+    try:
+        up, ran = execute_and_match(ComposeUp(tmp_path, **fields), mode="auto")
+        assert up.status == "pass", up.message
+        assert ran == [sf.up_argv(ComposeUp(tmp_path, **fields).spec())]
+        assert set(up.evidence["containers"]) == set(sf.SERVICES)
+        again = ComposeUp(tmp_path, **fields).execute("auto")
+        assert again.status == "pass" and again.evidence["already_present"] is True
+
+        # the port is now held by the project itself: validation still passes
+        checked = ValidateCompose(tmp_path, **fields).execute("auto")
+        assert checked.status == "pass", checked.message
+        health, ran = execute_and_match(SeafileHealth(tmp_path, **fields), mode="auto")
+        assert health.status == "pass" and health.evidence["status"] == 200 and ran == []
+
+        refused = ComposeDown(tmp_path, **fields).execute("auto")
+        assert refused.status == "skipped" and refused.evidence["skip_reason"] == "consent"
+        assert docker_client.containers.list(filters={"label": label})
+        _assert_no_secret(secrets, up.to_payload(), health.to_payload(), refused.to_payload())
+    finally:
+        down, ran = execute_and_match(ComposeDown(tmp_path, consent=True, **fields), mode="auto")
+    assert down.status == "pass", down.message
+    assert ran == [sf.down_argv(ComposeDown(tmp_path, **fields).spec())]
+    assert not docker_client.containers.list(all=True, filters={"label": label})
+    assert down.evidence["data_kept"] is True

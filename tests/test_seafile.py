@@ -361,3 +361,17 @@ def test_up_health_down_mechanics_with_standin_images(tmp_path, docker_client, s
     assert ran == [sf.down_argv(ComposeDown(tmp_path, **fields).spec())]
     assert not docker_client.containers.list(all=True, filters={"label": label})
     assert down.evidence["data_kept"] is True
+
+
+@needs_compose
+def test_a_password_in_the_tools_complaint_is_masked(tmp_path, docker_client):
+    port = _free_port()
+    assert WriteCompose(tmp_path, http_port=port).execute("auto").status == "pass"
+    secrets = _secrets(tmp_path)
+    # a student pasted the password itself into a broken variable: the tool quotes the line back
+    _hand_edit(tmp_path, '"${SEAFILE_ADMIN_PASSWORD}"', '"${' + secrets[1] + '"')
+    result, _ = execute_and_match(ValidateCompose(tmp_path, http_port=port), mode="auto")
+    assert result.status == "fail"
+    assert result.evidence["returncode"] != 0
+    assert "${***" in result.evidence["tool_output"]
+    _assert_no_secret(secrets, result.to_payload(), str(result))

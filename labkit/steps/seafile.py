@@ -393,7 +393,8 @@ class ValidateCompose(_SeafileStep):
         text = Path(spec.compose_path).read_text(encoding="utf-8")
         v2 = bool(compose_v2())
         argv = sf.config_argv(spec, v2=v2)
-        done = ctx.run(argv, timeout=self.timeout, check=False)
+        # not streamed: the output is masked with the .env values before anyone sees it
+        done = ctx.run(argv, timeout=self.timeout, check=False, on_line=None)
         said = sf.mask((done.stderr + done.stdout).strip(), self._secret_values(spec))
         tool_findings = sf.parse_config_errors(said) if done.returncode != 0 else []
         own = self._own_findings(ctx, spec, text)

@@ -19,9 +19,12 @@ what="${1:-course}"
 # one every Chinese character is an empty box).
 # zstd, lz4: chapter 3 measures their compression (labkit/steps/compression.py).
 # iputils-ping, iperf3: chapter 3 pings peers and measures throughput over the virtual LAN.
+# docker-compose: chapter 4 validates the Seafile compose file with it (`config -q`, Debian's v1)
+# and starts it where the images are present (labkit/steps/seafile.py; `docker compose` v2 also
+# works where only that exists).
 pkgs=(qemu-utils qemu-system-arm qemu-efi-aarch64 ipxe-qemu ca-certificates python3-venv
       docker.io busybox-static debootstrap docker-registry fonts-wqy-microhei zstd lz4
-      iputils-ping iperf3)
+      iputils-ping iperf3 docker-compose)
 if [ "$what" = test ]; then
   pkgs+=(cpio chromium)  # cpio: checks labkit's initramfs writer; chromium: tests/test_browser.py
 fi

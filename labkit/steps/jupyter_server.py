@@ -44,6 +44,7 @@ from labkit.i18n import field_name, tr
 from labkit.logic import jupyter_server as lj
 from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.jupyter_http import Browser, port_accepts
+from labkit.steps.pidfile import owned_pid, process_gone, stop_process
 
 __all__ = ["StartServer", "StopServer", "WriteServerConfig", "process_gone", "stop_process"]
 
@@ -177,16 +178,7 @@ class _JupyterStep(Step):
     # -- the running server -------------------------------------------------------------------
     def owned_pid(self) -> int | None:
         """The pid in ``server.pid`` if that process is ``python -m jupyter_server --config=<ours>``."""
-        import psutil
-
-        try:
-            pid = int(self.pid_path.read_text(encoding="utf-8").strip())
-            proc = psutil.Process(pid)
-            cmdline = proc.cmdline()
-            zombie = proc.status() == psutil.STATUS_ZOMBIE
-        except (OSError, ValueError, psutil.Error):
-            return None
-        return pid if cmdline[1:] == self.argv()[1:] and not zombie else None
+        return owned_pid(self.pid_path, lambda cmdline: list(cmdline[1:]) == self.argv()[1:])
 
     def config_digest(self) -> str:
         try:
@@ -589,37 +581,6 @@ class StartServer(_JupyterStep):
             **evidence,
             unauthenticated_status=status,
         )
-
-
-def stop_process(pid: int, grace: float) -> dict[str, Any]:
-    """SIGTERM ``pid`` (a clean shutdown: the server stops its kernels), SIGKILL after ``grace``
-    seconds; then make sure its children are gone too."""
-    import psutil
-
-    proc = psutil.Process(pid)
-    children = proc.children(recursive=True)
-    proc.terminate()
-    signal_used = "SIGTERM"
-    try:
-        proc.wait(timeout=grace)
-    except psutil.TimeoutExpired:
-        proc.kill()
-        signal_used = "SIGKILL"
-        proc.wait(timeout=10)
-    _, alive = psutil.wait_procs(children, timeout=5)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    return {"pid": pid, "signal": signal_used, "children": [c.pid for c in children]}
-
-
-def process_gone(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # ----------------------------------------------------------------------------------------------

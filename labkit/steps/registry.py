@@ -45,6 +45,7 @@ from labkit.logic.docker_names import parse_reference
 from labkit.steps.base import Plan, RunContext, Step, consent_to_edit, refuse_replacing
 from labkit.steps.docker.common import DockerStep, find_image, sdk_note
 from labkit.steps.docker.engine import DockerFailed, perform
+from labkit.steps.pidfile import owned_pid, stop_process
 
 __all__ = ["AddInsecureRegistry", "PushImage", "StartRegistry", "StopRegistry"]
 
@@ -126,17 +127,14 @@ class _RegistryStep(Step):
 
     def owned_pid(self) -> int | None:
         """The pid in the pid file if that process is ``docker-registry serve`` of this config."""
-        import psutil
-
-        try:
-            pid = int(self.pid_path.read_text(encoding="utf-8").strip())
-            proc = psutil.Process(pid)
-            cmdline = proc.cmdline()
-            zombie = proc.status() == psutil.STATUS_ZOMBIE
-        except (OSError, ValueError, psutil.Error):
-            return None
-        ours = len(cmdline) == 3 and os.path.basename(cmdline[0]) == "docker-registry"
-        return pid if ours and cmdline[1:] == ["serve", str(self.config_path)] and not zombie else None
+        return owned_pid(
+            self.pid_path,
+            lambda cmdline: (
+                len(cmdline) == 3
+                and os.path.basename(cmdline[0]) == "docker-registry"
+                and list(cmdline[1:]) == ["serve", str(self.config_path)]
+            ),
+        )
 
 
 class StartRegistry(_RegistryStep):
@@ -304,8 +302,6 @@ class StopRegistry(_RegistryStep):
         }
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        import psutil
-
         pid = self.owned_pid()
         if pid is None:
             raise NotSupportedHere(
@@ -316,13 +312,7 @@ class StopRegistry(_RegistryStep):
                     r=self.folder,
                 )
             )
-        proc = psutil.Process(pid)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(pid, grace=10)
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
         return {"address": self.registry.address, "pid": pid}

@@ -33,6 +33,7 @@ SHARED = {
     "labkit.findings",
     "labkit.plotfont",
     "labkit.imports",
+    "labkit.hidden",
 }
 HEAVY = ("torch", "docker", "kubernetes", "ipywidgets", "papermill", "nbformat", "matplotlib", "psutil")
 

@@ -35,6 +35,7 @@ from typing import Any
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
 from labkit.findings import Finding
+from labkit.hidden import Hidden
 from labkit.i18n import tr
 from labkit.logic.gpu import parse_probe_output
 
@@ -86,12 +87,11 @@ PASSWORD_ENV = "LABKIT_JUPYTER_PASSWORD"
 _HASH = re.compile(r"^(argon2:\$argon2id?\$v=\d+\$[^\s'\"\\]+|sha1:[0-9a-f]+:[0-9a-f]{40})$")
 
 
-class Password:
-    """A password that never shows: ``repr``/``str``/format print ``<hidden>``; :meth:`reveal` gives it.
+class Password(Hidden):
+    """The Jupyter server's password (:class:`~labkit.hidden.Hidden`: never shown); a bad one is
+    an error on the ``password`` field."""
 
-    Like :class:`labkit.logic.zt_controller.Secret`, named for its field (``password``)."""
-
-    __slots__ = ("_value",)
+    __slots__ = ()
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str) or not value or len(value) > 1024 or not value.isprintable():
@@ -107,18 +107,7 @@ class Password:
                     "choose another, or leave it empty for labkit to generate one",
                 ),
             )
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Password(<hidden>)"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:  # never pickled into a notebook or a worker
-        raise TypeError("a Password is not picklable")
+        super().__init__(value)
 
 
 @dataclass(frozen=True)

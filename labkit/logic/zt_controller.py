@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labkit.errors import InvalidField
+from labkit.hidden import Hidden
 from labkit.i18n import field_name, tr
 from labkit.logic.zerotier import API_HEADER, validate_network_id
 
@@ -93,10 +94,11 @@ def is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in _LOOPBACK
 
 
-class Secret:
-    """A token that never shows: ``repr``/``str``/format print ``<hidden>``; :meth:`reveal` gives it."""
+class Secret(Hidden):
+    """A controller's API token (:class:`~labkit.hidden.Hidden`: never shown); a bad one is an
+    error on the ``token`` field."""
 
-    __slots__ = ("_value",)
+    __slots__ = ()
 
     def __init__(self, value: str) -> None:
         token = value.strip() if isinstance(value, str) else ""
@@ -110,18 +112,7 @@ class Secret:
                 ),
                 tr("检查令牌文件或环境变量 {e}", "check the token file or the variable {e}", e=TOKEN_ENV),
             )
-        self._value = token
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret(<hidden>)"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:  # never pickled into a notebook or a worker
-        raise TypeError("a Secret is not picklable")
+        super().__init__(token)
 
 
 @dataclass(frozen=True)

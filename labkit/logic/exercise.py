@@ -421,8 +421,23 @@ def hci_exercise() -> Exercise:
     )
 
 
-#: Exercise id → the function building it (read-only).
-EXERCISES: Mapping[str, Callable[[], Exercise]] = MappingProxyType({"ch3.hci": hci_exercise})
+def _ch4_layers() -> Exercise:
+    from labkit.logic.exercise_cloud import layers_exercise
+
+    return layers_exercise()
+
+
+def _ch4_models() -> Exercise:
+    from labkit.logic.exercise_cloud import models_exercise
+
+    return models_exercise()
+
+
+#: Exercise id → the function building it (read-only). Chapter 4's banks live in
+#: :mod:`labkit.logic.exercise_cloud`.
+EXERCISES: Mapping[str, Callable[[], Exercise]] = MappingProxyType(
+    {"ch3.hci": hci_exercise, "ch4.layers": _ch4_layers, "ch4.models": _ch4_models}
+)
 
 
 def exercise(exercise_id: str) -> Exercise:

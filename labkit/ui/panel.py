@@ -37,7 +37,16 @@ from labkit.ui.evidence import AttemptNote, GradedResult, console_html, keeps_re
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.ui import Session
 
-__all__ = ["Controls", "StepFactory", "StepPanel", "blank_is_none", "css", "label_width", "step_factory"]
+__all__ = [
+    "Controls",
+    "Masked",
+    "StepFactory",
+    "StepPanel",
+    "blank_is_none",
+    "css",
+    "label_width",
+    "step_factory",
+]
 
 _MAX_CONSOLE_LINES = 400
 #: Lines sent to the console widget: it shows the newest ~12 and scrolls back over the rest.
@@ -92,6 +101,25 @@ def _widget_for(default: Any, label: str, choices: Any = None, *, width: str = "
     return w.Text(
         value="" if default is None else str(default), description=label, style=style, layout=layout
     )
+
+
+@dataclass(frozen=True)
+class Masked:
+    """The ``choices`` of a secret field (a password): a masked ``ipywidgets.Password`` widget.
+
+    Its value reaches the step factory as typed (the factory wraps it, e.g. in
+    :class:`labkit.logic.jupyter_server.Password`); the panel never puts a field value into the plan,
+    the console or a result, and the browser shows dots."""
+
+    def widget(self, default: Any, label: str) -> Any:
+        import ipywidgets as w
+
+        return w.Password(
+            value="" if default is None else str(default),
+            description=label,
+            style={"description_width": label_width([label])},
+            layout=w.Layout(width="auto", max_width="52em"),
+        )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ CH1 = ROOT / "notebooks" / "01-virtualization.ipynb"
 CH2 = ROOT / "notebooks" / "02-containers.ipynb"
 CH2B = ROOT / "notebooks" / "03-kubernetes.ipynb"
 CH3 = ROOT / "notebooks" / "04-distributed-vlan.ipynb"
+CH4 = ROOT / "notebooks" / "05-cloud-services.ipynb"
 
 #: Steps chapter 1 must really run (and pass) on a Debian machine with QEMU and no KVM.
 MUST_RUN = {
@@ -396,7 +397,7 @@ def test_chapter2b_cluster_cells_are_planned_for_this_host_and_not_graded(ch2b_t
             assert run[check]["message"], run[check]
 
 
-@pytest.mark.parametrize("path", [CH1, CH2, CH2B, CH3], ids=["ch1", "ch2", "ch2b", "ch3"])
+@pytest.mark.parametrize("path", [CH1, CH2, CH2B, CH3, CH4], ids=["ch1", "ch2", "ch2b", "ch3", "ch4"])
 def test_notebook_narrative_is_chinese_and_has_a_parameters_cell(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -471,3 +472,68 @@ def test_chapter3_without_a_zerotier_daemon_plans_those_cells_and_still_validate
         assert (checks[check]["mode"], checks[check]["status"]) == ("run", "pass"), checks[check]
     quiz = checks["ch3.hci.quiz"]  # shipped unanswered: skipped, not a failed notebook
     assert (quiz["status"], quiz["evidence"]["skip_reason"]) == ("skipped", "unanswered"), quiz
+
+
+# -- chapter 4 ---------------------------------------------------------------------------------
+#: A password a run must never leave in its saved notebook (the steps read it from the environment).
+CH4_PASSWORD = "Ch4-Recognisable-Pw-8642-plugh"
+#: Chapter 4's graded cells: all run and pass here.
+CH4_GRADED = (
+    "ch4.layers.quiz",
+    "ch4.models.quiz",
+    "ch4.jupyter.config",
+    "ch4.jupyter.seed",
+    "ch4.jupyter.start",
+    "ch4.jupyter.login",
+    "ch4.jupyter.kernel",
+    "ch4.seafile.compose",
+    "ch4.seafile.validate",
+    "ch4.capstone",
+    "ch4.jupyter.stop",
+)
+
+
+def _answer_ch4(nb_path: Path) -> None:
+    """Write the right answers into the two answer cells (4.1 layers, 4.2 models), as a student does."""
+    from labkit.logic.exercise import exercise
+
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    for name, exercise_id in (("layers_answers", "ch4.layers"), ("models_answers", "ch4.models")):
+        answers = {q.qid: "".join(sorted(q.correct)) for q in exercise(exercise_id).questions}
+        (cell,) = [c for c in nb["cells"] if f"\n{name} = " in "".join(c["source"])]
+        cell["source"] = f"{name} = {answers!r}\n"
+    nb_path.write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def ch4_twice(tmp_path_factory: pytest.TempPathFactory) -> Twice:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABKIT_JUPYTER_PASSWORD", CH4_PASSWORD)
+        return _release_run_twice_and_grade(tmp_path_factory.mktemp("ch4"), CH4, "ch4", _answer_ch4)
+
+
+@pytest.mark.guest
+def test_chapter4_runs_a_real_jupyter_server_twice_with_full_marks_and_no_password_saved(ch4_twice):
+    _assert_full_marks(ch4_twice, _points(CH4))
+    for n, run in enumerate((ch4_twice.checks(0), ch4_twice.checks(1))):
+        for check in CH4_GRADED:
+            assert (run[check]["mode"], run[check]["status"]) == ("run", "pass"), run[check]
+        for check in ("ch4.pve.create.vm", "ch4.pve.create.ct", "ch4.seafile.up", "ch4.seafile.health"):
+            assert run[check]["evidence"]["skip_reason"] == "host", run[check]
+        parts = {p["part"]: p["status"] for p in run["ch4.capstone"]["evidence"]["parts"]}
+        assert parts == {"vm": "pass", "jupyter": "pass", "compose": "pass", "seafile": "skipped"}
+        assert run["ch4.jupyter.config"]["evidence"]["password_source"] == "env"
+        pid = run["ch4.jupyter.start"]["evidence"]["pid"]
+        assert run["ch4.jupyter.stop"]["evidence"]["pid"] == pid
+        executed = Path(ch4_twice.runs[n][1]["notebooks"][0]["output"]).read_text(encoding="utf-8")
+        assert CH4_PASSWORD not in executed, f"run {n + 1}: the password is in the saved notebook"
+    _assert_verified(ch4_twice.checks(1)["ch4.jupyter.config"])
+    _assert_verified(ch4_twice.checks(1)["ch4.seafile.compose"])
+    assert not (ch4_twice.work / "jupyter" / "password.txt").exists()  # the environment's was used
+    import psutil
+
+    ours = str(ch4_twice.work / "jupyter")
+    left = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if any(ours in a for a in p.info["cmdline"] or [])
+    ]
+    assert not left, f"processes left from the chapter's server: {left}"

@@ -191,3 +191,42 @@ def test_the_grader_judges_a_passing_exercise_again_from_its_recorded_choices():
     junk = CheckResult.passed("ch3.hci.quiz", "ok", choices={"q1": "Z"})
     assert "无效" in (ex.rejudge("ch3.hci.quiz", junk.evidence) or "")
     assert ex.rejudge("ch3.nested.check", {}) is None  # other checks are not exercises
+
+
+# -- chapter 4: layers (4.1) and service models (4.2) -------------------------------------------
+def test_the_chapter4_exercises_follow_the_course_text():
+    layers = ex.exercise("ch4.layers")
+    placed = {q.qid: q.option(next(iter(q.correct))).text for q in layers.questions}
+    assert placed == {
+        "q1": "服务单元（基础设施）",  # PVE's VMs and containers
+        "q2": "中间件（平台环境）",  # Jupyter: the seed's table names it there
+        "q3": "应用层（应用软件）",  # Seafile: a cloud drive
+        "q4": "数据层（数据信息）",  # a data API
+    }
+    models = ex.exercise("ch4.models")
+    os_in_paas = models.question("q1")
+    assert (
+        "PaaS" in os_in_paas.prompt
+        and os_in_paas.option(next(iter(os_in_paas.correct))).text == "云服务提供商"
+    )
+    assert models.question("q2").multiple and models.question("q2").correct == {"A", "B"}
+    for exercise in (layers, models):
+        for q in exercise.questions:
+            assert all(o.explanation for o in q.options)
+    with use_lang("en"):
+        assert ex.exercise("ch4.models").question("q1").prompt.startswith("In a full-platform PaaS")
+
+
+@pytest.mark.parametrize("exercise_id", ["ch4.layers", "ch4.models"])
+def test_the_chapter4_exercises_are_graded_like_chapter3(exercise_id):
+    right = right_answers(exercise_id)
+    result, ran = execute_and_match(AnswerExercise(exercise_id, right))
+    assert result.status == "pass" and ran == [] and result.check == f"{exercise_id}.quiz"
+    assert ex.rejudge(f"{exercise_id}.quiz", result.evidence) is None
+    wrong = dict(right, q1=next(k for k in "ABCD" if k not in right["q1"]))
+    failed = exercise_panel(exercise_id, wrong).run("auto")
+    assert failed.status == "fail" and failed.message.startswith(
+        f"答对 {len(right) - 1}/{len(right)} 题。第 1 题："
+    )
+    forged = {**failed.evidence}
+    assert "第 1 题" in (ex.rejudge(f"{exercise_id}.quiz", forged) or "")

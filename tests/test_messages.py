@@ -23,7 +23,7 @@ import pytest
 from labkit.checks import CheckResult
 from labkit.i18n import use_lang
 from labkit.steps.base import Plan
-from labkit.ui import ch1, ch2, ch3, session
+from labkit.ui import ch1, ch2, ch3, ch4, session
 from labkit.ui.panel import StepPanel
 
 pytest_plugins = ["docker_fixtures"]
@@ -281,6 +281,41 @@ def chapter3(work_dir: Path) -> tuple[Seen, dict[str, CheckResult | Plan]]:
     return seen, keep
 
 
+def chapter4(work_dir: Path) -> tuple[Seen, dict[str, CheckResult | Plan]]:
+    """The chapter-4 mistakes: exercise answers, an open address without a login, a port out of
+    range, root without --allow-root, steps run out of order, sizes, a missing consent."""
+    import os
+
+    seen: Seen = []
+    keep: dict[str, CheckResult | Plan] = {}
+    work = session(work_dir)
+    layers = ch4.layers_quiz()
+    keep["layers_blank"] = _run(seen, "layers", layers)
+    keep["layers_two"] = _plan(seen, "layers", layers, q1="AB")
+    keep["models_wrong"] = _run(seen, "models", ch4.models_quiz(), q1="B", q2="C", q3="A", q4="A", q5="C")
+    config = ch4.jupyter_config(work)
+    keep["open"] = _plan(seen, "config", config, ip="0.0.0.0", auth="none")
+    keep["port"] = _plan(seen, "config", config, ip="127.0.0.1", auth="password", port=80)
+    if os.geteuid() == 0:
+        keep["root"] = _plan(seen, "config", config, port=8888, allow_root=False)
+    keep["start_first"] = _run(seen, "start", ch4.jupyter_start(work))
+    keep["login_first"] = _run(seen, "login", ch4.jupyter_login(work))
+    kernel: Seen = []
+    _run(kernel, "kernel", ch4.jupyter_kernel(work))
+    code = ("内核里运行的代码：", "the code run in the kernel:")  # a note showing Python code, not prose
+    seen += [(where, text) for where, text in kernel if not text.startswith(code)]
+    _run(seen, "stop", ch4.jupyter_stop(work))
+    keep["vm_memory"] = _plan(seen, "pve", ch4.pve_create("vm"), memory_mib=10)
+    _run(seen, "pve", ch4.pve_create("ct"), vmid=5)
+    keep["seafile_port"] = _plan(seen, "compose", ch4.seafile_compose(work), http_port=80000)
+    keep["validate_first"] = _run(seen, "validate", ch4.seafile_validate(work))
+    _run(seen, "up", ch4.seafile_up(work))
+    keep["down"] = _plan(seen, "down", ch4.seafile_down(work))
+    _plan(seen, "capstone", ch4.capstone(work), jupyter_port=1)
+    _plan(seen, "capstone", ch4.capstone(work))
+    return seen, keep
+
+
 # -- the must-show tests -------------------------------------------------------------------------
 def _assert_chinese(seen: Seen) -> None:
     leaks = [(where, text, latin_prose(text)) for where, text in seen if latin_prose(text)]
@@ -446,3 +481,28 @@ def test_chapter3_panels_in_english_have_no_chinese(tmp_path, monkeypatch):
     _assert_english(seen)
     _assert_no_api_words(seen)
     assert keep["quiz_two"].message.startswith("question 1: 'AB' is single choice")
+
+
+def test_chapter4_panels_speak_chinese_about_the_panel(tmp_path):
+    seen, keep = _isolated("zh", lambda: chapter4(tmp_path / "w"))
+    _assert_chinese(seen)
+    _assert_no_api_words(seen)
+    assert keep["layers_blank"].evidence["skip_reason"] == "unanswered"
+    assert keep["layers_two"].message.startswith("第 1 题：'AB' 是单选题")
+    assert keep["models_wrong"].message.startswith("答对 0/5 题。第 1 题：B：")
+    assert "监听地址（--ip）" in keep["open"].message
+    assert keep["port"].message.startswith("端口（--port）：80 ")
+    if "root" in keep:
+        assert "允许以 root 运行" in keep["root"].message
+    assert "写入配置" in keep["start_first"].message
+    assert keep["login_first"].status == "skipped"
+    assert keep["seafile_port"].message.startswith("网页端口")
+    assert keep["validate_first"].status == "skipped"
+    assert isinstance(keep["down"], Plan)  # without consent it only plans (no containers here)
+
+
+def test_chapter4_panels_in_english_have_no_chinese(tmp_path):
+    seen, keep = _isolated("en", lambda: chapter4(tmp_path / "w"))
+    _assert_english(seen)
+    _assert_no_api_words(seen)
+    assert keep["port"].message.startswith("port (--port): 80 ")

@@ -886,6 +886,7 @@ def test_the_notebooks_and_the_readme_explain_the_record_button_by_its_label():
         "02-containers.ipynb",
         "03-kubernetes.ipynb",
         "04-distributed-vlan.ipynb",
+        "05-cloud-services.ipynb",
     ):
         first = cell_source(load_notebook_json(root / "notebooks" / name)["cells"][0])
         assert label in first and "评分用的结果" in first and "已由你停止" in first, name

@@ -246,7 +246,8 @@ def _which_model() -> Question:
                 "B",
                 tr("PVE：PaaS；Jupyter：SaaS；Seafile：IaaS", "PVE: PaaS; Jupyter: SaaS; Seafile: IaaS"),
                 tr(
-                    "不对：PVE 出租虚拟机（IaaS），Jupyter 提供运行代码的平台（PaaS），Seafile 是直接用的软件（SaaS）",
+                    "不对：PVE 出租虚拟机（IaaS），Jupyter 提供运行代码的平台（PaaS），"
+                    "Seafile 是直接用的软件（SaaS）",
                     "no: PVE rents VMs (IaaS), Jupyter is a platform for code (PaaS), Seafile is "
                     "software used as is (SaaS)",
                 ),

@@ -111,10 +111,13 @@ class Capstone(Step):
             commands += sub.commands
             probes += sub.probes
             alternatives += sub.alternatives
-            notes.append(tr("{p}（{c}）：{r}", "{p} ({c}): {r}", p=part_label(name), c=step.check_id, r=sub.reason))
+            notes.append(
+                tr("{p}（{c}）：{r}", "{p} ({c}): {r}", p=part_label(name), c=step.check_id, r=sub.reason)
+            )
         notes.append(
             tr(
-                "通过条件：前三项都通过；Seafile 能访问，或者在本机无法运行时只列出计划和原因（compose 文件有效即可）",
+                "通过条件：前三项都通过；Seafile 能访问，"
+                "或者在本机无法运行时只列出计划和原因（compose 文件有效即可）",
                 "passes when the first three pass and Seafile answers, or, where it cannot run here, is "
                 "listed as planned with its reason (a valid compose file is enough)",
             )

@@ -610,10 +610,11 @@ class StopServer(_JupyterStep):
                     g=int(STOP_GRACE),
                 ),
                 tr(
-                    "课程里的 ps aux | grep jupyter 加 kill -9 按名字找进程：会杀掉别人或别的 Jupyter，"
-                    "kill -9 不给服务器清理的机会，它启动的内核会成为孤儿进程继续运行",
-                    "the course's ps aux | grep jupyter with kill -9 finds processes by name: it can kill "
-                    "other users' or other Jupyter servers, kill -9 gives the server no chance to clean up, "
+                    "课程里的 `ps aux | grep jupyter` 加 `kill -9` 按名字找进程：会杀掉别人或别的 Jupyter，"
+                    "`kill -9` 不给服务器清理的机会，它启动的内核会成为孤儿进程继续运行",
+                    "the course's `ps aux | grep jupyter` with `kill -9` finds processes by name: it can "
+                    "kill other users' or other Jupyter servers, `kill -9` gives the server no chance to "
+                    "clean up, "
                     "and the kernels it started are left running as orphans",
                 ),
             ],

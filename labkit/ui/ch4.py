@@ -122,7 +122,8 @@ def jupyter_config(
 
 
 def jupyter_seed_demo(work: Session, allow_root: bool | None = None) -> StepPanel:
-    """The seed's ``jupyter_notebook_config.py`` on a copy: the right password gets 401 (``ch4.jupyter.seed``)."""
+    """The seed's ``jupyter_notebook_config.py`` on a copy: the right password gets 401
+    (``ch4.jupyter.seed``)."""
     from labkit.steps.jupyter_checks import SEED_PORT, SeedConfigDemo
 
     return StepPanel(
@@ -143,9 +144,7 @@ def jupyter_start(
 
     fields = _server_fields(ip, port, allow_root)
     fields["restart"] = (False, tr("用新配置重启（停止旧的服务器）", "restart with the new config"))
-    return StepPanel(
-        tr("启动 Jupyter Server", "Start Jupyter Server"), _jupyter(StartServer, work), fields
-    )
+    return StepPanel(tr("启动 Jupyter Server", "Start Jupyter Server"), _jupyter(StartServer, work), fields)
 
 
 def jupyter_login(work: Session, ip: str = "127.0.0.1", port: int = 8888) -> StepPanel:
@@ -169,7 +168,9 @@ def jupyter_kernel(work: Session, ip: str = "127.0.0.1", port: int = 8888) -> St
     fields = _server_fields(ip, port, None, password=True)
     del fields["allow_root"]
     return StepPanel(
-        tr("在服务器的内核里检查 PyTorch 与 CUDA（4.4.3）", "PyTorch and CUDA in the server's kernel (4.4.3)"),
+        tr(
+            "在服务器的内核里检查 PyTorch 与 CUDA（4.4.3）", "PyTorch and CUDA in the server's kernel (4.4.3)"
+        ),
         _jupyter(KernelCheck, work),
         fields,
     )
@@ -228,7 +229,10 @@ def _seafile_fields(http_port: int, hostname: str | None = None) -> dict[str, tu
     if hostname is not None:
         fields["hostname"] = (hostname, tr("服务器域名", "server host name"))
         fields["admin_email"] = ("admin@example.com", tr("管理员邮箱", "admin e-mail"))
-        fields["data_dir"] = ("seafile-data", tr("数据文件夹（工作文件夹内）", "data folder (in the work folder)"))
+        fields["data_dir"] = (
+            "seafile-data",
+            tr("数据文件夹（工作文件夹内）", "data folder (in the work folder)"),
+        )
     return fields
 
 
@@ -252,7 +256,10 @@ def seafile_validate(work: Session, http_port: int = 8000) -> StepPanel:
     from labkit.steps.seafile import ValidateCompose
 
     return StepPanel(
-        tr("检查 compose 文件（compose 工具 + 端口 + 挂载）", "Validate the compose file (tool, port, mounts)"),
+        tr(
+            "检查 compose 文件（compose 工具 + 端口 + 挂载）",
+            "Validate the compose file (tool, port, mounts)",
+        ),
         step_factory(ValidateCompose, folder=str(work.path)),
         _seafile_fields(http_port),
         console=False,
@@ -292,7 +299,10 @@ def seafile_down(work: Session, http_port: int = 8000, consent: bool = False) ->
             **_seafile_fields(http_port),
             "consent": (
                 consent,
-                tr("我同意停止并删除 Seafile 的容器（数据保留）", "I agree to stop and remove them (data kept)"),
+                tr(
+                    "我同意停止并删除 Seafile 的容器（数据保留）",
+                    "I agree to stop and remove them (data kept)",
+                ),
             ),
         },
         console=False,

@@ -79,6 +79,7 @@ def test_allow_root_defaults_to_how_the_kernel_runs_and_explains_itself(tmp_path
     work = session(tmp_path / "w")
     for panel in (ch4.jupyter_config(work), ch4.jupyter_start(work), ch4.capstone(work)):
         default, label = panel.field_specs["allow_root"][:2]
+        assert "password" not in panel.field_specs or panel.field_specs["password"][0] == ""
         assert default is AS_ROOT and "--allow-root" in label
     assert ch4.jupyter_config(work, allow_root=False).field_specs["allow_root"][0] is False
 
@@ -90,6 +91,16 @@ def test_the_password_field_is_masked_and_never_shown(tmp_path):
     panel = ch4.jupyter_config(work, port=free_port(), allow_root=AS_ROOT)
     c = panel.controls()
     assert isinstance(c.fields["password"], w.Password)
+    masked = [n for n, p in _panels(work).items() if "password" in p.field_specs]
+    assert masked == [
+        "ch4.jupyter.config",
+        "ch4.jupyter.seed",
+        "ch4.jupyter.login",
+        "ch4.jupyter.kernel",
+        "ch4.capstone",
+    ]
+    for name in masked:
+        assert isinstance(_panels(work)[name].controls().fields["password"], w.Password), name
     assert c.fields["password"].value == ""
     c.fields["password"].value = PASSWORD  # what the student types
     assert PASSWORD not in c.plan.value
@@ -116,6 +127,8 @@ def test_panels_run_a_real_server_and_the_capstone_combines_the_chapter_checks(t
     common = {"port": port}
     config = ch4.jupyter_config(work, **common).set(password=PASSWORD)
     assert config.run("auto").status == "pass"
+    seed = ch4.jupyter_seed_demo(work).set(port=free_port(), password=PASSWORD).run("auto")
+    assert seed.status == "pass" and PASSWORD not in str(seed.to_payload()), seed  # the typed one: 401
     start = ch4.jupyter_start(work, **common)
     started = start.run("auto")
     assert started.status == "pass", started
@@ -127,10 +140,8 @@ def test_panels_run_a_real_server_and_the_capstone_combines_the_chapter_checks(t
         assert wrong.status == "fail", wrong
         assert ch4.seafile_compose(work, http_port=free_port()).run("auto").status == "pass"
 
-        with pytest.MonkeyPatch.context() as mp:  # the capstone's login finds it like a notebook run
-            mp.setenv("LABKIT_JUPYTER_PASSWORD", PASSWORD)
-            step = Capstone.for_work(work.path, jupyter_port=port, allow_root=AS_ROOT, seafile_port=8000)
-            capstone, ran = execute_and_match(step, "auto")
+        panel = ch4.capstone(work, jupyter_port=port).set(password=PASSWORD)  # typed, as in config
+        capstone, ran = execute_and_match(panel.build(), "auto")
         parts = {p["part"]: p for p in capstone.evidence["parts"]}
         assert capstone.status == "pass", capstone
         assert [parts[p]["status"] for p in ("vm", "jupyter", "compose")] == ["pass"] * 3

@@ -79,11 +79,14 @@ class Capstone(Step):
         jupyter_ip: str = "127.0.0.1",
         jupyter_port: int = 8888,
         allow_root: bool = False,
+        password: Any = None,
         seafile_port: int = 8000,
         boot_timeout: float = 60,
     ) -> Capstone:
         """The parts as the chapter's cells make them: the server in ``<workdir>/jupyter``, Seafile's
-        project in ``<workdir>/seafile``, chapter 1's cached guest."""
+        project in ``<workdir>/seafile``, chapter 1's cached guest. ``password`` (a
+        :class:`~labkit.logic.jupyter_server.Password`) is the login's; ``None``: the environment's
+        or the generated one, as the login step finds it."""
         from labkit.steps.guest_boot import BootGuest
         from labkit.steps.host import collect_host_facts
         from labkit.steps.jupyter_checks import VerifyLogin
@@ -94,7 +97,11 @@ class Capstone(Step):
             {
                 "vm": BootGuest(timeout=boot_timeout, host=collect_host_facts(probe_kvm=False, tools=())),
                 "jupyter": VerifyLogin(
-                    os.path.join(work, "jupyter"), ip=jupyter_ip, port=jupyter_port, allow_root=allow_root
+                    os.path.join(work, "jupyter"),
+                    ip=jupyter_ip,
+                    port=jupyter_port,
+                    allow_root=allow_root,
+                    password=password,
                 ),
                 "compose": ValidateCompose(work, http_port=seafile_port),
                 "seafile": SeafileHealth(work, http_port=seafile_port),

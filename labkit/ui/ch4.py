@@ -132,6 +132,7 @@ def jupyter_seed_demo(work: Session, allow_root: bool | None = None) -> StepPane
         {
             "port": (SEED_PORT, tr("演示用端口", "port for the demo")),
             "allow_root": _server_fields("127.0.0.1", SEED_PORT, allow_root)["allow_root"],
+            "password": _server_fields("127.0.0.1", SEED_PORT, allow_root, password=True)["password"],
         },
     )
 
@@ -322,15 +323,18 @@ def capstone(
     def build(**values: Any) -> Capstone:
         return Capstone.for_work(str(work.path), **values)
 
+    fields = _server_fields("127.0.0.1", jupyter_port, allow_root, password=True)
+
     return StepPanel(
         tr(
             "4.5 综合检查：虚拟机 + Jupyter Server + Seafile",
             "4.5 capstone: VM + Jupyter Server + Seafile",
         ),
-        step_factory(Capstone, build=build),
+        step_factory(Capstone, build=build, convert={"password": _as_password}),
         {
             "jupyter_port": (jupyter_port, tr("Jupyter 端口", "Jupyter port")),
-            "allow_root": _server_fields("127.0.0.1", jupyter_port, allow_root)["allow_root"],
+            "allow_root": fields["allow_root"],
+            "password": fields["password"],
             "seafile_port": (seafile_port, tr("Seafile 网页端口", "Seafile web port")),
         },
     )

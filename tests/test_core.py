@@ -328,7 +328,9 @@ def test_backups_keep_sparse_images_sparse(tmp_path):
         f.seek(4096)
         f.write(b"head")
     copy = backup_file(img)
-    assert copy.read_bytes()[4096:4100] == b"head"
+    with open(copy, "rb") as f:  # read the two written spots only, not 3 GiB of holes
+        f.seek(4096)
+        assert f.read(4) == b"head"
     assert copy.stat().st_size == img.stat().st_size
     assert copy.stat().st_blocks * 512 < 16 * 2**20, "the backup wrote out the holes"
     with open(copy, "rb") as f:

@@ -398,7 +398,11 @@ def _judge_result(spec: CheckSpec, last: Mapping[str, Any], index: int) -> Check
             spec,
             "fail",
             "not-answered",
-            tr("练习还没有作答：{m}", "the exercise was not answered: {m}", m=msg),
+            tr(
+                "还没有完成（练习未作答，或需要你填写的字段是空的）：{m}",
+                "not done (an exercise not answered, or a field only you can fill left empty): {m}",
+                m=msg,
+            ),
             **kw,
         )
     if reason == "plan_only":
@@ -459,7 +463,8 @@ def _classify_check(spec: CheckSpec, scan: _Cells) -> CheckGrade:
                    with ``mode="plan"`` (``plan-only``), the host could not run it
                    (``host-cannot-run``), a destructive part waited for consent, e.g. a target
                    that exists and differs (``consent-refused``), the student pressed Stop
-                   (``stopped``), an exercise with no answer (``not-answered``); it is not
+                   (``stopped``), an exercise with no answer or a field only the student can fill
+                   left empty (``not-answered``); it is not
                    ``missing``. (A target that was already as the step
                    makes it is a ``pass``: the step verified it, see ``Step.satisfied``.)
     ``pass``       the last result is ``pass``: the check's points; an exercise's pass whose

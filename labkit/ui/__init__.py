@@ -111,7 +111,7 @@ class Session:
                 "host": tr("本机无法运行", "this machine cannot run it"),
                 "consent": tr("等你同意", "waits for your consent"),
                 "stopped": tr("已由你停止", "stopped by you"),
-                "unanswered": tr("还没有作答", "not answered yet"),
+                "unanswered": tr("等你作答或填写", "waits for your answer or input"),
             }.get(str(ev.get("skip_reason")), tr("仅计划", "plan only") if result.mode == "plan" else "")
         return tr("运行", "run")
 

@@ -384,6 +384,16 @@ class ZtJoin(_ZtStep):
     def __init__(self, network: str, *, wait_s: float = 60.0, poll_s: float = 1.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.network = zt.validate_network_id(network)
+        if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 1 <= wait_s <= 600:
+            raise InvalidField(
+                "wait_s",
+                wait_s,
+                tr("应为 1 到 600 秒", "must be 1 to 600 seconds"),
+                tr(
+                    "例如 60；私有网络等管理员授权时可以填长一些",
+                    "e.g. 60; longer while waiting for the admin",
+                ),
+            )
         self.wait_s = float(wait_s)
         self.poll_s = float(poll_s)
 

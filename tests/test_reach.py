@@ -197,6 +197,24 @@ def test_node2_reaches_node1_over_zerotier(ztlab):
     assert all(argv[:4] == ["ip", "netns", "exec", ztlab["NS2"]] for argv in ran)
 
 
+def test_own_addresses_are_normalised_like_peers():
+    assert rc.own_addresses(["10.244.0.2/24", "fd00:0::1/88", "junk", None]) == {"10.244.0.2", "fd00::1"}
+    assert rc.own_addresses([]) == set()
+
+
+@pytest.mark.zerotier
+def test_the_node_itself_is_not_a_peer(ztlab):
+    """Typing node 2's own ZeroTier address reaches it (ping answers locally) but proves nothing
+    about the virtual LAN: the check fails and says which address is this node's own."""
+    own = ReachPeers([ztlab["ADDR1"], ztlab["ADDR2"]], count=1, **_node2(ztlab))
+    with use_lang("en"):
+        result = own.execute("live")
+    assert result.status == "fail", result.message
+    assert f"{ztlab['ADDR2']} is this node's own address" in result.message
+    assert ztlab["ADDR1"] not in result.message.split(" is this node")[0]
+    assert [p["address"] for p in result.evidence["peers"]] == [ztlab["ADDR1"], ztlab["ADDR2"]]
+
+
 @pytest.mark.zerotier
 def test_unknown_address_not_reached_and_said_so(ztlab):
     with use_lang("en"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,18 @@ _RTT = re.compile(r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = ([0-9.]+)/([0-9.]
 def strip_prefix(text: str) -> str:
     """``10.244.0.2/24`` → ``10.244.0.2`` (a ZeroTier assigned address as ``listnetworks`` prints it)."""
     return text.strip().split("/", 1)[0]
+
+
+def own_addresses(addresses: Iterable[object]) -> set[str]:
+    """This node's assigned addresses (``10.244.0.2/24`` as ``listnetworks`` prints them) in the
+    form :func:`validate_peer` gives a peer, so that a peer typed as the node itself is recognised."""
+    out = set()
+    for a in addresses:
+        try:
+            out.add(str(ipaddress.ip_address(strip_prefix(str(a)))))
+        except ValueError:
+            continue
+    return out
 
 
 def validate_peer(value: object, field_name: str = "peers") -> str:

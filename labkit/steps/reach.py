@@ -26,7 +26,7 @@ from typing import Any
 
 from labkit.checks import CheckResult
 from labkit.errors import InvalidField
-from labkit.i18n import tr
+from labkit.i18n import field_name, tr
 from labkit.logic import reach as rc
 from labkit.logic import zerotier as zt
 from labkit.steps.base import Plan, RunContext, Step
@@ -214,6 +214,21 @@ class ReachPeers(Step):
     # -- judge ----------------------------------------------------------------------------------
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         peers = evidence["peers"]
+        mine = [p["address"] for p in peers if p["address"] in rc.own_addresses(evidence["addresses"])]
+        if mine:  # reaching yourself proves nothing about the virtual LAN
+            return CheckResult.failed(
+                self.check_id,
+                tr(
+                    "{a} 是本节点自己在网络里的地址，到达自己不能说明虚拟局域网连通；"
+                    "在「{f}」里填其他成员的地址（在对端运行 zerotier-cli listnetworks 查看）",
+                    "{a} is this node's own address on the network: reaching yourself says nothing about "
+                    "the virtual LAN; put other members' addresses in “{f}” (run zerotier-cli "
+                    "listnetworks on the peer)",
+                    a=", ".join(mine),
+                    f=field_name("peers"),
+                ),
+                **evidence,
+            )
         missed = [p for p in peers if not p["reached"]]
         extra = "" if self._has_ping() else tr("（没有 ping，只测了 TCP）", " (no ping: TCP only)")
         if not missed:

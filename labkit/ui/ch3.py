@@ -218,11 +218,35 @@ def _throughput_step(*, target: Any, peer: str, underlay: str | None, **kw: Any)
     if peer and peer.strip():  # blank: the step says which field to fill (skipped, unanswered)
         targets["ZeroTier"] = validate_peer(peer, "peer")
         if underlay:
-            targets["veth" if target.lab_dir else "LAN"] = validate_peer(underlay, "underlay")
+            targets["veth" if target.lab_dir else "LAN"] = _underlay(underlay, targets["ZeroTier"])
     server = target.peer_prefix if target.lab_dir else None
     return MeasureThroughput(
         targets, client_prefix=target.client.prefix, server_prefix=server, targets_field="peer", **kw
     )
+
+
+def _underlay(value: Any, zerotier: str) -> str:
+    """The peer's address on the network underneath: an address, and not the ZeroTier one again
+    (that would measure the overlay twice and call one of them the underlay)."""
+    from labkit.errors import InvalidField
+    from labkit.logic.reach import validate_peer
+
+    hint = tr(
+        "填对端在底层网络（局域网）上的地址，不是它的 ZeroTier 地址；实验环境里是 10.241.0.1，也可以留空",
+        "give the peer's address on the underlying network (the LAN), not its ZeroTier address; "
+        "10.241.0.1 in the lab; or leave it blank",
+    )
+    try:
+        address = validate_peer(value, "underlay")
+    except InvalidField:
+        raise InvalidField(
+            "underlay", value, tr("不是 IPv4 或 IPv6 地址", "is not an IPv4 or IPv6 address"), hint
+        ) from None
+    if address == zerotier:
+        raise InvalidField(
+            "underlay", value, tr("和 ZeroTier 地址相同", "is the ZeroTier address again"), hint
+        )
+    return address
 
 
 def zt_throughput(peer: str | None = None, underlay: str | None = None, seconds: int = 3) -> StepPanel:

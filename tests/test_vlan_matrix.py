@@ -164,6 +164,36 @@ def test_hostile_reports_end_in_one_clear_line(tmp_path, content, says):
     assert "Traceback" not in err.getvalue() and not (tmp_path / "m.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "第 1 行第 1 列有错"),
+        (b"[" * 100_000, "嵌套太深"),
+        (b"\xff\xfe\x00junk", "不是 UTF-8 文本"),
+        (b'{"students": [' + b"1" * 5000 + b"]}", "含有无法读取的值"),
+    ],
+)
+def test_not_json_is_said_in_chinese_without_pythons_words(tmp_path, content, says):
+    """Python's own error texts (recursion depth, codec names) never reach the instructor."""
+    path = tmp_path / "report.json"
+    path.write_bytes(content)
+    err = io.StringIO()
+    with use_lang("zh"):
+        assert matrix_main(report=path, out=tmp_path / "m.png", stderr=err) == 2
+    line = err.getvalue()
+    assert line.count("\n") == 1 and "不是 JSON" in line and says in line
+    assert not any(w in line for w in ("recursion", "codec", "Expecting", "limit", "Traceback"))
+
+
+def test_an_unwritable_picture_is_one_clear_line(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text('{"students": []}')
+    err = io.StringIO()
+    with use_lang("zh"):
+        assert matrix_main(report=path, out=tmp_path / "no" / "m.png", stderr=err) == 2
+    assert err.getvalue().startswith(f"labkit vlan matrix: 写不了 {tmp_path / 'no' / 'm.png'}：")
+
+
 def test_missing_big_and_unwritable(tmp_path, monkeypatch):
     err = io.StringIO()
     with use_lang("en"):

@@ -143,8 +143,18 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     try:
         report = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MatrixError(tr("{p}：不是 JSON（{e}）", "{p}: not JSON ({e})", p=p, e=str(exc)[:200])) from None
+    except UnicodeDecodeError:
+        why = tr("不是 UTF-8 文本", "not UTF-8 text")
+    except RecursionError:
+        why = tr("嵌套太深", "nested too deeply")
+    except json.JSONDecodeError as exc:
+        why = tr("第 {l} 行第 {c} 列有错", "error at line {l} column {c}", l=exc.lineno, c=exc.colno)
+    except ValueError:  # e.g. a number with too many digits for int()
+        why = tr("含有无法读取的值", "holds a value that cannot be read")
+    else:
+        why = None
+    if why is not None:
+        raise MatrixError(tr("{p}：不是 JSON（{e}）", "{p}: not JSON ({e})", p=p, e=why))
     if not isinstance(report, dict) or not isinstance(report.get("students"), list):
         raise MatrixError(
             tr(
@@ -344,7 +354,14 @@ def matrix_main(
         csv.write_text(matrix.csv(), encoding="utf-8")
     except (MatrixError, OSError) as exc:
         detail = (
-            exc if isinstance(exc, MatrixError) else f"{getattr(exc, 'filename', '') or ''} {exc.strerror}"
+            exc
+            if isinstance(exc, MatrixError)
+            else tr(
+                "写不了 {p}：{e}",
+                "cannot write {p}: {e}",
+                p=getattr(exc, "filename", None) or out,
+                e=exc.strerror or exc,
+            )
         )
         print(f"labkit vlan matrix: {detail}", file=stderr)
         return 2

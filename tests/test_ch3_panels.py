@@ -146,3 +146,56 @@ def test_reach_and_throughput_without_an_address_ask_for_it_by_label(monkeypatch
     with use_lang("en"):
         wrong = ch3.zt_throughput("10.244.0.1", underlay="lan-host").plan()
     assert wrong.status == "error" and "optional" in wrong.message and "lan-host" in wrong.message
+
+
+@pytest.mark.parametrize("wait_s", ["abc", "", 0, -1, 99999, None, True])
+def test_join_wait_is_checked_and_named_by_its_label(monkeypatch, wait_s):
+    """What a student types in 最多等待（秒）: an error naming the field, never a ValueError."""
+    monkeypatch.delenv(LAB_ENV_VAR, raising=False)
+    bad = ch3.zt_join().set(wait_s=wait_s).plan()
+    assert bad.status == "error" and bad.message.startswith("最多等待（秒）："), bad
+    assert "1 到 600 秒" in bad.message
+    assert isinstance(ch3.zt_join(wait_s=1).plan(), Plan) and isinstance(ch3.zt_join(wait_s=600).plan(), Plan)
+
+
+def test_underlay_must_be_another_address_than_the_zerotier_one(monkeypatch):
+    """The ZeroTier address typed again as the underlay would measure the overlay twice and call
+    one of them the underlay; the hint for that field speaks of the underlying network."""
+    monkeypatch.delenv(LAB_ENV_VAR, raising=False)
+    same = ch3.zt_throughput("10.244.0.1", underlay="10.244.0.1/24").plan()
+    assert same.status == "error" and "和 ZeroTier 地址相同" in same.message
+    assert same.message.startswith("对端在底层网络上的地址（可留空）：")
+    junk = ch3.zt_throughput("10.244.0.1", underlay="lan-host").plan()
+    assert junk.status == "error" and "底层网络（局域网）上的地址" in junk.message
+    assert "虚拟网络里的地址" not in junk.message
+    ok = ch3.zt_throughput("10.244.0.1", underlay="192.168.1.20").plan()
+    assert isinstance(ok, Plan) and "192.168.1.20" in " ".join(" ".join(c) for c in ok.commands)
+
+
+def test_labels_quoted_in_the_notebook_are_the_panels_labels(tmp_path, monkeypatch):
+    """Every 「…」 in chapter 3's narrative is a field label, a button, or part of a panel's title."""
+    import json
+    import re
+    from pathlib import Path
+
+    monkeypatch.delenv(LAB_ENV_VAR, raising=False)
+    work = session(tmp_path)
+    shown = {"运行", "停止", "记录这次结果（用于评分）"}
+    titles = []
+    for name in CHECK_IDS:
+        factory = getattr(ch3, name)
+        panel = factory(work) if name in ("pve_kvm_off", "compression") else factory()
+        shown.update(panel.labels().values())
+        titles.append(panel.title)
+    nb = json.loads(
+        (Path(__file__).parents[1] / "notebooks" / "04-distributed-vlan.ipynb").read_text("utf-8")
+    )
+    quoted = {
+        q
+        for cell in nb["cells"]
+        if cell["cell_type"] == "markdown"
+        for q in re.findall("「([^」]+)」", "".join(cell["source"]))
+    }
+    assert quoted, "the narrative quotes no labels?"
+    unknown = {q for q in quoted if q not in shown and not any(q in t for t in titles)}
+    assert not unknown, f"quoted in the notebook but not on any panel: {unknown}"

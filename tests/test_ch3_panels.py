@@ -199,3 +199,12 @@ def test_labels_quoted_in_the_notebook_are_the_panels_labels(tmp_path, monkeypat
     assert quoted, "the narrative quotes no labels?"
     unknown = {q for q in quoted if q not in shown and not any(q in t for t in titles)}
     assert not unknown, f"quoted in the notebook but not on any panel: {unknown}"
+
+
+@pytest.mark.parametrize("size", ["0", "1T", "-1", "abc", "", "0.0001K"])
+def test_compression_size_hint_is_about_this_field(tmp_path, monkeypatch, size):
+    """Nonsense in 每个数据集的大小: the label, and this field's own range, not a disk size of 120G."""
+    monkeypatch.delenv(LAB_ENV_VAR, raising=False)
+    bad = ch3.compression(session(tmp_path)).set(size=size).plan()
+    assert bad.status == "error" and bad.message.startswith("每个数据集的大小："), bad
+    assert "最多 256M" in bad.message and "120G" not in bad.message and "磁盘" not in bad.message

@@ -100,17 +100,21 @@ def course_logs(size: int, *, seed: int = SEED) -> bytes:
 
 def fill_length(size: object, field: str = "size") -> int:
     """The bytes to write: a size (``8M``), a whole number of 512-byte sectors, at most 256 MiB."""
-    value = parse_size(size, field)
+    example = tr("例如 8M（最多 {m}）", "e.g. 8M (at most {m})", m=format_size(MAX_FILL))
+    try:
+        value = parse_size(size, field)
+    except InvalidField as exc:  # its hint is about disk sizes (120G): give this field's own
+        raise InvalidField(field, size, exc.problem, example) from None
     if value <= 0 or value % 512 or value > MAX_FILL:
         raise InvalidField(
             field,
             size,
             tr(
-                "不是 512 字节的整数倍，或超过 {m}",
-                "is not a multiple of 512 bytes up to {m}",
+                "应为 512 字节的正整数倍，最多 {m}",
+                "must be a positive multiple of 512 bytes up to {m}",
                 m=format_size(MAX_FILL),
             ),
-            tr("例如 8M", "e.g. 8M"),
+            example,
         )
     return value
 

@@ -137,9 +137,17 @@ def _table(evidence: dict[str, Any], shared: dict[str, list[str]], out: TextIO) 
     for act in evidence.get("actions", []):
         label = act["label"] + (" *" if act["node"] in shared else "")
         rows.append((label, act["node"], names.get(act["action"], act["action"]), ",".join(act["addresses"])))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max(_width(r[i]) for r in rows) for i in range(3)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3], file=out)
+        cells = (c + " " * (w - _width(c)) for c, w in zip(r[:3], widths, strict=True))
+        print("  ".join(cells) + "  " + r[3], file=out)
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text`` (CJK characters take two), so the Chinese table lines up."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def authorize(

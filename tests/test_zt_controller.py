@@ -816,3 +816,29 @@ def test_cli_prompts_for_the_central_token_without_echo(central, tmp_path):
     assert "ZeroTier Central API token (hidden)" in text and "would authorize" in text
     assert TOKEN not in text
     assert [r["headers"]["Authorization"] for r in central.requests] == [f"token {TOKEN}"]
+
+
+def test_the_chinese_authorize_table_lines_up():
+    """Column widths count a CJK character as two terminal columns (学生 / 本来已授权 …)."""
+    import io
+
+    from labkit.vlancli import _table, _width
+
+    actions = [
+        {"label": "s001", "node": "bbbbbbbbbb", "action": "already_authorized", "addresses": ["10.244.0.2"]},
+        {"label": "张三", "node": "aaaaaaaaaa", "action": "not_member", "addresses": []},
+    ]
+    out = io.StringIO()
+    with use_lang("zh"):
+        _table({"actions": actions}, {}, out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "本来已授权" in lines[1] and "张三" in lines[2]
+    node_col = {
+        _width(line[: line.index(n)])
+        for line, n in zip(lines, ("节点", "bbbbbbbbbb", "aaaaaaaaaa"), strict=True)
+    }
+    assert len(node_col) == 1, lines
+    addr_col = {
+        _width(line[: line.index(a)]) for line, a in zip(lines[:2], ("地址", "10.244.0.2"), strict=True)
+    }
+    assert len(addr_col) == 1, lines

@@ -842,3 +842,21 @@ def test_the_chinese_authorize_table_lines_up():
         _width(line[: line.index(a)]) for line, a in zip(lines[:2], ("地址", "10.244.0.2"), strict=True)
     }
     assert len(addr_col) == 1, lines
+
+
+def test_an_unusable_token_file_points_to_where_that_controllers_token_lives(tmp_path):
+    """A Central token file that is empty: the hint is Central's Account page, not a controller
+    node's authtoken.secret (and the other way round)."""
+    from labkit.steps.zt_controller import ControllerFailed
+
+    empty = tmp_path / "token"
+    empty.write_text("")
+    for kind, says, not_says in (
+        ("central", "Account page of my.zerotier.com", "authtoken.secret"),
+        ("local", "authtoken.secret", "my.zerotier.com"),
+    ):
+        url = None if kind == "central" else "http://127.0.0.1:9993"
+        step = AuthorizeMembers(NWID, {"aaaaaaaaaa": "s1"}, controller=kind, url=url, token_file=str(empty))
+        with use_lang("en"), pytest.raises(ControllerFailed) as bad:
+            step.secret()
+        assert says in str(bad.value) and not_says not in str(bad.value), str(bad.value)

@@ -79,8 +79,9 @@ def send(req: zc.Request, timeout: float = 10.0) -> Any:
         ) from None
 
 
-def read_token(path: str) -> zc.Secret:
-    """The token in ``path`` (first 4 KiB, whitespace stripped) or :class:`ControllerFailed`."""
+def read_token(path: str, kind: str = "local") -> zc.Secret:
+    """The token in ``path`` (first 4 KiB, whitespace stripped) or :class:`ControllerFailed`;
+    ``kind`` (``local`` / ``central``) says where the right token is found."""
     try:
         with open(path, encoding="utf-8") as fh:
             return zc.Secret(fh.read(4096))
@@ -88,13 +89,24 @@ def read_token(path: str) -> zc.Secret:
         why = (
             exc.strerror if isinstance(exc, OSError) and exc.strerror else tr("内容无效", "unusable content")
         )
+        where = (
+            tr(
+                "Central 的 API 令牌在 my.zerotier.com 的 Account 页面新建",
+                "a Central API token is created on the Account page of my.zerotier.com",
+            )
+            if kind == "central"
+            else tr(
+                "控制器节点的令牌在它的 authtoken.secret 里，只有 root 能读",
+                "a controller node's token is its authtoken.secret, readable by root only",
+            )
+        )
         raise ControllerFailed(
             tr(
-                "读不到令牌文件 {p}（{w}）；控制器节点的令牌在它的 authtoken.secret 里，只有 root 能读",
-                "cannot read the token file {p} ({w}); a controller node's token is its "
-                "authtoken.secret, readable by root only",
+                "读不到令牌文件 {p}（{w}）；{x}",
+                "cannot read the token file {p} ({w}); {x}",
                 p=path,
                 w=why,
+                x=where,
             )
         ) from None
 
@@ -156,7 +168,7 @@ class _ControllerStep(Step):
         if self._token is not None:
             return self._token
         if self.token_file:
-            return read_token(self.token_file)
+            return read_token(self.token_file, self.ctrl.kind)
         if self.ctrl.kind == "central":
             value = os.environ.get(zc.TOKEN_ENV, "")
             if not value.strip():

@@ -150,8 +150,9 @@ def test_csv_cells_cannot_become_formulas(tmp_path):
         (b'{"students": [' + b"1" * 5000 + b"]}", "not JSON"),
         (b"[" * 100_000, "not JSON"),
         (b"\xff\xfe\x00junk", "not JSON"),
-        (b'{"students": {}}', "no students list"),
-        (b"[]", "no students list"),
+        (b'{"tool": "labkit grade", "students": {}}', "no students list"),
+        (b'{"students": []}', "not a report.json written by labkit grade"),
+        (b"[]", "not a report.json written by labkit grade"),
     ],
 )
 def test_hostile_reports_end_in_one_clear_line(tmp_path, content, says):
@@ -187,7 +188,7 @@ def test_not_json_is_said_in_chinese_without_pythons_words(tmp_path, content, sa
 
 def test_an_unwritable_picture_is_one_clear_line(tmp_path):
     path = tmp_path / "report.json"
-    path.write_text('{"students": []}')
+    path.write_text('{"tool": "labkit grade", "students": []}')
     err = io.StringIO()
     with use_lang("zh"):
         assert matrix_main(report=path, out=tmp_path / "no" / "m.png", stderr=err) == 2
@@ -200,7 +201,7 @@ def test_missing_big_and_unwritable(tmp_path, monkeypatch):
         assert matrix_main(report=tmp_path / "nope.json", out=tmp_path / "m.png", stderr=err) == 2
         assert "cannot read" in err.getvalue()
         big = tmp_path / "big.json"
-        big.write_text(json.dumps({"students": []}) + " " * 2000)
+        big.write_text(json.dumps({"tool": "labkit grade", "students": []}) + " " * 2000)
         monkeypatch.setattr("labkit.grading.vlan_matrix.MAX_REPORT_BYTES", 1000)
         err = io.StringIO()
         assert matrix_main(report=big, out=tmp_path / "m.png", stderr=err) == 2
@@ -213,7 +214,7 @@ def test_missing_big_and_unwritable(tmp_path, monkeypatch):
         assert matrix_main(report=tmp_path, out=tmp_path / "m.png", stderr=err) == 2
         assert "cannot read" in err.getvalue()
     empty = tmp_path / "empty.json"
-    empty.write_text('{"students": []}')
+    empty.write_text('{"tool": "labkit grade", "students": []}')
     assert matrix_main(report=empty, out=tmp_path / "e.png", stdout=io.StringIO(), stderr=io.StringIO()) == 0
     header_only = (tmp_path / "e.csv").read_text(encoding="utf-8-sig").splitlines()
     assert (tmp_path / "e.png").exists() and header_only == ["student,name,has_check"]

@@ -155,7 +155,15 @@ def read_report(path: str | os.PathLike[str]) -> dict[str, Any]:
         why = None
     if why is not None:
         raise MatrixError(tr("{p}：不是 JSON（{e}）", "{p}: not JSON ({e})", p=p, e=why))
-    if not isinstance(report, dict) or not isinstance(report.get("students"), list):
+    if not isinstance(report, dict) or report.get("tool") != "labkit grade":
+        raise MatrixError(
+            tr(
+                "{p}：不是 labkit grade 写出的 report.json",
+                "{p}: not a report.json written by labkit grade",
+                p=p,
+            )
+        )
+    if not isinstance(report.get("students"), list):
         raise MatrixError(
             tr(
                 "{p}：不是 labkit grade 的 report.json（没有 students 列表）",

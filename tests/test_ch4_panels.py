@@ -214,3 +214,45 @@ def test_english_panels(tmp_path):
         assert ch4.capstone(work).title.startswith("4.5 capstone")
         assert ch4.jupyter_config(work).labels()["password"].startswith("password (blank")
         assert Path(ch4.seafile_compose(work).make_step.fixed["folder"]) == work.path
+
+
+def test_a_bad_port_is_named_by_every_server_panel_and_the_hints_quote_real_titles(tmp_path):
+    """Port "abc" in the kernel/stop panels was a urllib ``InvalidURL`` traceback; the "run X first"
+    hints quote the panels' real titles."""
+    work = session(tmp_path / "w")
+    for factory in (ch4.jupyter_kernel, ch4.jupyter_stop, ch4.jupyter_login, ch4.jupyter_start):
+        for port in ("abc", 70000):
+            result = factory(work).set(port=port).run("auto")
+            assert result.status == "error", (factory, result)
+            assert result.message.startswith("端口（--port）："), result.message
+    assert not (tmp_path / "w" / "jupyter" / "server.pid").exists()
+    port = free_port()
+    login = ch4.jupyter_login(work, port=port).set(password=PASSWORD).run("auto")
+    assert login.status == "skipped" and f"「{ch4.jupyter_start(work).title}」" in login.message
+    start = ch4.jupyter_start(work, port=port).run("auto")
+    assert start.status == "skipped" and "「写入 Jupyter Server 配置」" in start.message
+    assert ch4.jupyter_config(work).title.startswith("写入 Jupyter Server 配置")
+
+
+def test_seafile_findings_name_the_label_not_the_keyword(tmp_path):
+    from labkit.steps.seafile import compose_v2
+
+    if compose_v2() is None:
+        pytest.skip("no compose tool (apt-get install docker-compose)")
+    work = session(tmp_path / "w")
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        assert ch4.seafile_compose(work, http_port=taken).run("auto").status == "pass"
+        result = ch4.seafile_validate(work, http_port=taken).run("auto")
+        with use_lang("en"):
+            english = ch4.seafile_validate(work, http_port=taken).run("auto")
+    assert result.status == "fail" and "第一个在 网页端口：" in result.message, result.message
+    assert "http_port" not in result.message
+    assert english.status == "fail" and "the first in web port:" in english.message
+    compose = tmp_path / "w" / "seafile" / "docker-compose.yml"
+    compose.write_text("services: [this is: not valid\n")
+    broken = ch4.seafile_validate(work, http_port=taken).run("auto")
+    assert broken.status == "fail" and "第一个在 compose 文件：" in broken.message
+    assert "Error:" not in broken.message and "yaml." not in broken.message

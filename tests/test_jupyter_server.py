@@ -215,6 +215,15 @@ def test_open_address_without_a_login_is_refused_before_anything_happens(tmp_pat
     assert start.status == "error" and not (tmp_path / "j").exists()  # nothing to start from
 
 
+@pytest.mark.parametrize("port", ["abc", 70000, 0])
+@pytest.mark.parametrize("cls", [KernelCheck, StopServer, VerifyLogin])
+def test_a_bad_port_is_named_not_a_urllib_traceback(tmp_path, cls, port):
+    """``KernelCheck``/``StopServer`` used the port unchecked: "abc" escaped as ``InvalidURL``."""
+    result = cls(root=tmp_path / "j", port=port, password=PASSWORD).execute("auto")
+    assert result.status == "error" and result.evidence["field"] == "port", result
+    assert "1024" in result.message and "URL" not in result.message
+
+
 @pytest.mark.skipif(not ROOT, reason="the kernel runs as root only on root machines")
 def test_root_needs_allow_root(tmp_path):
     result = WriteServerConfig(root=tmp_path, allow_root=False).execute("live")
@@ -317,6 +326,37 @@ def test_a_real_server_logged_into_checked_and_stopped(server_root):
 
     shown = json.dumps(results, default=str) + "\n".join(lines) + _files_text(server_root)
     assert PASSWORD not in shown
+
+
+@pytest.mark.slow
+def test_a_password_changed_after_start_fails_honestly_and_restart_is_asked_for(server_root):
+    """The student changes the password while the server runs: the login says why it fails, the
+    start step asks for its restart checkbox (not for a backup or another file name)."""
+    kw = {"root": server_root, "port": free_port(), "allow_root": ROOT}
+    first, second = lj.Password(PASSWORD), lj.Password(PASSWORD + "-changed")
+    assert WriteServerConfig(**kw, password=first).execute("live").status == "pass"
+    started = StartServer(**kw).execute("live")
+    assert started.status == "pass", started
+    try:
+        mistyped = VerifyLogin(**kw, password=lj.Password("typo")).execute("live")
+        assert mistyped.status == "fail" and mistyped.evidence["password_matches_config"] is False
+        assert "does not match the hash in the config" in mistyped.message
+        changed = WriteServerConfig(**kw, password=second, overwrite=True).execute("live")
+        assert changed.status == "pass", changed
+        stale = VerifyLogin(**kw, password=second).execute("live")
+        assert stale.status == "fail" and stale.evidence["config_changed_since_start"] is True
+        assert "still uses the old hash" in stale.message and "restart with the new config" in stale.message
+        refused = StartServer(**kw).execute("auto")
+        assert refused.status == "skipped", refused
+        assert "stop the running server" in refused.message and "older config" in refused.message
+        assert "backup" not in refused.message and "name" not in refused.message
+        restarted = StartServer(**kw, restart=True).execute("live")
+        assert restarted.status == "pass" and restarted.evidence["pid"] != started.evidence["pid"]
+        assert VerifyLogin(**kw, password=second).execute("live").status == "pass"
+    finally:
+        assert StopServer(**kw).execute("live").status == "pass"
+    shown = json.dumps([mistyped.to_payload(), stale.to_payload(), refused.to_payload()], default=str)
+    assert PASSWORD not in shown and "typo" not in shown
 
 
 @pytest.mark.slow

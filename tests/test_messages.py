@@ -494,7 +494,7 @@ def test_chapter4_panels_speak_chinese_about_the_panel(tmp_path):
     assert keep["port"].message.startswith("端口（--port）：80 ")
     if "root" in keep:
         assert "允许以 root 运行" in keep["root"].message
-    assert "写入配置" in keep["start_first"].message
+    assert "「写入 Jupyter Server 配置」" in keep["start_first"].message
     assert keep["login_first"].status == "skipped"
     assert keep["seafile_port"].message.startswith("网页端口")
     assert keep["validate_first"].status == "skipped"
@@ -506,3 +506,28 @@ def test_chapter4_panels_in_english_have_no_chinese(tmp_path):
     _assert_english(seen)
     _assert_no_api_words(seen)
     assert keep["port"].message.startswith("port (--port): 80 ")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_chapter4_login_and_restart_explanations_speak_the_students_language(tmp_path, lang):
+    """Why a password did not get in (a typo; a config changed under a running server): in the UI's
+    language, quoting the start panel's checkbox, naming no keyword (the real server's refusals are
+    in test_jupyter_server)."""
+    from labkit.steps.jupyter_checks import VerifyLogin
+
+    def body() -> Seen:
+        login = VerifyLogin(root=tmp_path / "j")
+        seen: Seen = [
+            ("login", login._why_refused({"password_matches_config": False})),
+            ("login", login._why_refused({"config_changed_since_start": True})),
+        ]
+        return seen
+
+    seen = _isolated(lang, body)
+    assert all(text for _, text in seen)
+    if lang == "zh":
+        _assert_chinese(seen)
+        assert "「用新配置重启（停止旧的服务器）」" in seen[1][1]
+    else:
+        _assert_english(seen)
+    assert not any("restart=" in text for _, text in seen)

@@ -161,7 +161,7 @@ def server_fields(
         raise InvalidField(
             "port",
             port,
-            tr("不在 1024..65535 之间", "is not within 1024..65535"),
+            tr("不是 1024 到 65535 之间的端口号", "is not a port number from 1024 to 65535"),
             tr("例如 8888", "e.g. 8888"),
         )
     if not isinstance(root_dir, str) or not root_dir.startswith("/") or "\n" in root_dir:

@@ -32,7 +32,7 @@ from labkit.logic import jupyter_server as lj
 from labkit.steps.base import Plan, RunContext
 from labkit.steps.gpu import PROBE_FILE
 from labkit.steps.jupyter_http import Browser, port_accepts, run_in_kernel
-from labkit.steps.jupyter_server import _hash, _JupyterStep, _write_private, wait_ready
+from labkit.steps.jupyter_server import _hash, _JupyterStep, _verifies, _write_private, wait_ready
 
 __all__ = ["KernelCheck", "SeedConfigDemo", "VerifyLogin"]
 
@@ -67,8 +67,8 @@ def _try_logins(base: str, password: lj.Password) -> dict[str, Any]:
 def _not_answering(step: _JupyterStep) -> str | None:
     if step.answers() is None:
         return tr(
-            "{u} 没有应答：先运行「启动服务器」一步",
-            "{u} does not answer: run the start step first",
+            "{u} 没有应答：先运行「启动 Jupyter Server」一步",
+            "{u} does not answer: run “Start Jupyter Server” first",
             u=step.base,
         )
     return None
@@ -110,7 +110,31 @@ class VerifyLogin(_JupyterStep):
         return _not_answering(self)
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
-        return {"url": lj.shown_url(self.fields), **_try_logins(self.base, self.need_password())}
+        password = self.need_password()
+        evidence = {"url": lj.shown_url(self.fields), **_try_logins(self.base, password)}
+        hashed = self.config_hash()
+        started = self.state().get("config_sha256")
+        evidence["password_matches_config"] = bool(hashed) and _verifies(hashed, password)
+        evidence["config_changed_since_start"] = bool(started) and started != self.config_digest()
+        return evidence
+
+    def _why_refused(self, evidence: dict[str, Any]) -> str:
+        """Why the password in use did not get in, as far as the files tell."""
+        if evidence.get("config_changed_since_start"):
+            # the start panel's checkbox (labkit.ui.ch4.jupyter_start), not a field of this step
+            return tr(
+                "配置文件在服务器启动后改过，服务器仍在用旧的密码哈希：在「启动 Jupyter Server」一步勾选"
+                "「用新配置重启（停止旧的服务器）」再运行",
+                "the config changed after the server started and the server still uses the old hash: "
+                "tick “restart with the new config” in the start step and run it",
+            )
+        if evidence.get("password_matches_config") is False:
+            return tr(
+                "这个密码与配置文件里的哈希不符：用写配置时的密码（或留空）",
+                "this password does not match the hash in the config: use the one the config was "
+                "written with (or leave it blank)",
+            )
+        return ""
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         none, wrong, right = (evidence[k] for k in ("no_credentials", "wrong_password", "right_password"))
@@ -120,12 +144,14 @@ class VerifyLogin(_JupyterStep):
         if wrong["outcome"] != "refused":
             problems.append(tr("错误的密码被接受了", "a wrong password was accepted"))
         if right["outcome"] != "accepted" or right.get("api_status") != 200:
+            why = self._why_refused(evidence)
             problems.append(
                 tr(
-                    "正确的密码没能登录（POST /login → {s}，/api/status → {a}）",
-                    "the right password did not get in (POST /login → {s}, /api/status → {a})",
+                    "所用的密码没能登录（POST /login → {s}，/api/status → {a}）{w}",
+                    "the password in use did not get in (POST /login → {s}, /api/status → {a}){w}",
                     s=right["status"],
                     a=right.get("api_status"),
+                    w=tr("：{x}", ": {x}", x=why) if why else "",
                 )
             )
         if problems:

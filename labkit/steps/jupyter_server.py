@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit.checks import CheckResult
-from labkit.errors import CommandFailed, InvalidField, NotSupportedHere
+from labkit.errors import CommandFailed, ConsentRequired, InvalidField, NotSupportedHere
 from labkit.files import atomic_target
-from labkit.i18n import field_name, tr
+from labkit.i18n import consent_hint, field_name, tr
 from labkit.logic import jupyter_server as lj
 from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
 from labkit.steps.jupyter_http import Browser, port_accepts
@@ -139,7 +139,8 @@ class _JupyterStep(Step):
 
     @property
     def base(self) -> str:
-        return lj.base_url(self.ip, self.port)
+        fields = self.fields  # a bad ip/port is named here, not by urllib's traceback
+        return lj.base_url(fields.ip, fields.port)
 
     def env(self, folder: Path | None = None) -> dict[str, str]:
         f = folder or self.folder
@@ -167,8 +168,9 @@ class _JupyterStep(Step):
                 "<hidden>",
                 tr("没有给出", "is not given"),
                 tr(
-                    "在密码框中输入，或设置环境变量 {e}，或先运行「写入配置」一步（会生成一个）",
-                    "type it in the password field, set {e}, or run the write-config step first "
+                    "在密码框中输入，或设置环境变量 {e}，"
+                    "或先运行「写入 Jupyter Server 配置」一步（会生成一个）",
+                    "type it in the password field, set {e}, or run “Write the Jupyter Server config” first "
                     "(it generates one)",
                     e=lj.PASSWORD_ENV,
                 ),
@@ -179,6 +181,14 @@ class _JupyterStep(Step):
     def owned_pid(self) -> int | None:
         """The pid in ``server.pid`` if that process is ``python -m jupyter_server --config=<ours>``."""
         return owned_pid(self.pid_path, lambda cmdline: list(cmdline[1:]) == self.argv()[1:])
+
+    def config_hash(self) -> str:
+        """The ``hashed_password`` in the config file (``""`` without one or without the file)."""
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except OSError:
+            return ""
+        return str(lj.parse_config_text(text).get("PasswordIdentityProvider.hashed_password") or "")
 
     def config_digest(self) -> str:
         try:
@@ -203,8 +213,8 @@ class _JupyterStep(Step):
         if pid is None:
             raise NotSupportedHere(
                 tr(
-                    "labkit 没有在 {f} 启动的 Jupyter Server 在运行：先运行「启动服务器」一步",
-                    "no Jupyter Server started by labkit in {f} is running: run the start step first",
+                    "labkit 没有在 {f} 启动的 Jupyter Server 在运行：先运行「启动 Jupyter Server」一步",
+                    "no Jupyter Server started by labkit in {f} is running: run “Start Jupyter Server” first",
                     f=self.folder,
                 )
             )
@@ -467,8 +477,8 @@ class StartServer(_JupyterStep):
     def unavailable(self, ctx: RunContext) -> str | None:
         if not self.config_path.is_file():
             return tr(
-                "还没有 {c}：先运行「写入配置」一步",
-                "{c} does not exist yet: run the write-config step first",
+                "还没有 {c}：先运行「写入 Jupyter Server 配置」一步",
+                "{c} does not exist yet: run “Write the Jupyter Server config” first",
                 c=self.config_path,
             )
         return None
@@ -531,20 +541,28 @@ class StartServer(_JupyterStep):
         return state
 
     def _hashed(self) -> str:
-        try:
-            text = self.config_path.read_text(encoding="utf-8")
-        except OSError:
-            return ""
-        return str(lj.parse_config_text(text).get("PasswordIdentityProvider.hashed_password") or "")
+        return self.config_hash()
 
     def _stop_older(self) -> None:
         pid = self.owned_pid()
         if pid is None:
             return
         if not self.restart:
-            raise refuse_replacing(
-                tr("进程 {p}", "process {p}", p=pid),
-                [tr("它用的是旧的配置", "it runs with an older config")],
+            old = self.state().get("config_sha256") != self.config_digest()
+            raise ConsentRequired(
+                tr(
+                    "停止正在运行的服务器（进程 {p}，{w}）",
+                    "stop the running server (pid {p}, {w})",
+                    p=pid,
+                    w=tr("它用的是旧的配置", "it runs with an older config")
+                    if old
+                    else tr("它没有应答", "it does not answer"),
+                ),
+                tr(
+                    "要用现在的配置重启它，请{c}，再运行一次",
+                    "to restart it with the current config, {c} and run again",
+                    c=consent_hint("restart"),
+                ),
                 keyword="restart",
             )
         stop_process(pid, STOP_GRACE)
@@ -592,6 +610,7 @@ class StopServer(_JupyterStep):
     check_id = "ch4.jupyter.stop"
 
     def plan(self) -> Plan:
+        self.fields  # noqa: B018  (validates ip and port: the check probes that port)
         return Plan(
             step=self.check_id,
             reason=tr(

@@ -137,6 +137,7 @@ def test_the_tools_complaints_become_findings():
     )
     (one,) = sf.parse_config_errors(yaml_error)
     assert one.field == "compose" and one.line == 6
+    assert one.message.startswith("mapping values are not allowed here")  # no Python class name
 
 
 # -- the step with the real tool ------------------------------------------------------------------------

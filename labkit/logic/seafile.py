@@ -343,6 +343,8 @@ def pull_argv(image: str) -> list[str]:
 _SERVICE_PATH = re.compile(r"services\.([A-Za-z0-9_\-]+)(?:\.([A-Za-z_]+))?")
 _OPTION_IN_SERVICE = re.compile(r'"([A-Za-z_]+)" option in service "([A-Za-z0-9_\-]+)"')
 _FILE_LINE = re.compile(r"line (\d+)")
+#: ``yaml.parser.ParserError: `` before the YAML complaint: a Python class name, not for the student.
+_PY_ERROR = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*Error:\s*")
 _FIX = ("按提示改正 docker-compose.yml 后再检查", "fix docker-compose.yml as the tool says, then check again")
 
 
@@ -368,7 +370,7 @@ def parse_config_errors(output: str) -> list[Finding]:
     out: list[Finding] = []
     rest: list[str] = []
     for raw in output.splitlines():
-        text = raw.strip().removeprefix("ERROR:").strip()
+        text = _PY_ERROR.sub("", raw.strip().removeprefix("ERROR:").strip())
         if not text or text.lower().startswith(("the compose file", "for more on the compose file")):
             continue
         where = _service_field(text)

@@ -37,7 +37,7 @@ from labkit.checks import CheckResult
 from labkit.errors import ConsentRequired, InvalidField
 from labkit.files import TMP_MARK, backup_file, replace_text, write_atomic
 from labkit.findings import Finding, errors
-from labkit.i18n import tr
+from labkit.i18n import field_name, tr
 from labkit.logic import registry as rg
 from labkit.logic import seafile as sf
 from labkit.steps.base import Plan, RunContext, Step, refuse_replacing
@@ -420,7 +420,7 @@ class ValidateCompose(_SeafileStep):
                     "{n} 个问题，第一个在 {f}：{m}",
                     "{n} problem(s), the first in {f}: {m}",
                     n=len(bad),
-                    f=first["field"],
+                    f=_where(first["field"]),
                     m=first["message"],
                 ),
                 **evidence,
@@ -435,6 +435,15 @@ class ValidateCompose(_SeafileStep):
             ),
             **evidence,
         )
+
+
+def _where(field: str) -> str:
+    """A finding's place as the student sees it: the panel's label, or the compose file itself."""
+    if field == "compose":
+        return tr("compose 文件", "the compose file")
+    if field.startswith("services."):
+        return tr("compose 文件的 {f}", "the compose file's {f}", f=field)
+    return field_name(field)
 
 
 class ComposeUp(_SeafileStep):
@@ -479,8 +488,9 @@ class ComposeUp(_SeafileStep):
         missing = self._missing_images(ctx, spec)
         if missing:
             return tr(
-                "本机引擎里没有这些镜像（这里访问不到镜像仓库）：{c}",
-                "images not present in the local engine (no registry reachable here): {c}",
+                "本机引擎里没有这些镜像，labkit 不会替你拉取；能访问镜像仓库时先运行：{c}",
+                "images not present in the local engine, and labkit does not pull them; where a "
+                "registry is reachable run first: {c}",
                 c="; ".join(" ".join(sf.pull_argv(i)) for i in missing),
             )
         return None

@@ -256,3 +256,15 @@ def test_seafile_findings_name_the_label_not_the_keyword(tmp_path):
     broken = ch4.seafile_validate(work, http_port=taken).run("auto")
     assert broken.status == "fail" and "第一个在 compose 文件：" in broken.message
     assert "Error:" not in broken.message and "yaml." not in broken.message
+
+
+def test_the_capstones_bad_ports_are_named_by_its_own_labels(tmp_path):
+    work = session(tmp_path / "w")
+    jupyter = ch4.capstone(work).set(jupyter_port="abc").run("auto")
+    assert jupyter.status == "error" and jupyter.message.startswith("Jupyter 端口："), jupyter.message
+    assert jupyter.evidence["field"] == "jupyter_port"
+    seafile = ch4.capstone(work).set(seafile_port=70000).run("auto")
+    assert seafile.status == "error" and seafile.message.startswith("Seafile 网页端口："), seafile.message
+    with use_lang("en"):
+        english = ch4.capstone(work).set(jupyter_port=0).run("auto")
+    assert english.message.startswith("Jupyter port:"), english.message

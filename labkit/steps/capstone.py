@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.checks import CheckResult
+from labkit.errors import InvalidField
 from labkit.i18n import tr
 from labkit.steps.base import Plan, RunContext, Step
 
@@ -57,6 +58,25 @@ def _status_word(status: str, skip_reason: str | None) -> str:
     if status == "skipped":
         return tr("跳过", "skipped")
     return tr("失败", "failed") if status == "fail" else tr("出错", "error")
+
+
+#: A part's own field → the capstone's (``for_work``'s keyword, the panel's field), so that a bad
+#: value is named by the label the student sees (「Jupyter 端口」), not by the part's keyword.
+_PART_FIELDS = {
+    "jupyter": {"ip": "jupyter_ip", "port": "jupyter_port"},
+    "compose": {"http_port": "seafile_port"},
+    "seafile": {"http_port": "seafile_port"},
+}
+
+
+def _part_plan(name: str, step: Step) -> Plan:
+    try:
+        return step.plan()
+    except InvalidField as exc:
+        ours = _PART_FIELDS.get(name, {}).get(exc.field)
+        if ours is None:
+            raise
+        raise InvalidField(ours, exc.value, exc.problem, exc.fix) from None
 
 
 class Capstone(Step):
@@ -114,7 +134,7 @@ class Capstone(Step):
         alternatives: list[list[str]] = []
         notes: list[str] = []
         for name, step in self.parts.items():
-            sub = step.plan()
+            sub = _part_plan(name, step)
             commands += sub.commands
             probes += sub.probes
             alternatives += sub.alternatives

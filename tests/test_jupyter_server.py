@@ -353,8 +353,10 @@ def test_a_password_changed_after_start_fails_honestly_and_restart_is_asked_for(
         restarted = StartServer(**kw, restart=True).execute("live")
         assert restarted.status == "pass" and restarted.evidence["pid"] != started.evidence["pid"]
         assert VerifyLogin(**kw, password=second).execute("live").status == "pass"
-    finally:
-        assert StopServer(**kw).execute("live").status == "pass"
+    finally:  # the stop panel's port field left at another value: it reports the port it freed
+        stopped = StopServer(**{**kw, "port": free_port()}).execute("live")
+    assert stopped.status == "pass" and stopped.evidence["port"] == kw["port"], stopped
+    assert f"port {kw['port']} is free" in stopped.message and port_free(kw["port"])
     shown = json.dumps([mistyped.to_payload(), stale.to_payload(), refused.to_payload()], default=str)
     assert PASSWORD not in shown and "typo" not in shown
 

@@ -529,6 +529,8 @@ class StartServer(_JupyterStep):
         state = {
             "pid": proc.pid,
             "url": lj.shown_url(self.fields),
+            "ip": self.fields.ip,
+            "port": self.fields.port,
             "config": str(self.config_path),
             "config_sha256": self.config_digest(),
             "version": info.get("version"),
@@ -665,15 +667,17 @@ class StopServer(_JupyterStep):
                     f=self.folder,
                 )
             )
+        state = self.state()  # where it really listens: the fields may name another port
         evidence = stop_process(pid, STOP_GRACE)
         for path in (self.pid_path, self.state_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        return {**evidence, "port": self.port}
+        return {**evidence, "ip": state.get("ip", self.ip), "port": state.get("port", self.port)}
 
     def check(self, ctx: RunContext, evidence: dict[str, Any]) -> CheckResult:
         left = [p for p in [evidence.get("pid"), *evidence.get("children", [])] if p and not process_gone(p)]
-        busy = port_accepts(lj.connect_host(self.ip), self.port)
+        port = evidence.get("port", self.port)
+        busy = port_accepts(lj.connect_host(evidence.get("ip", self.ip)), port)
         evidence = {**evidence, "processes_left": left, "port_free": not busy}
         if left or busy:
             return CheckResult.failed(
@@ -682,14 +686,14 @@ class StopServer(_JupyterStep):
                     "还有进程 {l}，或端口 {p} 仍被占用",
                     "processes {l} remain, or port {p} is still in use",
                     l=left,
-                    p=self.port,
+                    p=port,
                 ),
                 **evidence,
             )
         if not evidence.get("pid"):
             return CheckResult.passed(
                 self.check_id,
-                tr("没有服务器在运行，端口 {p} 空闲", "no server runs, port {p} is free", p=self.port),
+                tr("没有服务器在运行，端口 {p} 空闲", "no server runs, port {p} is free", p=port),
                 **evidence,
             )
         return CheckResult.passed(
@@ -699,7 +703,7 @@ class StopServer(_JupyterStep):
                 "Jupyter Server stopped (pid {i}, {s}); no process left, port {p} is free",
                 i=evidence.get("pid", "—"),
                 s=evidence.get("signal", "—"),
-                p=self.port,
+                p=port,
             ),
             **evidence,
         )

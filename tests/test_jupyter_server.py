@@ -224,6 +224,13 @@ def test_a_bad_port_is_named_not_a_urllib_traceback(tmp_path, cls, port):
     assert "1024" in result.message and "URL" not in result.message
 
 
+def test_a_blank_password_with_none_to_fall_back_on_says_so(tmp_path):
+    with pytest.raises(InvalidField) as blank:
+        VerifyLogin(root=tmp_path / "j").need_password()
+    assert blank.value.field == "password" and "<hidden>" not in str(blank.value)
+    assert "is blank" in str(blank.value) and lj.PASSWORD_ENV in str(blank.value)
+
+
 @pytest.mark.skipif(not ROOT, reason="the kernel runs as root only on root machines")
 def test_root_needs_allow_root(tmp_path):
     result = WriteServerConfig(root=tmp_path, allow_root=False).execute("live")

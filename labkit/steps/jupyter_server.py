@@ -165,8 +165,11 @@ class _JupyterStep(Step):
         if password is None:
             raise InvalidField(
                 "password",
-                "<hidden>",
-                tr("没有给出", "is not given"),
+                "",  # the field is blank (nothing to hide)
+                tr(
+                    "是空的，环境变量和 password.txt 里也没有",
+                    "is blank, and neither the environment nor password.txt has one",
+                ),
                 tr(
                     "在密码框中输入，或设置环境变量 {e}，"
                     "或先运行「写入 Jupyter Server 配置」一步（会生成一个）",

@@ -224,6 +224,18 @@ def test_a_bad_port_is_named_not_a_urllib_traceback(tmp_path, cls, port):
     assert "1024" in result.message and "URL" not in result.message
 
 
+def test_a_start_port_other_than_the_configs_is_refused_before_anything_starts(tmp_path):
+    """The server listens where its config says: a start field left at another port made the step
+    wait a minute at the wrong address and report a raw log."""
+    written, typed = free_port(), free_port()
+    kw = {"root": tmp_path / "j", "allow_root": ROOT, "password": PASSWORD}
+    assert WriteServerConfig(**kw, port=written).execute("live").status == "pass"
+    result = StartServer(**kw, port=typed).execute("live")
+    assert result.status == "error" and result.evidence["field"] == "port", result
+    assert str(written) in result.message and "config" in result.message
+    assert not (tmp_path / "j" / "server.pid").exists() and port_free(written)
+
+
 def test_a_blank_password_with_none_to_fall_back_on_says_so(tmp_path):
     with pytest.raises(InvalidField) as blank:
         VerifyLogin(root=tmp_path / "j").need_password()

@@ -504,6 +504,7 @@ class StartServer(_JupyterStep):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         lj.require_auth(self.fields, has_password=bool(self._hashed()))  # before anything starts
+        self._require_config_matches()
         self._stop_older()
         host = lj.connect_host(self.ip)
         if port_accepts(host, self.port):
@@ -511,7 +512,10 @@ class StartServer(_JupyterStep):
                 "port",
                 self.port,
                 tr("已被别的程序占用", "is already in use by another program"),
-                tr("换一个端口（两步都要改）", "choose another port (in both steps)"),
+                tr(
+                    "换一个端口（「写入 Jupyter Server 配置」和这里都要改）",
+                    "choose another port (in the config step and here)",
+                ),
             )
         runtime = self.folder / "runtime"
         runtime.mkdir(parents=True, exist_ok=True)
@@ -544,6 +548,35 @@ class StartServer(_JupyterStep):
         _write_private(self.state_path, json.dumps(state, indent=1))
         ctx.progress(1.0)
         return state
+
+    def _require_config_matches(self) -> None:
+        """The server listens where its config file says; a start field that differs would leave
+        this step waiting at the wrong address while the server runs elsewhere."""
+        try:
+            written = lj.parse_config_text(self.config_path.read_text(encoding="utf-8"))
+        except OSError:
+            return
+        fields = self.fields
+        for name, key, value in (("ip", "ServerApp.ip", fields.ip), ("port", "ServerApp.port", fields.port)):
+            there = written.get(key)
+            if there is not None and there != value:
+                raise InvalidField(
+                    name,
+                    value,
+                    tr(
+                        "与配置文件里的 {c} 不同（服务器只按配置文件监听）",
+                        "differs from {c} in the config file (the server listens where the config says)",
+                        c=there,
+                    ),
+                    tr(
+                        "这里改回 {c}；或者先在「写入 Jupyter Server 配置」里改成 {v}"
+                        "并勾选「允许覆盖（保留备份）」",
+                        "use {c} here, or first write the config with {v} and tick "
+                        "“allow overwriting (keep a backup)”",
+                        c=there,
+                        v=value,
+                    ),
+                )
 
     def _hashed(self) -> str:
         return self.config_hash()
